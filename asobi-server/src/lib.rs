@@ -1,1 +1,32 @@
-//! Server.
+//! `asobi-server`: an authoritative multiplayer game server that speaks Asobi's WebSocket and
+//! REST protocol.
+//!
+//! ```text
+//! socket ─ gateway (ws) ─ session ─ services (accounts, …) ─ storage (sqlx: SQLite | PostgreSQL)
+//! REST (axum) ─ middleware (request id, CORS, body cap, rate limit, bearer) ─ services
+//! ```
+//!
+//! - [`config`]: `asobi.toml` < `ASOBI_*` env < flags;
+//! - [`db`]: the pool and the embedded migrations;
+//! - [`auth`]: players, credentials, token families;
+//! - [`http`]: REST routes, health, the middleware pipeline;
+//! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
+//! - [`server`]: start, serve, drain and stop.
+//!
+//! Embed a node with [`server::start`]; `tests/` does exactly that on ephemeral ports.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod logging;
+pub mod ratelimit;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod time;
+
+pub use config::Config;
+pub use server::{RunningServer, StartError, start};

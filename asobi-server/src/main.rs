@@ -1,1 +1,62 @@
-fn main() {}
+//! The `asobi-server` binary: read the configuration, start a node, serve until SIGINT or
+//! SIGTERM, then drain and exit.
+
+use std::process::ExitCode;
+
+use asobi_server::{Config, db::redact, logging, start};
+
+fn main() -> ExitCode {
+    let config = match Config::from_env_and_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("asobi-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("asobi-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let database = redact(&config.database_url);
+        let server = match start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                eprintln!("asobi-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = server.addr();
+        tracing::info!(%addr, %database, "asobi-server listening");
+        println!("asobi-server listening on http://{addr} (WebSocket ws://{addr}/ws), database {database}");
+        shutdown_signal().await;
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,411 @@
+//! Server configuration: an `asobi.toml` file, then `ASOBI_*` environment variables, then
+//! command-line flags, each layer overriding the one before.
+//!
+//! [`Config`] is the merged result every other module reads. [`Cli`] is the clap surface; each
+//! flag also reads its environment variable (clap's `env`), so `asobi-server --help` documents
+//! both. The file uses the same names as the flags, with `_` for `-`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// What the parser found.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("invalid setting `{key}`: {why}")]
+    Invalid {
+        /// Setting name.
+        key: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Who may create new accounts (`rest.md` §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Only provider sign-in creates players; password registration is refused.
+    OauthOnly,
+    /// No new players at all.
+    Closed,
+}
+
+/// A rate limit: at most `count` requests per `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Limit {
+    /// Requests allowed per window.
+    pub count: u32,
+    /// Window length in milliseconds.
+    pub window_ms: u64,
+}
+
+impl Limit {
+    const fn new(count: u32, window_ms: u64) -> Self {
+        Limit { count, window_ms }
+    }
+
+    /// The window as a duration.
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms)
+    }
+}
+
+/// The REST rate-limit buckets of `rest.md` §1.3 and the WebSocket limits of
+/// `websocket.md` §5.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// `POST /auth/register`.
+    pub register: Limit,
+    /// Other `/auth/*` routes.
+    pub auth: Limit,
+    /// `POST /players/me/erase`.
+    pub erase: Limit,
+    /// Every other route.
+    pub api: Limit,
+    /// Guest creation, node-wide.
+    pub guest_global: Limit,
+    /// WebSocket upgrades per IP.
+    pub ws_connect: Limit,
+    /// Frames per connection (a fixed window).
+    pub ws_messages: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            register: Limit::new(3, 1000),
+            auth: Limit::new(5, 1000),
+            erase: Limit::new(3, 60_000),
+            api: Limit::new(300, 1000),
+            guest_global: Limit::new(100, 1000),
+            ws_connect: Limit::new(60, 1000),
+            ws_messages: Limit::new(60, 1000),
+        }
+    }
+}
+
+/// argon2id cost parameters for password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashing {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+        PasswordHashing { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP, REST and WebSocket listen address.
+    pub http_addr: SocketAddr,
+    /// Database URL: `sqlite://path` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// Connection pool size.
+    pub database_max_connections: u32,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log_filter: String,
+    /// Allowed CORS origins; empty renders an empty allow-origin (browsers refuse).
+    pub cors_origins: Vec<String>,
+    /// Allowed WebSocket `Origin`s; empty lets every origin in.
+    pub ws_allowed_origins: Vec<String>,
+    /// Largest accepted REST body.
+    pub max_body_bytes: usize,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// Who may create accounts.
+    pub registration: Registration,
+    /// Whether guest sign-in is on (needs `guest_pepper`).
+    pub guest_auth: bool,
+    /// Server secret mixed into guest secret hashes; at least 32 bytes.
+    pub guest_pepper: Option<String>,
+    /// Ceiling on unclaimed guest accounts.
+    pub guest_max_unclaimed: u64,
+    /// Password hash cost.
+    pub password_hashing: PasswordHashing,
+    /// Time a socket has to send `session.connect`.
+    pub ws_idle_auth_timeout_ms: u64,
+    /// Close a socket silent for this long.
+    pub ws_idle_timeout_ms: u64,
+    /// Outbound frames queued per socket before the client counts as stalled.
+    pub ws_outbound_queue: usize,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// On shutdown, how long `/ready` answers 503 before listeners close.
+    pub shutdown_grace_ms: u64,
+    /// On shutdown, how long open sessions get to close before the process exits.
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            database_url: "sqlite://asobi.db".into(),
+            database_max_connections: 16,
+            log_format: LogFormat::Human,
+            log_filter: "info".into(),
+            cors_origins: Vec::new(),
+            ws_allowed_origins: Vec::new(),
+            max_body_bytes: 1_048_576,
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            registration: Registration::Open,
+            guest_auth: false,
+            guest_pepper: None,
+            guest_max_unclaimed: 100_000,
+            password_hashing: PasswordHashing::default(),
+            ws_idle_auth_timeout_ms: 10_000,
+            ws_idle_timeout_ms: 60_000,
+            ws_outbound_queue: 1024,
+            rate_limits: RateLimits::default(),
+            shutdown_grace_ms: 0,
+            shutdown_drain_ms: 5_000,
+        }
+    }
+}
+
+/// `asobi-server`: an authoritative multiplayer game server.
+///
+/// Settings come from `asobi.toml` (or `--config`), then `ASOBI_*` environment variables,
+/// then these flags; later sources win.
+#[derive(Debug, Default, Parser)]
+#[command(name = "asobi-server", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file. Default: ./asobi.toml when it exists.
+    #[arg(long, env = "ASOBI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP/WebSocket listen address [default: 0.0.0.0:8080].
+    #[arg(long, env = "ASOBI_HTTP_ADDR", value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Database URL: sqlite://FILE (created if missing) or postgres://… [default: sqlite://asobi.db].
+    #[arg(long, env = "ASOBI_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Database connection pool size [default: 16].
+    #[arg(long, env = "ASOBI_DATABASE_MAX_CONNECTIONS", value_name = "N")]
+    pub database_max_connections: Option<u32>,
+    /// Log format [default: human].
+    #[arg(long, env = "ASOBI_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. "info" or "asobi_server=debug" [default: info].
+    #[arg(long, env = "ASOBI_LOG", value_name = "FILTER")]
+    pub log_filter: Option<String>,
+    /// Allowed CORS origins, comma-separated (none by default).
+    #[arg(long, env = "ASOBI_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    pub cors_origins: Option<Vec<String>>,
+    /// Allowed WebSocket Origins, comma-separated (all by default).
+    #[arg(long, env = "ASOBI_WS_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    pub ws_allowed_origins: Option<Vec<String>>,
+    /// Largest REST body in bytes [default: 1048576].
+    #[arg(long, env = "ASOBI_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Access token lifetime in seconds [default: 3600].
+    #[arg(long, env = "ASOBI_ACCESS_TOKEN_TTL_SECS", value_name = "SECS")]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Refresh token lifetime in seconds [default: 2592000].
+    #[arg(long, env = "ASOBI_REFRESH_TOKEN_TTL_SECS", value_name = "SECS")]
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Who may create accounts [default: open].
+    #[arg(long, env = "ASOBI_REGISTRATION", value_enum)]
+    pub registration: Option<Registration>,
+    /// Enable guest sign-in (needs --guest-pepper) [default: false].
+    #[arg(long, env = "ASOBI_GUEST_AUTH", value_name = "BOOL")]
+    pub guest_auth: Option<bool>,
+    /// Secret of at least 32 bytes mixed into guest secret hashes.
+    #[arg(long, env = "ASOBI_GUEST_PEPPER", value_name = "SECRET", hide_env_values = true)]
+    pub guest_pepper: Option<String>,
+    /// argon2id memory cost in KiB [default: 19456].
+    #[arg(long, env = "ASOBI_ARGON2_MEMORY_KIB", value_name = "KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// argon2id iterations [default: 2].
+    #[arg(long, env = "ASOBI_ARGON2_ITERATIONS", value_name = "N")]
+    pub argon2_iterations: Option<u32>,
+    /// argon2id lanes [default: 1].
+    #[arg(long, env = "ASOBI_ARGON2_PARALLELISM", value_name = "N")]
+    pub argon2_parallelism: Option<u32>,
+    /// Milliseconds a socket has to authenticate [default: 10000].
+    #[arg(long, env = "ASOBI_WS_IDLE_AUTH_TIMEOUT_MS", value_name = "MS")]
+    pub ws_idle_auth_timeout_ms: Option<u64>,
+    /// Milliseconds of silence before a socket is closed [default: 60000].
+    #[arg(long, env = "ASOBI_WS_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub ws_idle_timeout_ms: Option<u64>,
+    /// Milliseconds /ready answers 503 before listeners close on shutdown [default: 0].
+    #[arg(long, env = "ASOBI_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Milliseconds open sessions get to close on shutdown [default: 5000].
+    #[arg(long, env = "ASOBI_SHUTDOWN_DRAIN_MS", value_name = "MS")]
+    pub shutdown_drain_ms: Option<u64>,
+}
+
+impl Config {
+    /// Builds the configuration from the process's flags and environment.
+    pub fn from_env_and_args() -> Result<Config, ConfigError> {
+        Config::from_cli(Cli::parse())
+    }
+
+    /// Builds the configuration from parsed flags (which already carry the environment).
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Config::from_file(path)?,
+            None if std::path::Path::new("asobi.toml").exists() => {
+                Config::from_file(std::path::Path::new("asobi.toml"))?
+            }
+            None => Config::default(),
+        };
+        config.apply(cli);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+    }
+
+    fn apply(&mut self, cli: Cli) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut self.http_addr, cli.http_addr);
+        set(&mut self.database_url, cli.database_url);
+        set(&mut self.database_max_connections, cli.database_max_connections);
+        set(&mut self.log_format, cli.log_format);
+        set(&mut self.log_filter, cli.log_filter);
+        set(&mut self.cors_origins, cli.cors_origins);
+        set(&mut self.ws_allowed_origins, cli.ws_allowed_origins);
+        set(&mut self.max_body_bytes, cli.max_body_bytes);
+        set(&mut self.access_token_ttl_secs, cli.access_token_ttl_secs);
+        set(&mut self.refresh_token_ttl_secs, cli.refresh_token_ttl_secs);
+        set(&mut self.registration, cli.registration);
+        set(&mut self.guest_auth, cli.guest_auth);
+        if cli.guest_pepper.is_some() {
+            self.guest_pepper = cli.guest_pepper;
+        }
+        set(&mut self.password_hashing.memory_kib, cli.argon2_memory_kib);
+        set(&mut self.password_hashing.iterations, cli.argon2_iterations);
+        set(&mut self.password_hashing.parallelism, cli.argon2_parallelism);
+        set(&mut self.ws_idle_auth_timeout_ms, cli.ws_idle_auth_timeout_ms);
+        set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
+        set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
+        set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
+    }
+
+    /// Checks ranges that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
+        if self.guest_auth && self.guest_pepper.as_ref().is_none_or(|p| p.len() < 32) {
+            return invalid("guest_pepper", "guest_auth needs a pepper of at least 32 bytes");
+        }
+        if self.ws_idle_auth_timeout_ms == 0 {
+            return invalid("ws_idle_auth_timeout_ms", "must be positive");
+        }
+        if self.ws_outbound_queue == 0 {
+            return invalid("ws_outbound_queue", "must be positive");
+        }
+        if self.database_max_connections == 0 {
+            return invalid("database_max_connections", "must be positive");
+        }
+        let h = &self.password_hashing;
+        if argon2::Params::new(h.memory_kib, h.iterations, h.parallelism, None).is_err() {
+            return invalid("password_hashing", "argon2 rejects these parameters");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("asobi-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("asobi.toml");
+        std::fs::write(
+            &path,
+            "http_addr = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\n\
+             log_filter = \"debug\"\n[rate_limits]\nregister = { count = 7, window_ms = 500 }\n",
+        )
+        .expect("write");
+        // Flags carry env values too (clap `env`); a flag given explicitly wins over both.
+        let cli = Cli::try_parse_from([
+            "asobi-server",
+            "--config",
+            path.to_str().expect("utf8"),
+            "--database-url",
+            "sqlite://from-flag.db",
+        ])
+        .expect("parses");
+        let config = Config::from_cli(cli).expect("valid");
+        assert_eq!(config.http_addr, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(config.database_url, "sqlite://from-flag.db");
+        assert_eq!(config.log_filter, "debug");
+        assert_eq!(config.rate_limits.register, Limit::new(7, 500));
+        assert_eq!(config.rate_limits.auth, Limit::new(5, 1000));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("http_adr = \"x\"").is_err());
+        let mut c = Config { guest_auth: true, ..Config::default() };
+        assert!(c.validate().is_err());
+        c.guest_pepper = Some("p".repeat(32));
+        assert!(c.validate().is_ok());
+    }
+}

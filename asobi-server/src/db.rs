@@ -1,0 +1,142 @@
+//! Storage: one connection pool over SQLite (the embedded default) or PostgreSQL, chosen by
+//! URL, with the migrations under `migrations/` embedded in the binary.
+//!
+//! Queries go through sqlx's `Any` driver and are written once, with `$N` placeholders that
+//! both backends accept; column types are kept to TEXT and BIGINT so rows decode the same way
+//! on both. Migrations differ per dialect, so there are two folders. Concurrent starts against
+//! one PostgreSQL are safe: sqlx's migrator holds a PostgreSQL advisory lock while it applies.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// A short name for logs and `/health`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        /// Backend name.
+        backend: &'static str,
+        /// Driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying migrations failed.
+    #[error("cannot migrate the {backend} database: {source}")]
+    Migrate {
+        /// Backend name.
+        backend: &'static str,
+        /// Migrator error.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// The storage handle shared by every service.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens a pool for `url`. A SQLite file is created if missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let mut url = format!("sqlite:{rest}");
+            if !rest.contains("mode=") && !rest.contains(":memory:") {
+                url.push(if rest.contains('?') { '&' } else { '?' });
+                url.push_str("mode=rwc");
+            }
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(DbError::UnsupportedUrl(redact(url)));
+        };
+        let connect_err = |source| DbError::Connect { backend: backend.name(), source };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(connect_err)?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| DbError::Migrate { backend: self.backend.name(), source })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Round-trips a trivial query; used by `/ready` and `/health`.
+    pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
+        let started = std::time::Instant::now();
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Drops credentials from a URL before it is logged.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,91 @@
+//! `/api/v1/auth/*` (`rest.md` §5.1): register, login, refresh, logout, guest.
+
+use asobi_core::protocol::ErrorCode;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::extract::JsonBody;
+use super::middleware::bearer;
+use crate::auth::{AuthError, validate_registration};
+use crate::error::ApiError;
+use crate::session::CloseReason;
+use crate::state::AppState;
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e.code() {
+            ErrorCode::Internal => ApiError::internal(e),
+            ErrorCode::GuestRateLimited => ApiError::rate_limited(ErrorCode::GuestRateLimited, 5),
+            code => ApiError::new(code),
+        }
+    }
+}
+
+/// `POST /auth/register`.
+pub async fn register(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let username = body.string("username")?;
+    let password = body.string("password")?;
+    let display_name = match body.0.get("display_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("display_name".into(), json!(["must be a string"]));
+            return Err(ApiError::validation("fields", fields));
+        }
+    };
+    validate_registration(&username, &password, display_name.as_deref())
+        .map_err(|fields| ApiError::validation("fields", fields))?;
+    let signed_in = app.accounts().register(&username, password, display_name).await?;
+    Ok(Json(signed_in.to_json()))
+}
+
+/// `POST /auth/login`.
+pub async fn login(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let username = body.string("username")?;
+    let password = body.string("password")?;
+    let signed_in = app.accounts().login(&username, password).await?;
+    Ok(Json(signed_in.to_json()))
+}
+
+/// `POST /auth/refresh`.
+pub async fn refresh(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let token = body.string("refresh_token")?;
+    let pair = app.accounts().refresh(&token).await?;
+    Ok(Json(json!({"access_token": pair.access_token, "refresh_token": pair.refresh_token})))
+}
+
+/// `POST /auth/logout`: always 200; revokes the refresh family and the bearer token given,
+/// and closes the sockets those credentials opened.
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let refresh = body.opt_string("refresh_token");
+    let access = bearer(&headers);
+    let principal = match access {
+        Some(t) => app.accounts().authenticate(t).await?,
+        None => None,
+    };
+    let families = app.accounts().logout(refresh.as_deref(), access).await?;
+    for family in families.iter().chain(principal.as_ref().map(|p| &p.family_id)) {
+        app.sessions().close_family(family, CloseReason::REVOKED);
+    }
+    Ok(Json(json!({"success": true})))
+}
+
+/// `POST /auth/guest`.
+pub async fn guest(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let device_id = body.string("device_id")?;
+    let device_secret = body.string("device_secret")?;
+    let signed_in = app.accounts().guest(&device_id, &device_secret).await?;
+    let mut out = signed_in.to_json();
+    out["guest"] = json!(true);
+    if signed_in.created {
+        out["created"] = json!(true);
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,43 @@
+//! The HTTP surface: REST under `/api/v1` (`rest.md`), health endpoints, and the `/ws`
+//! upgrade, behind one middleware pipeline.
+
+mod auth;
+mod extract;
+mod health;
+mod middleware;
+mod players;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::gateway;
+use crate::state::AppState;
+
+pub use extract::Authed;
+
+/// Builds the router for a server.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/guest", post(auth::guest))
+        .route("/players/me/erase", post(players::erase))
+        .route("/players/{id}", get(players::get).put(players::update))
+        .route("/health", get(health::health))
+        .fallback(extract::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::rate_limit_and_auth));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/ws", get(gateway::ws::upgrade))
+        .route("/live", get(health::live))
+        .route("/ready", get(health::ready))
+        .route("/health", get(health::health))
+        .fallback(extract::not_found)
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::body_cap))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::context))
+        .with_state(state)
+}

@@ -1,0 +1,114 @@
+//! Starting and stopping a node: open and migrate storage, bind the listener, serve, and on
+//! shutdown drain in order — `/ready` goes 503, the listener stops accepting, open sessions are
+//! closed with 1001, and the process waits for them at most `shutdown_drain_ms`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::{Accounts, AuthError};
+use crate::config::Config;
+use crate::db::{Db, DbError, redact};
+use crate::ratelimit::RateLimiter;
+use crate::session::CloseReason;
+use crate::state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The accounts service could not be built.
+    #[error("accounts: {0}")]
+    Accounts(#[from] AuthError),
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started node.
+pub struct RunningServer {
+    state: AppState,
+    addr: SocketAddr,
+    stop_listener: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<()>,
+}
+
+/// Opens storage, migrates, binds and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.validate().map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
+    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    db.migrate().await?;
+    let limiter = Arc::new(RateLimiter::new(config.rate_limits.clone()));
+    let accounts = Accounts::new(db.clone(), &config, limiter.clone())?;
+    let addr = config.http_addr;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
+    let state = AppState::new(config, db, accounts, limiter);
+    let app = crate::http::router(state.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let serve = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    state.set_ready();
+    Ok(RunningServer { state, addr, stop_listener: Some(stop_tx), serve })
+}
+
+impl RunningServer {
+    /// The bound HTTP/WebSocket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (for embedding and tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Drains and stops the node within the configured bounds.
+    pub async fn shutdown(mut self) {
+        let config = self.state.config().clone();
+        tracing::info!("shutting down: draining");
+        self.state.begin_drain();
+        tokio::time::sleep(Duration::from_millis(config.shutdown_grace_ms)).await;
+        if let Some(stop) = self.stop_listener.take() {
+            let _ = stop.send(());
+        }
+        let sessions = self.state.sessions();
+        let open = sessions.count();
+        sessions.close_all(CloseReason::SHUTDOWN);
+        let drain = Duration::from_millis(config.shutdown_drain_ms);
+        let drained = tokio::time::timeout(drain, async {
+            sessions.drained().await;
+            let _ = (&mut self.serve).await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(left = sessions.count(), "drain timed out; closing anyway");
+            self.serve.abort();
+        }
+        self.state.db().close().await;
+        tracing::info!(sessions_closed = open, "stopped");
+    }
+}

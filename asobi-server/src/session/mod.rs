@@ -1,0 +1,242 @@
+//! The realtime session: one per connection, whatever the transport.
+//!
+//! A gateway hands the session each inbound frame; the session enforces the per-connection
+//! limits (frame size, the fixed 60-frames-per-second window), applies the
+//! pre-authentication rule, authenticates `session.connect`, routes requests, and answers
+//! through its outbound queue. It knows nothing of sockets: the gateway owns the connection
+//! and the timers (`websocket.md` §2.1, §4, §5).
+
+pub mod registry;
+
+use std::time::{Duration, Instant};
+
+use asobi_core::protocol::envelope::{InboundError, parse_envelope};
+use asobi_core::protocol::server::{
+    Channel, Heartbeat, Presence, RpcError, SessionConnected, Success,
+};
+use asobi_core::protocol::{
+    Cid, ClientMessage, ClientType, Envelope, ErrorCode, ErrorObject, ErrorPayload, Inbound,
+    MAX_TEXT_FRAME, Reason, ServerMessage,
+};
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::time::now_ms;
+pub use registry::{CloseReason, OutFrame, SessionHandle, SessionInbox, Sessions};
+
+/// The not-in-match hint is pushed at most this often per connection.
+const NOT_IN_MATCH_HINT_EVERY: Duration = Duration::from_secs(5);
+
+/// One connection's session state.
+pub struct Session {
+    app: AppState,
+    handle: SessionHandle,
+    principal: Option<Principal>,
+    window_start: Option<Instant>,
+    window_count: u32,
+    last_hint: Option<Instant>,
+    span: tracing::Span,
+}
+
+impl Session {
+    /// A new, unauthenticated session.
+    pub fn new(app: AppState, handle: SessionHandle, span: tracing::Span) -> Self {
+        Session {
+            app,
+            handle,
+            principal: None,
+            window_start: None,
+            window_count: 0,
+            last_hint: None,
+            span,
+        }
+    }
+
+    /// Whether `session.connect` succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.principal.is_some()
+    }
+
+    /// The session's tracing span (carries its correlation id).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// An inbound text frame (`websocket.md` §2.1).
+    pub async fn on_text(&mut self, text: &str) {
+        if text.len() > MAX_TEXT_FRAME {
+            self.reply_error(&InboundError::bare(Reason::PayloadTooLarge));
+            return;
+        }
+        if !self.admit_frame() {
+            self.reply_error(&InboundError::bare(Reason::RateLimited));
+            return;
+        }
+        match parse_envelope(text) {
+            Ok(envelope) => self.dispatch(envelope).await,
+            Err(e) => self.reply_error(&e),
+        }
+    }
+
+    /// An inbound binary frame on the JSON WebSocket path: counted, then refused.
+    pub fn on_binary(&mut self) {
+        let reason =
+            if self.admit_frame() { Reason::BinaryUplinkUnsupported } else { Reason::RateLimited };
+        self.reply_error(&InboundError::bare(reason));
+    }
+
+    /// The fixed message-rate window: the window opens on the first frame after the previous
+    /// one elapsed.
+    fn admit_frame(&mut self) -> bool {
+        let limit = self.app.config().rate_limits.ws_messages;
+        let now = Instant::now();
+        match self.window_start {
+            Some(start) if now.duration_since(start) < limit.window() => {}
+            _ => {
+                self.window_start = Some(now);
+                self.window_count = 0;
+            }
+        }
+        self.window_count += 1;
+        self.window_count <= limit.count
+    }
+
+    async fn dispatch(&mut self, envelope: Envelope) {
+        let pre_auth = matches!(
+            envelope.ty,
+            ClientType::SessionConnect
+                | ClientType::SessionHeartbeat
+                | ClientType::RpcCall
+                | ClientType::ChatLeave
+        );
+        if !self.is_authenticated() && !pre_auth {
+            self.reply_error(&InboundError {
+                reason: Reason::UnknownType,
+                cid: envelope.cid,
+                request_type: None,
+            });
+            return;
+        }
+        if envelope.ty == ClientType::RpcCall {
+            self.rpc_call(envelope);
+            return;
+        }
+        match envelope.decode() {
+            Ok(inbound) => self.handle(inbound).await,
+            Err(e) => self.reply_error(&e),
+        }
+    }
+
+    async fn handle(&mut self, Inbound { cid, message }: Inbound) {
+        use ClientMessage as M;
+        match message {
+            M::SessionConnect { token, wire: _ } => self.connect(cid, token).await,
+            M::SessionHeartbeat => self.reply(cid, ServerMessage::Heartbeat(Heartbeat { ts: now_ms() })),
+            M::ChatLeave { channel_id } => {
+                self.reply(cid, ServerMessage::ChatLeft(Channel { channel_id }))
+            }
+            M::PresenceUpdate { status } => {
+                self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }))
+            }
+            // Not in any match or world yet: leaving always succeeds, input gets the hint or
+            // is dropped, resync is ignored (`websocket.md` §8.6, §8.7, §8.14–8.16).
+            M::MatchLeave => self.reply(cid, ServerMessage::MatchLeft(Success::TRUE)),
+            M::WorldLeave => self.reply(cid, ServerMessage::WorldLeft(Success::TRUE)),
+            M::MatchInput(_) => self.not_in_match_hint(),
+            M::WorldInput { .. } | M::WorldResync { .. } => {}
+            other => {
+                tracing::debug!(parent: &self.span, ty = other.client_type().as_str(), "service not available yet");
+                self.reply_error(&InboundError { reason: Reason::NotImplemented, cid, request_type: None });
+            }
+        }
+    }
+
+    async fn connect(&mut self, cid: Option<Cid>, token: Option<String>) {
+        let principal = match token {
+            Some(t) => self.app.accounts().authenticate(&t).await,
+            None => Ok(None),
+        };
+        let principal = match principal {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.reply_error(&InboundError { reason: Reason::InvalidToken, cid, request_type: None });
+                return;
+            }
+            Err(e) => {
+                tracing::error!(parent: &self.span, error = %e, "token lookup failed");
+                self.reply_error(&InboundError { reason: Reason::InternalError, cid, request_type: None });
+                return;
+            }
+        };
+        // A repeat connect re-acknowledges; a different player replaces the binding. Either
+        // way the socket is bound once, so pushes are never delivered twice.
+        self.app.sessions().bind(self.handle.id(), &principal.player_id, &principal.family_id);
+        tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
+        let player_id = principal.player_id.clone();
+        self.principal = Some(principal);
+        let wire = "json".to_owned();
+        self.reply(cid, ServerMessage::SessionConnected(SessionConnected { player_id, wire }));
+    }
+
+    /// `rpc.call` (`websocket.md` §8.24): the cid rule first, then authentication, then the
+    /// payload. There is no extension plane yet; the built-in datagram methods answer
+    /// `datagram_unavailable`, which SDKs read as "stay on WebSocket".
+    fn rpc_call(&mut self, envelope: Envelope) {
+        let cid_ok = matches!(&envelope.cid, Some(Value::String(s))
+            if (1..=64).contains(&s.len()) && s.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        let cid = if cid_ok { envelope.cid } else { None };
+        let fail = |code: ErrorCode| ErrorObject::new(code);
+        let error = if !cid_ok {
+            fail(ErrorCode::RpcInvalidCid)
+        } else if !self.is_authenticated() {
+            fail(ErrorCode::Unauthenticated)
+        } else {
+            match envelope.payload {
+                Some(Value::Object(p)) => {
+                    let method = p.get("method").and_then(Value::as_str);
+                    if p.get("protocol").and_then(Value::as_i64) != Some(1) {
+                        fail(ErrorCode::RpcUnsupportedProtocol).with_detail("supported", vec![1])
+                    } else if !matches!(method, Some("asobi.datagram.open" | "asobi.datagram.close")) {
+                        fail(ErrorCode::RpcUnknownMethod)
+                    } else if !p.get("params").is_some_and(Value::is_object) {
+                        fail(ErrorCode::RpcInvalidParams)
+                    } else {
+                        fail(ErrorCode::DatagramUnavailable)
+                    }
+                }
+                _ => fail(ErrorCode::InvalidPayload),
+            }
+        };
+        self.reply(cid, ServerMessage::RpcError(RpcError { error }));
+    }
+
+    fn not_in_match_hint(&mut self) {
+        let now = Instant::now();
+        if self.last_hint.is_some_and(|t| now.duration_since(t) < NOT_IN_MATCH_HINT_EVERY) {
+            return;
+        }
+        self.last_hint = Some(now);
+        let payload = ErrorPayload::from_reason(Reason::NotInMatch)
+            .with_request_type(ClientType::MatchInput.as_str());
+        self.reply(None, ServerMessage::Error(payload));
+    }
+
+    fn reply(&self, cid: Option<Cid>, message: ServerMessage) {
+        self.handle.send(OutFrame::new(message, cid));
+    }
+
+    fn reply_error(&self, e: &InboundError) {
+        if e.reason.code() == ErrorCode::Internal {
+            tracing::error!(parent: &self.span, reason = e.reason.as_str(), "request failed");
+        } else {
+            tracing::debug!(parent: &self.span, reason = e.reason.as_str(), "request refused");
+        }
+        self.reply(e.cid.clone(), ServerMessage::Error(e.to_payload()));
+    }
+}
+
+/// Builds the session span with a correlation id.
+pub fn session_span(id: u64, transport: &'static str, peer: std::net::IpAddr) -> tracing::Span {
+    tracing::info_span!("session", id = %format!("s-{id}"), transport, %peer)
+}

@@ -1,0 +1,250 @@
+//! Every open realtime session on this node, indexed by id and by player.
+//!
+//! A session is addressed through its [`SessionHandle`]: a bounded outbound queue plus a close
+//! signal that bypasses the queue. Pushing to a player reaches every socket of that player.
+//! A full queue means the client stopped reading: the session is closed with a reason rather
+//! than letting the queue grow or silently dropping reliable messages.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use asobi_core::protocol::binary::Frame;
+use asobi_core::protocol::envelope::encode_text;
+use asobi_core::protocol::{Cid, ServerMessage};
+use tokio::sync::{mpsc, watch};
+
+/// A WebSocket close code and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// RFC 6455 close code.
+    pub code: u16,
+    /// Short reason text.
+    pub reason: &'static str,
+}
+
+impl CloseReason {
+    /// 1008: a revoked session (logout, erase).
+    pub const REVOKED: CloseReason = CloseReason { code: 1008, reason: "session_revoked" };
+    /// 1013: the client stopped reading and its queue overflowed.
+    pub const SLOW_CONSUMER: CloseReason = CloseReason { code: 1013, reason: "slow_consumer" };
+    /// 1001: the server is shutting down.
+    pub const SHUTDOWN: CloseReason = CloseReason { code: 1001, reason: "server_shutdown" };
+}
+
+/// A server message encoded at most once per wire, however many sessions it goes to.
+#[derive(Debug)]
+pub struct OutFrame {
+    message: ServerMessage,
+    cid: Option<Cid>,
+    json: OnceLock<String>,
+}
+
+impl OutFrame {
+    /// Wraps a message (with the request's `cid` for replies).
+    pub fn new(message: ServerMessage, cid: Option<Cid>) -> Arc<OutFrame> {
+        Arc::new(OutFrame { message, cid, json: OnceLock::new() })
+    }
+
+    /// The JSON text, encoded on first use.
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| encode_text(&self.message, self.cid.as_ref()))
+    }
+
+    /// The binary frame for the native path.
+    pub fn binary(&self) -> Vec<u8> {
+        let cid = self.cid.as_ref().and_then(serde_json::Value::as_u64);
+        Frame::from_server(&self.message, cid).encode()
+    }
+
+    /// The message.
+    pub fn message(&self) -> &ServerMessage {
+        &self.message
+    }
+}
+
+/// The sending side of one session.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    id: u64,
+    tx: mpsc::Sender<Arc<OutFrame>>,
+    close: Arc<watch::Sender<Option<CloseReason>>>,
+}
+
+impl SessionHandle {
+    /// The session id (unique per node).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues a frame. A full queue closes the session as a slow consumer.
+    pub fn send(&self, frame: Arc<OutFrame>) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = self.id, "outbound queue full: closing slow consumer");
+                self.close(CloseReason::SLOW_CONSUMER);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the session to close with a reason; the first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        self.close.send_if_modified(|slot| {
+            if slot.is_none() {
+                *slot = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// What the connection task reads from.
+#[derive(Debug)]
+pub struct SessionInbox {
+    /// Frames to write.
+    pub frames: mpsc::Receiver<Arc<OutFrame>>,
+    /// Set when the session must close.
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    handle: SessionHandle,
+    binding: Option<Binding>,
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    player_id: String,
+    family_id: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<u64, Entry>,
+    by_player: HashMap<String, Vec<u64>>,
+}
+
+/// The registry of sessions.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    next_id: AtomicU64,
+    inner: Mutex<Inner>,
+    empty: tokio::sync::Notify,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a new, unauthenticated session.
+    pub fn open(&self, queue: usize) -> (SessionHandle, SessionInbox) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, frames) = mpsc::channel(queue);
+        let (close_tx, close) = watch::channel(None);
+        let handle = SessionHandle { id, tx, close: Arc::new(close_tx) };
+        self.lock().sessions.insert(id, Entry { handle: handle.clone(), binding: None });
+        (handle, SessionInbox { frames, close })
+    }
+
+    /// Binds a session to a player (after `session.connect`), replacing an earlier binding.
+    pub fn bind(&self, id: u64, player_id: &str, family_id: &str) {
+        let mut inner = self.lock();
+        Self::unbind_locked(&mut inner, id);
+        let Some(entry) = inner.sessions.get_mut(&id) else { return };
+        entry.binding =
+            Some(Binding { player_id: player_id.to_owned(), family_id: family_id.to_owned() });
+        inner.by_player.entry(player_id.to_owned()).or_default().push(id);
+    }
+
+    fn unbind_locked(inner: &mut Inner, id: u64) {
+        let Some(binding) = inner.sessions.get_mut(&id).and_then(|e| e.binding.take()) else {
+            return;
+        };
+        if let Some(ids) = inner.by_player.get_mut(&binding.player_id) {
+            ids.retain(|s| *s != id);
+            if ids.is_empty() {
+                inner.by_player.remove(&binding.player_id);
+            }
+        }
+    }
+
+    /// Forgets a session whose connection ended.
+    pub fn remove(&self, id: u64) {
+        let mut inner = self.lock();
+        Self::unbind_locked(&mut inner, id);
+        inner.sessions.remove(&id);
+        if inner.sessions.is_empty() {
+            self.empty.notify_waiters();
+        }
+    }
+
+    /// Sends one frame to every socket of a player. Returns how many accepted it.
+    pub fn push_to_player(&self, player_id: &str, frame: &Arc<OutFrame>) -> usize {
+        self.handles_of_player(player_id).iter().filter(|h| h.send(frame.clone())).count()
+    }
+
+    /// Closes every socket of a player.
+    pub fn close_player(&self, player_id: &str, reason: CloseReason) {
+        for h in self.handles_of_player(player_id) {
+            h.close(reason.clone());
+        }
+    }
+
+    /// Closes every socket authenticated through a token family.
+    pub fn close_family(&self, family_id: &str, reason: CloseReason) {
+        for h in self.handles_of(|b| b.family_id == family_id) {
+            h.close(reason.clone());
+        }
+    }
+
+    /// Closes every socket.
+    pub fn close_all(&self, reason: CloseReason) {
+        let handles: Vec<_> = self.lock().sessions.values().map(|e| e.handle.clone()).collect();
+        for h in handles {
+            h.close(reason.clone());
+        }
+    }
+
+    fn handles_of_player(&self, player_id: &str) -> Vec<SessionHandle> {
+        let inner = self.lock();
+        let Some(ids) = inner.by_player.get(player_id) else { return Vec::new() };
+        ids.iter().filter_map(|id| inner.sessions.get(id)).map(|e| e.handle.clone()).collect()
+    }
+
+    fn handles_of(&self, pred: impl Fn(&Binding) -> bool) -> Vec<SessionHandle> {
+        self.lock()
+            .sessions
+            .values()
+            .filter(|e| e.binding.as_ref().is_some_and(&pred))
+            .map(|e| e.handle.clone())
+            .collect()
+    }
+
+    /// Open sessions.
+    pub fn count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Players with at least one authenticated session.
+    pub fn player_count(&self) -> usize {
+        self.lock().by_player.len()
+    }
+
+    /// Waits until no session is open.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.empty.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The state every handler and session shares: configuration, storage, services, the session
+//! registry, and the node's lifecycle (ready, draining).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::auth::Accounts;
+use crate::config::Config;
+use crate::db::Db;
+use crate::ratelimit::RateLimiter;
+use crate::session::Sessions;
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    db: Db,
+    accounts: Accounts,
+    limiter: Arc<RateLimiter>,
+    sessions: Sessions,
+    ready: AtomicBool,
+    draining: AtomicBool,
+    started: Instant,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(config: Config, db: Db, accounts: Accounts, limiter: Arc<RateLimiter>) -> Self {
+        AppState(Arc::new(Inner {
+            config,
+            db,
+            accounts,
+            limiter,
+            sessions: Sessions::default(),
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Storage.
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    /// The accounts service.
+    pub fn accounts(&self) -> &Accounts {
+        &self.0.accounts
+    }
+
+    /// Rate limiters.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    /// Realtime sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
+    /// Marks the node ready (database migrated and answering).
+    pub fn set_ready(&self) {
+        self.0.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Starts the shutdown drain: `/ready` answers 503 from now on.
+    pub fn begin_drain(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the node takes traffic.
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::SeqCst) && !self.is_draining()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.0.draining.load(Ordering::SeqCst)
+    }
+
+    /// Time since start.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.0.started.elapsed()
+    }
+}
