@@ -135,7 +135,11 @@ pub struct PasswordHashing {
 impl Default for PasswordHashing {
     fn default() -> Self {
         // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
-        PasswordHashing { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        PasswordHashing {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -241,10 +245,20 @@ pub struct Cli {
     #[arg(long, env = "ASOBI_LOG", value_name = "FILTER")]
     pub log_filter: Option<String>,
     /// Allowed CORS origins, comma-separated (none by default).
-    #[arg(long, env = "ASOBI_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    #[arg(
+        long,
+        env = "ASOBI_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
     pub cors_origins: Option<Vec<String>>,
     /// Allowed WebSocket Origins, comma-separated (all by default).
-    #[arg(long, env = "ASOBI_WS_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    #[arg(
+        long,
+        env = "ASOBI_WS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
     pub ws_allowed_origins: Option<Vec<String>>,
     /// Largest REST body in bytes [default: 1048576].
     #[arg(long, env = "ASOBI_MAX_BODY_BYTES", value_name = "BYTES")]
@@ -262,7 +276,12 @@ pub struct Cli {
     #[arg(long, env = "ASOBI_GUEST_AUTH", value_name = "BOOL")]
     pub guest_auth: Option<bool>,
     /// Secret of at least 32 bytes mixed into guest secret hashes.
-    #[arg(long, env = "ASOBI_GUEST_PEPPER", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ASOBI_GUEST_PEPPER",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub guest_pepper: Option<String>,
     /// argon2id memory cost in KiB [default: 19456].
     #[arg(long, env = "ASOBI_ARGON2_MEMORY_KIB", value_name = "KIB")]
@@ -309,10 +328,14 @@ impl Config {
 
     /// Reads a TOML file; missing keys take their defaults.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     fn apply(&mut self, cli: Cli) {
@@ -323,7 +346,10 @@ impl Config {
         }
         set(&mut self.http_addr, cli.http_addr);
         set(&mut self.database_url, cli.database_url);
-        set(&mut self.database_max_connections, cli.database_max_connections);
+        set(
+            &mut self.database_max_connections,
+            cli.database_max_connections,
+        );
         set(&mut self.log_format, cli.log_format);
         set(&mut self.log_filter, cli.log_filter);
         set(&mut self.cors_origins, cli.cors_origins);
@@ -338,8 +364,14 @@ impl Config {
         }
         set(&mut self.password_hashing.memory_kib, cli.argon2_memory_kib);
         set(&mut self.password_hashing.iterations, cli.argon2_iterations);
-        set(&mut self.password_hashing.parallelism, cli.argon2_parallelism);
-        set(&mut self.ws_idle_auth_timeout_ms, cli.ws_idle_auth_timeout_ms);
+        set(
+            &mut self.password_hashing.parallelism,
+            cli.argon2_parallelism,
+        );
+        set(
+            &mut self.ws_idle_auth_timeout_ms,
+            cli.ws_idle_auth_timeout_ms,
+        );
         set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
         set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
@@ -347,9 +379,17 @@ impl Config {
 
     /// Checks ranges that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
+        let invalid = |key, why: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                why: why.to_owned(),
+            })
+        };
         if self.guest_auth && self.guest_pepper.as_ref().is_none_or(|p| p.len() < 32) {
-            return invalid("guest_pepper", "guest_auth needs a pepper of at least 32 bytes");
+            return invalid(
+                "guest_pepper",
+                "guest_auth needs a pepper of at least 32 bytes",
+            );
         }
         if self.ws_idle_auth_timeout_ms == 0 {
             return invalid("ws_idle_auth_timeout_ms", "must be positive");
@@ -403,7 +443,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<Config>("http_adr = \"x\"").is_err());
-        let mut c = Config { guest_auth: true, ..Config::default() };
+        let mut c = Config {
+            guest_auth: true,
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
         c.guest_pepper = Some("p".repeat(32));
         assert!(c.validate().is_ok());

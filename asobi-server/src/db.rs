@@ -84,7 +84,10 @@ impl Db {
         } else {
             return Err(DbError::UnsupportedUrl(redact(url)));
         };
-        let connect_err = |source| DbError::Connect { backend: backend.name(), source };
+        let connect_err = |source| DbError::Connect {
+            backend: backend.name(),
+            source,
+        };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(connect_err)?
             .log_statements(tracing::log::LevelFilter::Trace)
@@ -107,7 +110,10 @@ impl Db {
         migrator
             .run(&self.pool)
             .await
-            .map_err(|source| DbError::Migrate { backend: self.backend.name(), source })
+            .map_err(|source| DbError::Migrate {
+                backend: self.backend.name(),
+                source,
+            })
     }
 
     /// The pool.
@@ -136,7 +142,9 @@ impl Db {
 /// Drops credentials from a URL before it is logged.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }

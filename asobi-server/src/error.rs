@@ -19,7 +19,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the code's default message.
     pub fn new(code: ErrorCode) -> Self {
-        ApiError { error: ErrorObject::new(code), legacy: Vec::new(), retry_after: None }
+        ApiError {
+            error: ErrorObject::new(code),
+            legacy: Vec::new(),
+            retry_after: None,
+        }
     }
 
     /// Replaces the message.
@@ -89,10 +93,15 @@ impl IntoResponse for ApiError {
                 body.insert((*key).to_owned(), v.clone());
             }
         }
-        body.insert("error".into(), serde_json::to_value(&self.error).unwrap_or(Value::Null));
+        body.insert(
+            "error".into(),
+            serde_json::to_value(&self.error).unwrap_or(Value::Null),
+        );
         let mut response = (status, axum::Json(Value::Object(body))).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

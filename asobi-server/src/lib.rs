@@ -14,6 +14,7 @@
 //! - [`server`]: start, serve, drain and stop.
 //!
 //! Embed a node with [`server::start`]; `tests/` does exactly that on ephemeral ports.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
 pub mod config;

@@ -9,12 +9,21 @@ use crate::config::{Config, LogFormat};
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|e| {
-        eprintln!("invalid log filter {:?} ({e}); using \"info\"", config.log_filter);
+        eprintln!(
+            "invalid log filter {:?} ({e}); using \"info\"",
+            config.log_filter
+        );
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE);
     match config.log_format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }

@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("asobi-server: cannot start the runtime: {e}");

@@ -48,7 +48,11 @@ struct Window {
 
 impl Window {
     fn new(now: Instant) -> Self {
-        Window { start: now, previous: 0, current: 0 }
+        Window {
+            start: now,
+            previous: 0,
+            current: 0,
+        }
     }
 
     fn admit(&mut self, limit: Limit, now: Instant) -> Result<Allowance, RetryAfter> {
@@ -67,7 +71,9 @@ impl Window {
         let estimate = f64::from(self.previous) * overlap + f64::from(self.current);
         let left_in_window = w - elapsed;
         if estimate + 1.0 > f64::from(limit.count) {
-            return Err(RetryAfter(left_in_window.as_secs_f64().ceil().max(1.0) as u64));
+            return Err(RetryAfter(
+                left_in_window.as_secs_f64().ceil().max(1.0) as u64
+            ));
         }
         self.current += 1;
         Ok(Allowance {
@@ -145,7 +151,10 @@ mod tests {
 
     #[test]
     fn a_window_admits_its_count_then_refuses() {
-        let limit = Limit { count: 3, window_ms: 1000 };
+        let limit = Limit {
+            count: 3,
+            window_ms: 1000,
+        };
         let t0 = Instant::now();
         let mut w = Window::new(t0);
         for left in [2, 1, 0] {
@@ -163,7 +172,13 @@ mod tests {
 
     #[test]
     fn keys_and_buckets_are_independent() {
-        let limits = RateLimits { register: Limit { count: 1, window_ms: 60_000 }, ..RateLimits::default() };
+        let limits = RateLimits {
+            register: Limit {
+                count: 1,
+                window_ms: 60_000,
+            },
+            ..RateLimits::default()
+        };
         let r = RateLimiter::new(limits);
         assert!(r.check(Bucket::Register, "a").is_ok());
         assert!(r.check(Bucket::Register, "a").is_err());

@@ -47,19 +47,24 @@ pub struct RunningServer {
 
 /// Opens storage, migrates, binds and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    config.validate().map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
+    config
+        .validate()
+        .map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
     let db = Db::connect(&config.database_url, config.database_max_connections).await?;
     db.migrate().await?;
     let limiter = Arc::new(RateLimiter::new(config.rate_limits.clone()));
     let accounts = Accounts::new(db.clone(), &config, limiter.clone())?;
     let addr = config.http_addr;
-    let listener =
-        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
     let state = AppState::new(config, db, accounts, limiter);
-    let app = crate::http::router(state.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let serve = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -72,7 +77,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     });
     state.set_ready();
-    Ok(RunningServer { state, addr, stop_listener: Some(stop_tx), serve })
+    Ok(RunningServer {
+        state,
+        addr,
+        stop_listener: Some(stop_tx),
+        serve,
+    })
 }
 
 impl RunningServer {

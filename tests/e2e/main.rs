@@ -1,1 +1,11 @@
+//! End-to-end tests: one binary (it links once) with a module per area. Every test boots its
+//! own server on an ephemeral port and talks to it over real sockets, so they run in parallel.
+#![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
+mod auth;
+mod lifecycle;
+mod players;
+mod storage;
+mod ws;

@@ -317,11 +317,19 @@ impl Accounts {
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
-            return Err(if is_unique_violation(&e) { AuthError::UsernameTaken } else { e.into() });
+            return Err(if is_unique_violation(&e) {
+                AuthError::UsernameTaken
+            } else {
+                e.into()
+            });
         }
         let tokens = self.issue(&mut tx, &player.id, None).await?;
         tx.commit().await?;
-        Ok(SignIn { player, tokens, created: true })
+        Ok(SignIn {
+            player,
+            tokens,
+            created: true,
+        })
     }
 
     /// Checks a username and password and signs in.
@@ -339,7 +347,9 @@ impl Accounts {
             None => None,
         };
         let known = stored.is_some();
-        let stored: Arc<str> = stored.map(Into::into).unwrap_or_else(|| self.decoy_hash.clone());
+        let stored: Arc<str> = stored
+            .map(Into::into)
+            .unwrap_or_else(|| self.decoy_hash.clone());
         let ok = self.verify_password(password, stored).await?;
         let (Some(row), true, true) = (row, known, ok) else {
             return Err(AuthError::InvalidCredentials);
@@ -348,7 +358,11 @@ impl Accounts {
         let mut tx = self.db.pool().begin().await?;
         let tokens = self.issue(&mut tx, &player.id, None).await?;
         tx.commit().await?;
-        Ok(SignIn { player, tokens, created: false })
+        Ok(SignIn {
+            player,
+            tokens,
+            created: false,
+        })
     }
 
     /// Redeems a refresh token for the next pair of its family. A token presented twice
@@ -430,16 +444,25 @@ impl Accounts {
         .fetch_optional(self.db.pool())
         .await?;
         row.map(|r| {
-            Ok(Principal { player_id: r.try_get("player_id")?, family_id: r.try_get("family_id")? })
+            Ok(Principal {
+                player_id: r.try_get("player_id")?,
+                family_id: r.try_get("family_id")?,
+            })
         })
         .transpose()
     }
 
     /// Guest sign-in with a device id and secret (`rest.md` §5.1 check order).
     pub async fn guest(&self, device_id: &str, device_secret: &str) -> Result<SignIn, AuthError> {
-        let Some(guest) = &self.guest else { return Err(AuthError::GuestDisabled) };
+        let Some(guest) = &self.guest else {
+            return Err(AuthError::GuestDisabled);
+        };
         let secret = (device_secret.len() <= 1024)
-            .then(|| base64::engine::general_purpose::STANDARD.decode(device_secret).ok())
+            .then(|| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(device_secret)
+                    .ok()
+            })
             .flatten()
             .filter(|s| (32..=128).contains(&s.len()))
             .ok_or(AuthError::GuestWeakDeviceSecret)?;
@@ -466,11 +489,18 @@ impl Accounts {
                 return Err(AuthError::GuestAlreadyUpgraded);
             }
             let player_id: String = row.try_get("player_id")?;
-            let player = self.player(&player_id).await?.ok_or(AuthError::PlayerNotFound)?;
+            let player = self
+                .player(&player_id)
+                .await?
+                .ok_or(AuthError::PlayerNotFound)?;
             let mut tx = self.db.pool().begin().await?;
             let tokens = self.issue(&mut tx, &player.id, None).await?;
             tx.commit().await?;
-            return Ok(SignIn { player, tokens, created: false });
+            return Ok(SignIn {
+                player,
+                tokens,
+                created: false,
+            });
         }
         if self.registration == Registration::Closed {
             return Err(AuthError::RegistrationClosed);
@@ -499,7 +529,10 @@ impl Accounts {
             inserted_at: now,
             updated_at: now,
         };
-        let player = Player { display_name: player.username.clone(), ..player };
+        let player = Player {
+            display_name: player.username.clone(),
+            ..player
+        };
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO players (id, username, display_name, metadata, inserted_at, updated_at) \
@@ -530,15 +563,23 @@ impl Accounts {
         }
         let tokens = self.issue(&mut tx, &player.id, None).await?;
         tx.commit().await?;
-        Ok(SignIn { player, tokens, created: true })
+        Ok(SignIn {
+            player,
+            tokens,
+            created: true,
+        })
     }
 
     /// Looks a player up.
     pub async fn player(&self, id: &str) -> Result<Option<Player>, AuthError> {
-        let row = sqlx::query(concat!("SELECT ", player_columns!(), " FROM players WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            player_columns!(),
+            " FROM players WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
         Ok(row.as_ref().map(Player::from_row).transpose()?)
     }
 
@@ -580,18 +621,22 @@ impl Accounts {
             .ok_or(AuthError::PlayerNotFound)?;
         let stored: Option<String> = row.try_get("password_hash")?;
         if let Some(stored) = &stored {
-            let Some(password) = password else { return Err(AuthError::ConfirmationFailed) };
-            if !self.verify_password(password, stored.as_str().into()).await? {
+            let Some(password) = password else {
+                return Err(AuthError::ConfirmationFailed);
+            };
+            if !self
+                .verify_password(password, stored.as_str().into())
+                .await?
+            {
                 return Err(AuthError::ConfirmationFailed);
             }
         }
-        let deleted = sqlx::query(
-            "DELETE FROM players WHERE id = $1 AND COALESCE(password_hash, '') = $2",
-        )
-        .bind(player_id)
-        .bind(stored.unwrap_or_default())
-        .execute(self.db.pool())
-        .await?;
+        let deleted =
+            sqlx::query("DELETE FROM players WHERE id = $1 AND COALESCE(password_hash, '') = $2")
+                .bind(player_id)
+                .bind(stored.unwrap_or_default())
+                .execute(self.db.pool())
+                .await?;
         if deleted.rows_affected() == 0 {
             return Err(AuthError::CredentialsChanged);
         }
@@ -620,16 +665,21 @@ impl Accounts {
             Some(f) => f.to_owned(),
             None => {
                 let f = new_id();
-                sqlx::query("INSERT INTO token_families (id, player_id, inserted_at) VALUES ($1, $2, $3)")
-                    .bind(&f)
-                    .bind(player_id)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO token_families (id, player_id, inserted_at) VALUES ($1, $2, $3)",
+                )
+                .bind(&f)
+                .bind(player_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
                 f
             }
         };
-        let pair = TokenPair { access_token: secrets::new_token()?, refresh_token: secrets::new_token()? };
+        let pair = TokenPair {
+            access_token: secrets::new_token()?,
+            refresh_token: secrets::new_token()?,
+        };
         sqlx::query(
             "INSERT INTO access_tokens (token_hash, family_id, player_id, expires_at) VALUES ($1, $2, $3, $4)",
         )
@@ -658,7 +708,8 @@ pub fn new_id() -> String {
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 /// Validation of register fields (`rest.md` §5.1). Returns `{field: [messages]}` when invalid.
@@ -669,17 +720,21 @@ pub fn validate_registration(
 ) -> Result<(), Map<String, Value>> {
     let mut fields = Map::new();
     let mut add = |field: &str, msg: &str| {
-        fields
+        if let Value::Array(messages) = fields
             .entry(field.to_owned())
             .or_insert_with(|| Value::Array(Vec::new()))
-            .as_array_mut()
-            .map(|a| a.push(Value::from(msg)));
+        {
+            messages.push(Value::from(msg));
+        }
     };
     let len = username.chars().count();
     if !(3..=32).contains(&len) {
         add("username", "must be 3 to 32 characters");
     }
-    if !username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !username
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         add("username", "may only contain A-Z, a-z, 0-9, '_' and '-'");
     }
     if !(8..=128).contains(&password.chars().count()) {
@@ -688,5 +743,9 @@ pub fn validate_registration(
     if display_name.is_some_and(|d| d.chars().count() > 64) {
         add("display_name", "must be at most 64 characters");
     }
-    if fields.is_empty() { Ok(()) } else { Err(fields) }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(fields)
+    }
 }

@@ -43,10 +43,12 @@ pub fn token_hash(token: &str) -> String {
 /// Hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// argon2id with the configured cost.
@@ -83,7 +85,11 @@ impl PasswordHasherConfig {
     /// CPU-heavy: call from a blocking thread.
     pub fn verify(&self, password: &str, stored: &str) -> bool {
         PasswordHash::new(stored)
-            .map(|parsed| self.argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                self.argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     }
 }
@@ -102,7 +108,11 @@ pub fn guest_secret_hash(pepper: &[u8], salt: &[u8], secret: &[u8]) -> String {
 
 /// Constant-time equality of two strings of hex digits.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -120,7 +130,11 @@ mod tests {
 
     #[test]
     fn passwords_verify_only_when_right() {
-        let cost = PasswordHashing { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let cost = PasswordHashing {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
         let h = PasswordHasherConfig::new(cost).expect("params");
         let stored = h.hash("correct horse").expect("hash");
         assert!(stored.starts_with("$argon2id$"));

@@ -29,10 +29,20 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     // The connect limit runs before the Origin check so rejected origins still spend budget.
-    let refusal = if app.limiter().check(Bucket::WsConnect, &peer.ip().to_string()).is_err() {
-        Some(CloseReason { code: 1008, reason: "rate_limited" })
+    let refusal = if app
+        .limiter()
+        .check(Bucket::WsConnect, &peer.ip().to_string())
+        .is_err()
+    {
+        Some(CloseReason {
+            code: 1008,
+            reason: "rate_limited",
+        })
     } else if !origin_allowed(&app, &headers) {
-        Some(CloseReason { code: 1008, reason: "origin_rejected" })
+        Some(CloseReason {
+            code: 1008,
+            reason: "origin_rejected",
+        })
     } else if app.is_draining() {
         Some(CloseReason::SHUTDOWN)
     } else {
@@ -61,7 +71,10 @@ fn origin_allowed(app: &AppState, headers: &HeaderMap) -> bool {
 }
 
 fn close_message(reason: &CloseReason) -> Message {
-    Message::Close(Some(CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) }))
+    Message::Close(Some(CloseFrame {
+        code: reason.code,
+        reason: Utf8Bytes::from_static(reason.reason),
+    }))
 }
 
 async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {

@@ -24,7 +24,10 @@ impl From<AuthError> for ApiError {
 }
 
 /// `POST /auth/register`.
-pub async fn register(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn register(
+    State(app): State<AppState>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let username = body.string("username")?;
     let password = body.string("password")?;
     let display_name = match body.0.get("display_name") {
@@ -38,7 +41,10 @@ pub async fn register(State(app): State<AppState>, body: JsonBody) -> Result<Jso
     };
     validate_registration(&username, &password, display_name.as_deref())
         .map_err(|fields| ApiError::validation("fields", fields))?;
-    let signed_in = app.accounts().register(&username, password, display_name).await?;
+    let signed_in = app
+        .accounts()
+        .register(&username, password, display_name)
+        .await?;
     Ok(Json(signed_in.to_json()))
 }
 
@@ -54,7 +60,9 @@ pub async fn login(State(app): State<AppState>, body: JsonBody) -> Result<Json<V
 pub async fn refresh(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
     let token = body.string("refresh_token")?;
     let pair = app.accounts().refresh(&token).await?;
-    Ok(Json(json!({"access_token": pair.access_token, "refresh_token": pair.refresh_token})))
+    Ok(Json(
+        json!({"access_token": pair.access_token, "refresh_token": pair.refresh_token}),
+    ))
 }
 
 /// `POST /auth/logout`: always 200; revokes the refresh family and the bearer token given,
@@ -71,7 +79,10 @@ pub async fn logout(
         None => None,
     };
     let families = app.accounts().logout(refresh.as_deref(), access).await?;
-    for family in families.iter().chain(principal.as_ref().map(|p| &p.family_id)) {
+    for family in families
+        .iter()
+        .chain(principal.as_ref().map(|p| &p.family_id))
+    {
         app.sessions().close_family(family, CloseReason::REVOKED);
     }
     Ok(Json(json!({"success": true})))

@@ -26,7 +26,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(JsonBody(map)),
-            Ok(_) => Err(ApiError::new(ErrorCode::InvalidPayload).message("The body must be a JSON object.")),
+            Ok(_) => {
+                Err(ApiError::new(ErrorCode::InvalidPayload)
+                    .message("The body must be a JSON object."))
+            }
             Err(_) => Err(ApiError::new(ErrorCode::InvalidJson)),
         }
     }
@@ -35,7 +38,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 impl JsonBody {
     /// A required string field: absent or not a string → 400 `missing_field`.
     pub fn string(&self, key: &str) -> Result<String, ApiError> {
-        self.0.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| ApiError::missing(key))
+        self.0
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::missing(key))
     }
 
     /// An optional string field (non-strings read as absent).
@@ -63,5 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
 /// Unknown paths: 404. The closed set has no generic "no route" code; `rpc.unknown_method`
 /// ("no handler", 404) is the one whose meaning and status both fit.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(ErrorCode::RpcUnknownMethod).message("No such route.").detail("path", uri.path())
+    ApiError::new(ErrorCode::RpcUnknownMethod)
+        .message("No such route.")
+        .detail("path", uri.path())
 }

@@ -30,14 +30,21 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     if app.is_ready() && db_ok(&app).await.is_ok() {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready"})),
+        )
     }
 }
 
 /// `GET /health`: a report of dependencies and load.
 pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let db = db_ok(&app).await;
-    let status = if db.is_ok() && app.is_ready() { "ok" } else { "degraded" };
+    let status = if db.is_ok() && app.is_ready() {
+        "ok"
+    } else {
+        "degraded"
+    };
     let database = match db {
         Ok(latency) => json!({
             "backend": app.db().backend().name(),
@@ -46,7 +53,11 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         }),
         Err(e) => json!({"backend": app.db().backend().name(), "ok": false, "error": e}),
     };
-    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         code,
         Json(json!({

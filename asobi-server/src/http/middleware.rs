@@ -45,7 +45,8 @@ pub async fn context(State(app): State<AppState>, req: Request, next: Next) -> R
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("r-{}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed) + 1));
-    let span = tracing::info_span!("http", id = %id, method = %req.method(), path = %req.uri().path());
+    let span =
+        tracing::info_span!("http", id = %id, method = %req.method(), path = %req.uri().path());
     let origin = allowed_origin(&app, req.headers());
     let preflight = req.method() == Method::OPTIONS;
     let started = Instant::now();
@@ -55,7 +56,11 @@ pub async fn context(State(app): State<AppState>, req: Request, next: Next) -> R
         next.run(req).instrument(span.clone()).await
     };
     span.in_scope(|| {
-        tracing::debug!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+        tracing::debug!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
     });
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -72,15 +77,24 @@ pub async fn context(State(app): State<AppState>, req: Request, next: Next) -> R
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("authorization, content-type, x-request-id"),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
     }
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("x-xss-protection", "0"),
         ("referrer-policy", "strict-origin-when-cross-origin"),
-        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
-        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
@@ -110,23 +124,33 @@ pub async fn body_cap(State(app): State<AppState>, req: Request, next: Next) -> 
         match len.to_str().ok().and_then(|l| l.parse::<usize>().ok()) {
             Some(n) if n <= app.config().max_body_bytes => {}
             Some(_) => return ApiError::new(ErrorCode::PayloadTooLarge).into_response(),
-            None => return ApiError::new(ErrorCode::InvalidPayload).message("Bad Content-Length.").into_response(),
+            None => {
+                return ApiError::new(ErrorCode::InvalidPayload)
+                    .message("Bad Content-Length.")
+                    .into_response();
+            }
         }
     }
     next.run(req).await
 }
 
+/// The bucket of a path under `/api/v1` (this middleware runs inside the nested router, so
+/// the prefix is already stripped).
 fn bucket_for(method: &Method, path: &str) -> Bucket {
     match path {
-        "/api/v1/auth/register" => Bucket::Register,
-        "/api/v1/players/me/erase" if method == Method::POST => Bucket::Erase,
-        p if p.starts_with("/api/v1/auth/") => Bucket::Auth,
+        "/auth/register" => Bucket::Register,
+        "/players/me/erase" if method == Method::POST => Bucket::Erase,
+        p if p.starts_with("/auth/") => Bucket::Auth,
         _ => Bucket::Api,
     }
 }
 
 /// Bearer resolution and the REST rate-limit buckets.
-pub async fn rate_limit_and_auth(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn rate_limit_and_auth(
+    State(app): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let principal: Option<Principal> = match bearer(req.headers()) {
         Some(token) => match app.accounts().authenticate(token).await {
             Ok(p) => p,
@@ -145,14 +169,19 @@ pub async fn rate_limit_and_auth(State(app): State<AppState>, mut req: Request, 
     let bucket = bucket_for(req.method(), req.uri().path());
     let allowance = match app.limiter().check(bucket, &key) {
         Ok(a) => a,
-        Err(retry) => return ApiError::rate_limited(ErrorCode::RateLimited, retry.0).into_response(),
+        Err(retry) => {
+            return ApiError::rate_limited(ErrorCode::RateLimited, retry.0).into_response();
+        }
     };
     if let Some(p) = principal {
         req.extensions_mut().insert(p);
     }
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    h.insert("x-ratelimit-remaining", HeaderValue::from(allowance.remaining));
+    h.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(allowance.remaining),
+    );
     h.insert("x-ratelimit-reset", HeaderValue::from(allowance.reset_secs));
     response
 }

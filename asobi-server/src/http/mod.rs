@@ -28,7 +28,10 @@ pub fn router(state: AppState) -> Router {
         .route("/players/{id}", get(players::get).put(players::update))
         .route("/health", get(health::health))
         .fallback(extract::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::rate_limit_and_auth));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit_and_auth,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/ws", get(gateway::ws::upgrade))
@@ -37,7 +40,13 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::body_cap))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_cap,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::context,
+        ))
         .with_state(state)
 }

@@ -20,7 +20,11 @@ pub async fn get(
     Authed(_): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let player = app.accounts().player(&id).await?.ok_or(ApiError::new(ErrorCode::PlayerNotFound))?;
+    let player = app
+        .accounts()
+        .player(&id)
+        .await?
+        .ok_or(ApiError::new(ErrorCode::PlayerNotFound))?;
     Ok(Json(player.to_json()))
 }
 
@@ -40,7 +44,10 @@ pub async fn update(
         None => {}
         Some(Value::String(s)) if s.chars().count() <= 64 => update.display_name = Some(s.clone()),
         Some(_) => {
-            errors.insert("display_name".into(), json!(["must be a string of at most 64 characters"]));
+            errors.insert(
+                "display_name".into(),
+                json!(["must be a string of at most 64 characters"]),
+            );
         }
     }
     match body.0.get("avatar_url") {
@@ -48,7 +55,10 @@ pub async fn update(
         Some(Value::Null) => update.avatar_url = Some(None),
         Some(Value::String(s)) if s.len() <= 2048 => update.avatar_url = Some(Some(s.clone())),
         Some(_) => {
-            errors.insert("avatar_url".into(), json!(["must be a string of at most 2048 bytes"]));
+            errors.insert(
+                "avatar_url".into(),
+                json!(["must be a string of at most 2048 bytes"]),
+            );
         }
     }
     match body.0.get("metadata") {
@@ -81,7 +91,8 @@ pub async fn erase(
         return Err(ApiError::missing("password"));
     }
     app.accounts().erase(&me.player_id, password).await?;
-    app.sessions().close_player(&me.player_id, CloseReason::REVOKED);
+    app.sessions()
+        .close_player(&me.player_id, CloseReason::REVOKED);
     tracing::info!(player = %me.player_id, "player erased");
     Ok(Json(json!({"deleted": true})))
 }

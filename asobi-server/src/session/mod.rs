@@ -81,8 +81,11 @@ impl Session {
 
     /// An inbound binary frame on the JSON WebSocket path: counted, then refused.
     pub fn on_binary(&mut self) {
-        let reason =
-            if self.admit_frame() { Reason::BinaryUplinkUnsupported } else { Reason::RateLimited };
+        let reason = if self.admit_frame() {
+            Reason::BinaryUplinkUnsupported
+        } else {
+            Reason::RateLimited
+        };
         self.reply_error(&InboundError::bare(reason));
     }
 
@@ -132,7 +135,9 @@ impl Session {
         use ClientMessage as M;
         match message {
             M::SessionConnect { token, wire: _ } => self.connect(cid, token).await,
-            M::SessionHeartbeat => self.reply(cid, ServerMessage::Heartbeat(Heartbeat { ts: now_ms() })),
+            M::SessionHeartbeat => {
+                self.reply(cid, ServerMessage::Heartbeat(Heartbeat { ts: now_ms() }))
+            }
             M::ChatLeave { channel_id } => {
                 self.reply(cid, ServerMessage::ChatLeft(Channel { channel_id }))
             }
@@ -147,7 +152,11 @@ impl Session {
             M::WorldInput { .. } | M::WorldResync { .. } => {}
             other => {
                 tracing::debug!(parent: &self.span, ty = other.client_type().as_str(), "service not available yet");
-                self.reply_error(&InboundError { reason: Reason::NotImplemented, cid, request_type: None });
+                self.reply_error(&InboundError {
+                    reason: Reason::NotImplemented,
+                    cid,
+                    request_type: None,
+                });
             }
         }
     }
@@ -160,23 +169,36 @@ impl Session {
         let principal = match principal {
             Ok(Some(p)) => p,
             Ok(None) => {
-                self.reply_error(&InboundError { reason: Reason::InvalidToken, cid, request_type: None });
+                self.reply_error(&InboundError {
+                    reason: Reason::InvalidToken,
+                    cid,
+                    request_type: None,
+                });
                 return;
             }
             Err(e) => {
                 tracing::error!(parent: &self.span, error = %e, "token lookup failed");
-                self.reply_error(&InboundError { reason: Reason::InternalError, cid, request_type: None });
+                self.reply_error(&InboundError {
+                    reason: Reason::InternalError,
+                    cid,
+                    request_type: None,
+                });
                 return;
             }
         };
         // A repeat connect re-acknowledges; a different player replaces the binding. Either
         // way the socket is bound once, so pushes are never delivered twice.
-        self.app.sessions().bind(self.handle.id(), &principal.player_id, &principal.family_id);
+        self.app
+            .sessions()
+            .bind(self.handle.id(), &principal.player_id, &principal.family_id);
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);
         let wire = "json".to_owned();
-        self.reply(cid, ServerMessage::SessionConnected(SessionConnected { player_id, wire }));
+        self.reply(
+            cid,
+            ServerMessage::SessionConnected(SessionConnected { player_id, wire }),
+        );
     }
 
     /// `rpc.call` (`websocket.md` §8.24): the cid rule first, then authentication, then the
@@ -197,7 +219,10 @@ impl Session {
                     let method = p.get("method").and_then(Value::as_str);
                     if p.get("protocol").and_then(Value::as_i64) != Some(1) {
                         fail(ErrorCode::RpcUnsupportedProtocol).with_detail("supported", vec![1])
-                    } else if !matches!(method, Some("asobi.datagram.open" | "asobi.datagram.close")) {
+                    } else if !matches!(
+                        method,
+                        Some("asobi.datagram.open" | "asobi.datagram.close")
+                    ) {
                         fail(ErrorCode::RpcUnknownMethod)
                     } else if !p.get("params").is_some_and(Value::is_object) {
                         fail(ErrorCode::RpcInvalidParams)
@@ -213,7 +238,10 @@ impl Session {
 
     fn not_in_match_hint(&mut self) {
         let now = Instant::now();
-        if self.last_hint.is_some_and(|t| now.duration_since(t) < NOT_IN_MATCH_HINT_EVERY) {
+        if self
+            .last_hint
+            .is_some_and(|t| now.duration_since(t) < NOT_IN_MATCH_HINT_EVERY)
+        {
             return;
         }
         self.last_hint = Some(now);

@@ -25,11 +25,20 @@ pub struct CloseReason {
 
 impl CloseReason {
     /// 1008: a revoked session (logout, erase).
-    pub const REVOKED: CloseReason = CloseReason { code: 1008, reason: "session_revoked" };
+    pub const REVOKED: CloseReason = CloseReason {
+        code: 1008,
+        reason: "session_revoked",
+    };
     /// 1013: the client stopped reading and its queue overflowed.
-    pub const SLOW_CONSUMER: CloseReason = CloseReason { code: 1013, reason: "slow_consumer" };
+    pub const SLOW_CONSUMER: CloseReason = CloseReason {
+        code: 1013,
+        reason: "slow_consumer",
+    };
     /// 1001: the server is shutting down.
-    pub const SHUTDOWN: CloseReason = CloseReason { code: 1001, reason: "server_shutdown" };
+    pub const SHUTDOWN: CloseReason = CloseReason {
+        code: 1001,
+        reason: "server_shutdown",
+    };
 }
 
 /// A server message encoded at most once per wire, however many sessions it goes to.
@@ -43,12 +52,17 @@ pub struct OutFrame {
 impl OutFrame {
     /// Wraps a message (with the request's `cid` for replies).
     pub fn new(message: ServerMessage, cid: Option<Cid>) -> Arc<OutFrame> {
-        Arc::new(OutFrame { message, cid, json: OnceLock::new() })
+        Arc::new(OutFrame {
+            message,
+            cid,
+            json: OnceLock::new(),
+        })
     }
 
     /// The JSON text, encoded on first use.
     pub fn json(&self) -> &str {
-        self.json.get_or_init(|| encode_text(&self.message, self.cid.as_ref()))
+        self.json
+            .get_or_init(|| encode_text(&self.message, self.cid.as_ref()))
     }
 
     /// The binary frame for the native path.
@@ -82,7 +96,10 @@ impl SessionHandle {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(session = self.id, "outbound queue full: closing slow consumer");
+                tracing::warn!(
+                    session = self.id,
+                    "outbound queue full: closing slow consumer"
+                );
                 self.close(CloseReason::SLOW_CONSUMER);
                 false
             }
@@ -148,8 +165,18 @@ impl Sessions {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, frames) = mpsc::channel(queue);
         let (close_tx, close) = watch::channel(None);
-        let handle = SessionHandle { id, tx, close: Arc::new(close_tx) };
-        self.lock().sessions.insert(id, Entry { handle: handle.clone(), binding: None });
+        let handle = SessionHandle {
+            id,
+            tx,
+            close: Arc::new(close_tx),
+        };
+        self.lock().sessions.insert(
+            id,
+            Entry {
+                handle: handle.clone(),
+                binding: None,
+            },
+        );
         (handle, SessionInbox { frames, close })
     }
 
@@ -157,10 +184,18 @@ impl Sessions {
     pub fn bind(&self, id: u64, player_id: &str, family_id: &str) {
         let mut inner = self.lock();
         Self::unbind_locked(&mut inner, id);
-        let Some(entry) = inner.sessions.get_mut(&id) else { return };
-        entry.binding =
-            Some(Binding { player_id: player_id.to_owned(), family_id: family_id.to_owned() });
-        inner.by_player.entry(player_id.to_owned()).or_default().push(id);
+        let Some(entry) = inner.sessions.get_mut(&id) else {
+            return;
+        };
+        entry.binding = Some(Binding {
+            player_id: player_id.to_owned(),
+            family_id: family_id.to_owned(),
+        });
+        inner
+            .by_player
+            .entry(player_id.to_owned())
+            .or_default()
+            .push(id);
     }
 
     fn unbind_locked(inner: &mut Inner, id: u64) {
@@ -187,7 +222,10 @@ impl Sessions {
 
     /// Sends one frame to every socket of a player. Returns how many accepted it.
     pub fn push_to_player(&self, player_id: &str, frame: &Arc<OutFrame>) -> usize {
-        self.handles_of_player(player_id).iter().filter(|h| h.send(frame.clone())).count()
+        self.handles_of_player(player_id)
+            .iter()
+            .filter(|h| h.send(frame.clone()))
+            .count()
     }
 
     /// Closes every socket of a player.
@@ -206,7 +244,12 @@ impl Sessions {
 
     /// Closes every socket.
     pub fn close_all(&self, reason: CloseReason) {
-        let handles: Vec<_> = self.lock().sessions.values().map(|e| e.handle.clone()).collect();
+        let handles: Vec<_> = self
+            .lock()
+            .sessions
+            .values()
+            .map(|e| e.handle.clone())
+            .collect();
         for h in handles {
             h.close(reason.clone());
         }
@@ -214,8 +257,13 @@ impl Sessions {
 
     fn handles_of_player(&self, player_id: &str) -> Vec<SessionHandle> {
         let inner = self.lock();
-        let Some(ids) = inner.by_player.get(player_id) else { return Vec::new() };
-        ids.iter().filter_map(|id| inner.sessions.get(id)).map(|e| e.handle.clone()).collect()
+        let Some(ids) = inner.by_player.get(player_id) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|id| inner.sessions.get(id))
+            .map(|e| e.handle.clone())
+            .collect()
     }
 
     fn handles_of(&self, pred: impl Fn(&Binding) -> bool) -> Vec<SessionHandle> {

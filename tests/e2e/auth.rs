@@ -1,0 +1,419 @@
+//! Sign-up, sign-in, rotating refresh tokens, logout, guests, and their failures.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::TestServer;
+
+#[tokio::test]
+async fn register_login_refresh_and_logout() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    assert_eq!(alice.player_id.len(), 36, "UUID player id");
+    assert_ne!(alice.access_token, alice.refresh_token);
+
+    let login = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "ALICE", "password": "password-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.body["player_id"], alice.player_id.as_str());
+    assert_eq!(login.body["username"], "alice");
+
+    let refreshed = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": alice.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let new_access = refreshed.body["access_token"].as_str().unwrap().to_owned();
+    let new_refresh = refreshed.body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(
+        refreshed.body.get("player_id").is_none(),
+        "refresh returns only the pair"
+    );
+    let me = s
+        .get(
+            &format!("/api/v1/players/{}", alice.player_id),
+            Some(&new_access),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+
+    let logout = s
+        .post(
+            "/api/v1/auth/logout",
+            json!({"refresh_token": new_refresh}),
+            Some(&new_access),
+        )
+        .await;
+    assert_eq!(
+        (logout.status, &logout.body),
+        (StatusCode::OK, &json!({"success": true}))
+    );
+    let after = s
+        .get(
+            &format!("/api/v1/players/{}", alice.player_id),
+            Some(&new_access),
+        )
+        .await;
+    assert_eq!(
+        (after.status, after.code()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let again = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": new_refresh}),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    // Logout with nothing to revoke still answers 200.
+    let empty = s.post("/api/v1/auth/logout", json!({}), None).await;
+    assert_eq!(empty.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reusing_a_refresh_token_revokes_the_whole_family() {
+    let s = TestServer::start().await;
+    let bob = s.register("bob").await;
+    // A second sign-in is another family and must survive.
+    let other = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "bob", "password": "password-123"}),
+            None,
+        )
+        .await;
+    let other_access = other.body["access_token"].as_str().unwrap().to_owned();
+
+    let first = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": bob.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let rotated_access = first.body["access_token"].as_str().unwrap().to_owned();
+    let rotated_refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // The used token comes back (stolen): refused, and the family dies.
+    let replay = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": bob.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (replay.status, replay.code()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let rotated = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": rotated_refresh}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        rotated.status,
+        StatusCode::UNAUTHORIZED,
+        "the rotated refresh token died with its family"
+    );
+    for token in [&bob.access_token, &rotated_access] {
+        let r = s
+            .get(&format!("/api/v1/players/{}", bob.player_id), Some(token))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "access tokens of the family are revoked"
+        );
+    }
+    let r = s
+        .get(
+            &format!("/api/v1/players/{}", bob.player_id),
+            Some(&other_access),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "another sign-in's family is untouched"
+    );
+}
+
+#[tokio::test]
+async fn registration_and_login_failures_carry_their_codes() {
+    let s = TestServer::start().await;
+    s.register("carol").await;
+    let dup = s
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "Carol", "password": "password-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (dup.status, dup.code()),
+        (StatusCode::CONFLICT, "auth.username_taken")
+    );
+
+    let wrong = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "carol", "password": "nope-nope"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
+    );
+    let ghost = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "nobody", "password": "nope-nope"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (ghost.status, ghost.code()),
+        (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
+    );
+
+    let missing = s
+        .post("/api/v1/auth/register", json!({"username": "dave"}), None)
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::BAD_REQUEST, "missing_field")
+    );
+    let missing = s
+        .post("/api/v1/auth/login", json!({"password": 5}), None)
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::BAD_REQUEST, "missing_field")
+    );
+    let missing = s.post("/api/v1/auth/refresh", json!({}), None).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::BAD_REQUEST, "missing_field")
+    );
+
+    let invalid = s
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "x!", "password": "short", "display_name": "d".repeat(65)}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (invalid.status, invalid.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let fields = &invalid.body["fields"];
+    assert!(
+        fields["username"].as_array().is_some_and(|m| m.len() == 2),
+        "{fields}"
+    );
+    assert!(
+        fields["password"].is_array() && fields["display_name"].is_array(),
+        "{fields}"
+    );
+    assert_eq!(
+        &invalid.body["error"]["details"]["fields"], fields,
+        "legacy key duplicated into details"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies() {
+    let s = TestServer::start_with(|c| c.max_body_bytes = 4096).await;
+    let url = format!("{}/api/v1/auth/login", s.base);
+    let raw = |body: &'static str| {
+        s.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = raw("{not json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+    let r = raw("[1, 2]").await.unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "invalid_payload"
+    );
+
+    let big = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "x".repeat(5000), "password": "p"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (big.status, big.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+
+    // A streamed body without Content-Length.
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(b"{}".to_vec())]);
+    let r = s
+        .http
+        .post(&url)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LENGTH_REQUIRED);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "length_required"
+    );
+
+    // And the server keeps serving.
+    let ok = s.get("/live", None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rate_limit_buckets_answer_429_with_retry_after() {
+    use asobi_server::config::Limit;
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.register = Limit {
+            count: 3,
+            window_ms: 1000,
+        }
+    })
+    .await;
+    for i in 0..3 {
+        let r = s
+            .post(
+                "/api/v1/auth/register",
+                json!({"username": format!("rl{i}"), "password": "password-123"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.headers.contains_key("x-ratelimit-remaining"));
+        assert!(r.headers.contains_key("x-ratelimit-reset"));
+    }
+    let r = s
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "rl9", "password": "password-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=1).contains(&retry));
+    assert_eq!(r.body["retry_after"], retry);
+    assert_eq!(r.body["error"]["details"]["retry_after"], retry);
+    // Other buckets are unaffected.
+    let login = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "rl0", "password": "password-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn guest_sign_in_with_a_device_secret() {
+    use base64::Engine;
+    let off = TestServer::start().await;
+    let secret = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let r = off
+        .post(
+            "/api/v1/auth/guest",
+            json!({"device_id": "d1", "device_secret": secret}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "guest.disabled")
+    );
+
+    let s = TestServer::start_with(|c| {
+        c.guest_auth = true;
+        c.guest_pepper = Some("a pepper of at least thirty-two bytes".into());
+    })
+    .await;
+    let guest = |device: &str, secret: &str| {
+        s.post(
+            "/api/v1/auth/guest",
+            json!({"device_id": device, "device_secret": secret}),
+            None,
+        )
+    };
+    let weak = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+    let r = guest("d1", &weak).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "guest.weak_device_secret")
+    );
+    let r = guest(&"d".repeat(256), &secret).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "guest.invalid_device_id")
+    );
+    let r = s
+        .post("/api/v1/auth/guest", json!({"device_id": "d1"}), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "missing_field")
+    );
+
+    let created = guest("d1", &secret).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(
+        (
+            created.body["guest"].clone(),
+            created.body["created"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+    assert!(
+        created.body["username"]
+            .as_str()
+            .unwrap()
+            .starts_with("guest_")
+    );
+    let resumed = guest("d1", &secret).await;
+    assert_eq!(resumed.status, StatusCode::OK);
+    assert_eq!(resumed.body["player_id"], created.body["player_id"]);
+    assert!(
+        resumed.body.get("created").is_none(),
+        "created only on the creating call"
+    );
+
+    let other = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
+    let r = guest("d1", &other).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "guest.invalid_device_secret")
+    );
+}

@@ -1,1 +1,0 @@
-//! End-to-end test package; the suites live in `e2e/`.
