@@ -224,7 +224,17 @@ impl Default for Config {
 /// Settings come from `asobi.toml` (or `--config`), then `ASOBI_*` environment variables,
 /// then these flags; later sources win.
 #[derive(Debug, Default, Parser)]
-#[command(name = "asobi-server", version, about, long_about = None)]
+#[command(
+    name = "asobi-server",
+    version,
+    about,
+    long_about = None,
+    after_help = "Settings only in asobi.toml:\n  \
+        rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages} = { count = N, window_ms = MS }\n  \
+        ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
+        guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
+        password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)"
+)]
 pub struct Cli {
     /// Config file. Default: ./asobi.toml when it exists.
     #[arg(long, env = "ASOBI_CONFIG", value_name = "FILE")]

@@ -336,3 +336,41 @@ async fn logout_closes_the_sockets_of_that_sign_in() {
         (1008, "session_revoked")
     );
 }
+
+#[tokio::test]
+async fn upgrades_over_the_per_ip_limit_or_from_a_foreign_origin_are_closed_1008() {
+    use asobi_server::config::Limit;
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.ws_connect = Limit {
+            count: 2,
+            window_ms: 60_000,
+        };
+        c.ws_allowed_origins = vec!["https://game.example".into()];
+    })
+    .await;
+    // No Origin header (a native client): admitted.
+    let mut native = s.ws().await;
+    native.assert_alive().await;
+    // A browser from elsewhere: rejected after the limiter counted it.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        s.ws_url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut foreign = crate::common::Ws { stream };
+    let closed = foreign.closed().await;
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (1008, "origin_rejected")
+    );
+    // Third upgrade from this IP inside the window: rate limited.
+    let mut third = s.ws().await;
+    let closed = third.closed().await;
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (1008, "rate_limited")
+    );
+    native.assert_alive().await;
+}
