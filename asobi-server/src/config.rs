@@ -104,6 +104,8 @@ pub struct RateLimits {
     pub ws_connect: Limit,
     /// Frames per connection (a fixed window).
     pub ws_messages: Limit,
+    /// Match and world joins per player.
+    pub join: Limit,
 }
 
 impl Default for RateLimits {
@@ -116,6 +118,7 @@ impl Default for RateLimits {
             guest_global: Limit::new(100, 1000),
             ws_connect: Limit::new(60, 1000),
             ws_messages: Limit::new(60, 1000),
+            join: Limit::new(10, 60_000),
         }
     }
 }
@@ -230,7 +233,7 @@ impl Default for Config {
     about,
     long_about = None,
     after_help = "Settings only in asobi.toml:\n  \
-        rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages} = { count = N, window_ms = MS }\n  \
+        rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
         ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
         password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)"

@@ -9,6 +9,8 @@
 //! - [`config`]: `asobi.toml` < `ASOBI_*` env < flags;
 //! - [`db`]: the pool and the embedded migrations;
 //! - [`auth`]: players, credentials, token families;
+//! - [`game`]: the Rust game-mode API (start there to write a mode);
+//! - [`matches`]: live matches as bevy Apps on the simulation runtime, and their records;
 //! - [`http`]: REST routes, health, the middleware pipeline;
 //! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
 //! - [`server`]: start, serve, drain and stop.
@@ -20,14 +22,17 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod game;
 pub mod gateway;
 pub mod http;
 pub mod logging;
+pub mod matches;
 pub mod ratelimit;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod stats;
 pub mod time;
 
 pub use config::Config;
-pub use server::{RunningServer, StartError, start};
+pub use server::{RunningServer, StartError, start, start_with_modes};

@@ -24,6 +24,8 @@ pub enum Bucket {
     Api,
     /// WebSocket upgrades per IP.
     WsConnect,
+    /// Match and world joins per player.
+    Join,
 }
 
 /// An allowed request: what is left in its window.
@@ -111,6 +113,7 @@ impl RateLimiter {
             Bucket::Erase => self.limits.erase,
             Bucket::Api => self.limits.api,
             Bucket::WsConnect => self.limits.ws_connect,
+            Bucket::Join => self.limits.join,
         }
     }
 
@@ -137,7 +140,7 @@ impl RateLimiter {
 
     fn longest_window(&self) -> Duration {
         let l = &self.limits;
-        [l.register, l.auth, l.erase, l.api, l.ws_connect]
+        [l.register, l.auth, l.erase, l.api, l.ws_connect, l.join]
             .iter()
             .map(Limit::window)
             .max()

@@ -13,8 +13,10 @@ use tokio::task::JoinHandle;
 use crate::auth::{Accounts, AuthError};
 use crate::config::Config;
 use crate::db::{Db, DbError, redact};
+use crate::game::MatchMode;
+use crate::matches::Matches;
 use crate::ratelimit::RateLimiter;
-use crate::session::CloseReason;
+use crate::session::{CloseReason, Sessions};
 use crate::state::AppState;
 
 /// Why the server could not start.
@@ -26,6 +28,9 @@ pub enum StartError {
     /// The accounts service could not be built.
     #[error("accounts: {0}")]
     Accounts(#[from] AuthError),
+    /// The simulation runtime could not start.
+    #[error("cannot start the simulation threads: {0}")]
+    Runtime(#[source] std::io::Error),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -45,8 +50,13 @@ pub struct RunningServer {
     serve: JoinHandle<()>,
 }
 
-/// Opens storage, migrates, binds and starts serving.
+/// Opens storage, migrates, binds and starts serving, with no Rust game modes.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    start_with_modes(config, Vec::new()).await
+}
+
+/// Like [`start`], with Rust game modes registered.
+pub async fn start_with_modes(config: Config, modes: Vec<MatchMode>) -> Result<RunningServer, StartError> {
     config
         .validate()
         .map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
@@ -62,7 +72,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
-    let state = AppState::new(config, db, accounts, limiter);
+    let sessions = Arc::new(Sessions::default());
+    let sim_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let matches = Matches::new(modes, sessions.clone(), db.clone(), sim_threads).map_err(StartError::Runtime)?;
+    let state = AppState::new(config, db, accounts, limiter, sessions, matches);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::auth::Accounts;
 use crate::config::Config;
 use crate::db::Db;
+use crate::matches::Matches;
 use crate::ratelimit::RateLimiter;
 use crate::session::Sessions;
 
@@ -20,7 +21,8 @@ struct Inner {
     db: Db,
     accounts: Accounts,
     limiter: Arc<RateLimiter>,
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
+    matches: Matches,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -28,13 +30,21 @@ struct Inner {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(config: Config, db: Db, accounts: Accounts, limiter: Arc<RateLimiter>) -> Self {
+    pub fn new(
+        config: Config,
+        db: Db,
+        accounts: Accounts,
+        limiter: Arc<RateLimiter>,
+        sessions: Arc<Sessions>,
+        matches: Matches,
+    ) -> Self {
         AppState(Arc::new(Inner {
             config,
             db,
             accounts,
             limiter,
-            sessions: Sessions::default(),
+            sessions,
+            matches,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -64,6 +74,11 @@ impl AppState {
     /// Realtime sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.0.sessions
+    }
+
+    /// Matches.
+    pub fn matches(&self) -> &Matches {
+        &self.0.matches
     }
 
     /// Marks the node ready (database migrated and answering).

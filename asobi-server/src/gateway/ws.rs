@@ -91,6 +91,13 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
         tracing::debug!("connected");
         let closed_by = loop {
             tokio::select! {
+                // Reliable frames before state, so `match.matched` precedes the first state.
+                biased;
+                Some(frame) = inbox.frames.recv() => {
+                    if socket.send(Message::Text(frame.json().into())).await.is_err() {
+                        break "write_failed";
+                    }
+                }
                 inbound = socket.recv() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
                     match inbound {
@@ -104,7 +111,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
                         }
                     }
                 }
-                Some(frame) = inbox.frames.recv() => {
+                frame = inbox.state.take() => {
                     if socket.send(Message::Text(frame.json().into())).await.is_err() {
                         break "write_failed";
                     }
@@ -130,5 +137,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
     }
     .instrument(span)
     .await;
-    app.sessions().remove(id);
+    if let Some(offline) = app.sessions().remove(id) {
+        app.matches().player_offline(&offline);
+    }
 }

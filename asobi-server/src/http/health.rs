@@ -67,6 +67,12 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
             "draining": app.is_draining(),
             "database": database,
             "sessions": {"open": app.sessions().count(), "players": app.sessions().player_count()},
+            "matches": {
+                "live": app.matches().live_count(),
+                "crashed": app.matches().stats().crashes.load(std::sync::atomic::Ordering::Relaxed),
+                "tick": app.matches().stats().tick.summary(),
+                "encode": app.matches().stats().encode.summary(),
+            },
         })),
     )
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod extract;
 mod health;
+mod matches;
 mod middleware;
 mod players;
 
@@ -26,6 +27,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/guest", post(auth::guest))
         .route("/players/me/erase", post(players::erase))
         .route("/players/{id}", get(players::get).put(players::update))
+        .route("/matches", get(matches::history))
+        .route("/matches/live", get(matches::live))
+        .route("/matches/{id}", get(matches::one))
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn_with_state(

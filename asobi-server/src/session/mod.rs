@@ -11,8 +11,9 @@ pub mod registry;
 use std::time::{Duration, Instant};
 
 use asobi_core::protocol::envelope::{InboundError, parse_envelope};
+use asobi_core::protocol::client::validate_join_ctx;
 use asobi_core::protocol::server::{
-    Channel, Heartbeat, Presence, RpcError, SessionConnected, Success,
+    Channel, Heartbeat, MatchList, Presence, RpcError, SessionConnected, Success,
 };
 use asobi_core::protocol::{
     Cid, ClientMessage, ClientType, Envelope, ErrorCode, ErrorObject, ErrorPayload, Inbound,
@@ -21,6 +22,8 @@ use asobi_core::protocol::{
 use serde_json::Value;
 
 use crate::auth::Principal;
+use crate::matches::{JoinError, MatchError};
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::time::now_ms;
 pub use registry::{CloseReason, OutFrame, SessionHandle, SessionInbox, Sessions};
@@ -144,11 +147,24 @@ impl Session {
             M::PresenceUpdate { status } => {
                 self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }))
             }
-            // Not in any match or world yet: leaving always succeeds, input gets the hint or
-            // is dropped, resync is ignored (`websocket.md` §8.6, §8.7, §8.14–8.16).
-            M::MatchLeave => self.reply(cid, ServerMessage::MatchLeft(Success::TRUE)),
+            M::MatchJoin { match_id, ctx } => self.match_join(cid, match_id, ctx).await,
+            M::MatchFindOrCreate { mode, ctx } => self.match_find_or_create(cid, mode, ctx).await,
+            M::MatchLeave => {
+                self.app.matches().leave(self.player_id());
+                self.reply(cid, ServerMessage::MatchLeft(Success::TRUE));
+            }
+            M::MatchInput(input) => {
+                if !self.app.matches().input(self.player_id(), input) {
+                    self.not_in_match_hint();
+                }
+            }
+            M::MatchList(filter) => {
+                let matches = self.app.matches().list(&filter);
+                self.reply(cid, ServerMessage::MatchList(MatchList { matches }));
+            }
+            // No worlds yet: leaving always succeeds, input and resync are dropped
+            // (`websocket.md` §8.14–8.16).
             M::WorldLeave => self.reply(cid, ServerMessage::WorldLeft(Success::TRUE)),
-            M::MatchInput(_) => self.not_in_match_hint(),
             M::WorldInput { .. } | M::WorldResync { .. } => {}
             other => {
                 tracing::debug!(parent: &self.span, ty = other.client_type().as_str(), "service not available yet");
@@ -159,6 +175,59 @@ impl Session {
                 });
             }
         }
+    }
+
+    fn player_id(&self) -> &str {
+        self.principal.as_ref().map(|p| p.player_id.as_str()).unwrap_or_default()
+    }
+
+    /// The join rate limit, then the `ctx` rules (`websocket.md` §8.4–8.5).
+    fn admit_join(&self, ctx: Option<Value>) -> Result<serde_json::Map<String, Value>, Reason> {
+        if self.app.limiter().check(Bucket::Join, self.player_id()).is_err() {
+            return Err(Reason::JoinRateLimited);
+        }
+        match ctx {
+            None => Ok(serde_json::Map::new()),
+            Some(ctx) => validate_join_ctx(&ctx).cloned(),
+        }
+    }
+
+    async fn match_join(&mut self, cid: Option<Cid>, match_id: String, ctx: Option<Value>) {
+        let Some(handle) = self.app.matches().get(&match_id) else {
+            return self.fail(cid, &MatchError::NotFound);
+        };
+        let ctx = match self.admit_join(ctx) {
+            Ok(ctx) => ctx,
+            Err(reason) => return self.reply_error(&InboundError { reason, cid, request_type: None }),
+        };
+        let joined = self.app.matches().join(&handle, &self.player_id().to_owned(), ctx).await;
+        match joined {
+            Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
+            Err(e) => self.fail(cid, &e),
+        }
+    }
+
+    async fn match_find_or_create(&mut self, cid: Option<Cid>, mode: String, ctx: Option<Value>) {
+        let ctx = match self.admit_join(ctx) {
+            Ok(ctx) => ctx,
+            Err(reason) => return self.reply_error(&InboundError { reason, cid, request_type: None }),
+        };
+        let player = self.player_id().to_owned();
+        match self.app.matches().find_or_create(&mode, &player, ctx).await {
+            Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
+            Err(e) => self.fail(cid, &e),
+        }
+    }
+
+    fn fail(&self, cid: Option<Cid>, e: &MatchError) {
+        let mut payload = ErrorPayload::from_reason(e.reason());
+        if let MatchError::Join(JoinError::Refused(why)) = e {
+            payload = payload.with_detail("refused_reason", why.clone());
+        }
+        if let MatchError::StartFailed(why) = e {
+            tracing::error!(parent: &self.span, error = %why, "match failed to start");
+        }
+        self.reply(cid, ServerMessage::Error(payload));
     }
 
     async fn connect(&mut self, cid: Option<Cid>, token: Option<String>) {

@@ -1,9 +1,11 @@
 //! Every open realtime session on this node, indexed by id and by player.
 //!
-//! A session is addressed through its [`SessionHandle`]: a bounded outbound queue plus a close
-//! signal that bypasses the queue. Pushing to a player reaches every socket of that player.
-//! A full queue means the client stopped reading: the session is closed with a reason rather
-//! than letting the queue grow or silently dropping reliable messages.
+//! A session is addressed through its [`SessionHandle`]: a bounded queue of reliable frames, a
+//! one-frame state slot, and a close signal that bypasses both. Pushing to a player reaches
+//! every socket of that player. State frames (`match.state`) coalesce in the slot: a client that
+//! reads slowly gets the newest state, never a backlog. A full reliable queue means the client
+//! stopped reading: the session is closed with a reason rather than letting the queue grow or
+//! silently dropping reliable messages.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,11 +79,37 @@ impl OutFrame {
     }
 }
 
+/// The newest state frame not yet written, and the wake-up for the writer.
+#[derive(Debug, Default)]
+pub struct StateSlot {
+    frame: Mutex<Option<Arc<OutFrame>>>,
+    ready: tokio::sync::Notify,
+}
+
+impl StateSlot {
+    /// Replaces any unwritten state frame with `frame`.
+    fn put(&self, frame: Arc<OutFrame>) {
+        *self.frame.lock().unwrap_or_else(|p| p.into_inner()) = Some(frame);
+        self.ready.notify_one();
+    }
+
+    /// Waits for a state frame and takes it.
+    pub async fn take(&self) -> Arc<OutFrame> {
+        loop {
+            if let Some(frame) = self.frame.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return frame;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// The sending side of one session.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     id: u64,
     tx: mpsc::Sender<Arc<OutFrame>>,
+    state: Arc<StateSlot>,
     close: Arc<watch::Sender<Option<CloseReason>>>,
 }
 
@@ -107,6 +135,11 @@ impl SessionHandle {
         }
     }
 
+    /// Offers a state frame; it replaces any state frame the client has not read yet.
+    pub fn send_state(&self, frame: Arc<OutFrame>) {
+        self.state.put(frame);
+    }
+
     /// Asks the session to close with a reason; the first reason wins.
     pub fn close(&self, reason: CloseReason) {
         self.close.send_if_modified(|slot| {
@@ -123,8 +156,10 @@ impl SessionHandle {
 /// What the connection task reads from.
 #[derive(Debug)]
 pub struct SessionInbox {
-    /// Frames to write.
+    /// Reliable frames to write, in order.
     pub frames: mpsc::Receiver<Arc<OutFrame>>,
+    /// The newest state frame.
+    pub state: Arc<StateSlot>,
     /// Set when the session must close.
     pub close: watch::Receiver<Option<CloseReason>>,
 }
@@ -165,11 +200,8 @@ impl Sessions {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, frames) = mpsc::channel(queue);
         let (close_tx, close) = watch::channel(None);
-        let handle = SessionHandle {
-            id,
-            tx,
-            close: Arc::new(close_tx),
-        };
+        let state = Arc::new(StateSlot::default());
+        let handle = SessionHandle { id, tx, state: state.clone(), close: Arc::new(close_tx) };
         self.lock().sessions.insert(
             id,
             Entry {
@@ -177,7 +209,7 @@ impl Sessions {
                 binding: None,
             },
         );
-        (handle, SessionInbox { frames, close })
+        (handle, SessionInbox { frames, state, close })
     }
 
     /// Binds a session to a player (after `session.connect`), replacing an earlier binding.
@@ -210,14 +242,17 @@ impl Sessions {
         }
     }
 
-    /// Forgets a session whose connection ended.
-    pub fn remove(&self, id: u64) {
+    /// Forgets a session whose connection ended. Returns the player when this was their last
+    /// socket (they are now offline).
+    pub fn remove(&self, id: u64) -> Option<String> {
         let mut inner = self.lock();
+        let player = inner.sessions.get(&id).and_then(|e| e.binding.as_ref()).map(|b| b.player_id.clone());
         Self::unbind_locked(&mut inner, id);
         inner.sessions.remove(&id);
         if inner.sessions.is_empty() {
             self.empty.notify_waiters();
         }
+        player.filter(|p| !inner.by_player.contains_key(p))
     }
 
     /// Sends one frame to every socket of a player. Returns how many accepted it.
@@ -226,6 +261,18 @@ impl Sessions {
             .iter()
             .filter(|h| h.send(frame.clone()))
             .count()
+    }
+
+    /// Offers one state frame to every socket of a player (coalescing).
+    pub fn push_state_to_player(&self, player_id: &str, frame: &Arc<OutFrame>) {
+        for h in self.handles_of_player(player_id) {
+            h.send_state(frame.clone());
+        }
+    }
+
+    /// Whether a player has at least one authenticated socket.
+    pub fn is_online(&self, player_id: &str) -> bool {
+        self.lock().by_player.contains_key(player_id)
     }
 
     /// Closes every socket of a player.
