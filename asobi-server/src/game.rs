@@ -8,6 +8,9 @@
 //!
 //! # Guide
 //!
+//! A mode crate depends on `asobi-server`, `bevy_ecs = "0.20"` (bevy's derive macros find
+//! their crate by that name) and `serde`. Then:
+//!
 //! ```no_run
 //! use asobi_server::game::prelude::*;
 //! use serde::Serialize;
@@ -167,7 +170,9 @@ pub struct MatchMode {
 
 impl std::fmt::Debug for MatchMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MatchMode").field("descriptor", &self.descriptor).finish_non_exhaustive()
+        f.debug_struct("MatchMode")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
     }
 }
 
@@ -242,7 +247,10 @@ pub struct Broadcast {
 impl Broadcast {
     /// A broadcast of `name` with `payload`.
     pub fn new(name: impl Into<String>, payload: Value) -> Self {
-        Broadcast { name: name.into(), payload }
+        Broadcast {
+            name: name.into(),
+            payload,
+        }
     }
 }
 
@@ -281,13 +289,13 @@ impl MatchControl {
     }
 }
 
+/// `(world, player_id, ctx) -> Ok | Err(reason)`.
+pub type JoinCheck = dyn Fn(&World, &str, &Map<String, Value>) -> Result<(), String> + Send + Sync;
+
 /// A check run on every join before the player's entity is created: `Err(reason)` refuses
 /// the join (`match.join_refused` with `details.refused_reason`).
 #[derive(Resource, Clone)]
-pub struct JoinValidator(
-    /// `(world, player_id, ctx) -> Ok | Err(reason)`.
-    pub Arc<dyn Fn(&World, &str, &Map<String, Value>) -> Result<(), String> + Send + Sync>,
-);
+pub struct JoinValidator(pub Arc<JoinCheck>);
 
 type Extract = fn(&World, Entity) -> Option<Value>;
 type ExtractResource = fn(&World) -> Option<Value>;
@@ -306,11 +314,15 @@ fn short_name<T>() -> &'static str {
 }
 
 fn extract_component<C: Component + Serialize>(world: &World, entity: Entity) -> Option<Value> {
-    world.get::<C>(entity).and_then(|c| serde_json::to_value(c).ok())
+    world
+        .get::<C>(entity)
+        .and_then(|c| serde_json::to_value(c).ok())
 }
 
 fn extract_resource<R: Resource + Serialize>(world: &World) -> Option<Value> {
-    world.get_resource::<R>().and_then(|r| serde_json::to_value(r).ok())
+    world
+        .get_resource::<R>()
+        .and_then(|r| serde_json::to_value(r).ok())
 }
 
 /// Registers what clients see.
@@ -381,6 +393,9 @@ mod tests {
         let mut rec = Map::new();
         merge_into(&mut rec, "HitPoints", serde_json::json!(3));
         merge_into(&mut rec, "Pos", serde_json::json!({"x": 1, "y": 2}));
-        assert_eq!(Value::Object(rec), serde_json::json!({"hit_points": 3, "x": 1, "y": 2}));
+        assert_eq!(
+            Value::Object(rec),
+            serde_json::json!({"hit_points": 3, "x": 1, "y": 2})
+        );
     }
 }

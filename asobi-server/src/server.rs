@@ -56,7 +56,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// Like [`start`], with Rust game modes registered.
-pub async fn start_with_modes(config: Config, modes: Vec<MatchMode>) -> Result<RunningServer, StartError> {
+pub async fn start_with_modes(
+    config: Config,
+    modes: Vec<MatchMode>,
+) -> Result<RunningServer, StartError> {
     config
         .validate()
         .map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
@@ -73,8 +76,11 @@ pub async fn start_with_modes(config: Config, modes: Vec<MatchMode>) -> Result<R
         .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
     let sessions = Arc::new(Sessions::default());
-    let sim_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let matches = Matches::new(modes, sessions.clone(), db.clone(), sim_threads).map_err(StartError::Runtime)?;
+    let sim_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let matches = Matches::new(modes, sessions.clone(), db.clone(), sim_threads)
+        .map_err(StartError::Runtime)?;
     let state = AppState::new(config, db, accounts, limiter, sessions, matches);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

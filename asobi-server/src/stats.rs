@@ -6,8 +6,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Bucket upper bounds, in microseconds; the last bucket is open-ended.
-const BOUNDS_US: [u64; 16] =
-    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, u64::MAX];
+const BOUNDS_US: [u64; 16] = [
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    1_000_000,
+    u64::MAX,
+];
 
 /// A histogram of durations.
 #[derive(Debug, Default)]
@@ -22,7 +38,10 @@ impl Histogram {
     /// Records one duration.
     pub fn record(&self, d: Duration) {
         let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
-        let i = BOUNDS_US.iter().position(|b| us <= *b).unwrap_or(BOUNDS_US.len() - 1);
+        let i = BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(BOUNDS_US.len() - 1);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
@@ -54,7 +73,11 @@ impl Histogram {
     /// `{count, mean_us, p50_us, p99_us, max_us}`.
     pub fn summary(&self) -> serde_json::Value {
         let count = self.count();
-        let mean = if count == 0 { 0 } else { self.sum_us.load(Ordering::Relaxed) / count };
+        let mean = self
+            .sum_us
+            .load(Ordering::Relaxed)
+            .checked_div(count)
+            .unwrap_or(0);
         serde_json::json!({
             "count": count,
             "mean_us": mean,

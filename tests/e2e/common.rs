@@ -91,10 +91,20 @@ impl TestServer {
 
     /// A server with the test configuration, adjusted.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_with_modes(Vec::new(), adjust).await
+    }
+
+    /// A server with Rust game modes.
+    pub async fn start_with_modes(
+        modes: Vec<asobi_server::game::MatchMode>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let (database_url, temp_dir) = fresh_database().await;
         let mut config = test_config(database_url.clone());
         adjust(&mut config);
-        let server = asobi_server::start(config).await.expect("server starts");
+        let server = asobi_server::start_with_modes(config, modes)
+            .await
+            .expect("server starts");
         let addr = server.addr();
         TestServer {
             server: Some(server),
@@ -289,6 +299,29 @@ impl Ws {
         let reply = self.recv().await;
         assert_eq!(reply["type"], "session.heartbeat", "{reply}");
         assert_eq!(reply["cid"], "alive");
+    }
+
+    /// The next frame of type `ty`, skipping others (fails on close or timeout).
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let f = self.recv().await;
+            if f["type"] == ty {
+                return f;
+            }
+        }
+    }
+
+    /// Sends a request and returns the next reply or error carrying its cid.
+    pub async fn request(&mut self, ty: &str, payload: Value) -> Value {
+        let cid = format!("{ty}-{}", uuid::Uuid::now_v7().simple());
+        self.send(json!({"type": ty, "cid": cid, "payload": payload}))
+            .await;
+        loop {
+            let f = self.recv().await;
+            if f["cid"] == cid.as_str() {
+                return f;
+            }
+        }
     }
 
     /// Waits for the server to close the socket; returns the close frame.

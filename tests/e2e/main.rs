@@ -6,6 +6,8 @@ mod common;
 
 mod auth;
 mod lifecycle;
+mod matches;
+mod modes;
 mod players;
 mod storage;
 mod ws;

@@ -11,10 +11,13 @@ use super::extract::Authed;
 use crate::error::ApiError;
 use crate::matches::record;
 use crate::state::AppState;
+use crate::time::iso8601;
 
 /// `limit` clamped into `lo..=hi`; a non-numeric value falls back to the default.
 pub fn clamp_limit(q: &HashMap<String, String>, lo: i64, hi: i64, default: i64) -> i64 {
-    q.get("limit").and_then(|l| l.parse::<i64>().ok()).map_or(default, |l| l.clamp(lo, hi))
+    q.get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .map_or(default, |l| l.clamp(lo, hi))
 }
 
 /// `true` / `false` query booleans; anything else is absent.
@@ -33,8 +36,13 @@ pub async fn history(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = clamp_limit(&q, 1, 200, 50);
-    let rows = record::list(app.db(), q.get("mode").map(String::as_str), q.get("status").map(String::as_str), limit)
-        .await?;
+    let rows = record::list(
+        app.db(),
+        q.get("mode").map(String::as_str),
+        q.get("status").map(String::as_str),
+        limit,
+    )
+    .await?;
     Ok(Json(json!({ "matches": rows })))
 }
 
@@ -61,15 +69,23 @@ pub async fn one(
     if let Some(row) = record::get(app.db(), &id).await? {
         return Ok(Json(row));
     }
-    let handle = app.matches().get(&id).ok_or(ApiError::new(ErrorCode::MatchNotFound))?;
-    let listing = handle.listing();
+    let handle = app
+        .matches()
+        .get(&id)
+        .ok_or(ApiError::new(ErrorCode::MatchNotFound))?;
+    let s = handle.snapshot();
+    let ts = |ms: Option<i64>| ms.map(iso8601).map(Value::from).unwrap_or(Value::Null);
+    let (finished_at, result) = match s.finished {
+        Some((at, result)) => (Some(at), Value::Object(result)),
+        None => (None, Value::Null),
+    };
     Ok(Json(json!({
         "id": handle.id,
-        "mode": listing.mode,
-        "status": listing.status,
-        "result": Value::Null,
-        "started_at": Value::Null,
-        "finished_at": Value::Null,
+        "mode": handle.mode.descriptor.name,
+        "status": s.status.as_str(),
+        "result": result,
+        "started_at": ts(s.started_at),
+        "finished_at": ts(finished_at),
         "inserted_at": Value::Null,
     })))
 }

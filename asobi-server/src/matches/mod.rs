@@ -49,8 +49,14 @@ pub(crate) struct MatchesShared {
 
 impl MatchesShared {
     pub(crate) fn remove_match(&self, id: &str) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        self.by_player.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, m| m != id);
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.by_player
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, m| m != id);
     }
 
     pub(crate) fn forget_player(&self, player_id: &str, match_id: &str) {
@@ -124,7 +130,12 @@ impl MatchError {
 
 impl Matches {
     /// A service running `modes`, pushing through `sessions`, recording to `db`.
-    pub fn new(modes: Vec<MatchMode>, sessions: Arc<Sessions>, db: Db, sim_threads: usize) -> std::io::Result<Self> {
+    pub fn new(
+        modes: Vec<MatchMode>,
+        sessions: Arc<Sessions>,
+        db: Db,
+        sim_threads: usize,
+    ) -> std::io::Result<Self> {
         let sim = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(sim_threads.max(1))
             .thread_name("asobi-sim")
@@ -138,8 +149,16 @@ impl Matches {
             db,
             io: tokio::runtime::Handle::current(),
         });
-        let modes = modes.into_iter().map(|m| (m.descriptor.name.clone(), Arc::new(m))).collect();
-        Ok(Matches { modes, shared, spawn_lock: tokio::sync::Mutex::new(()), sim: SimRuntime(Some(sim)) })
+        let modes = modes
+            .into_iter()
+            .map(|m| (m.descriptor.name.clone(), Arc::new(m)))
+            .collect();
+        Ok(Matches {
+            modes,
+            shared,
+            spawn_lock: tokio::sync::Mutex::new(()),
+            sim: SimRuntime(Some(sim)),
+        })
     }
 
     /// A registered mode.
@@ -154,17 +173,32 @@ impl Matches {
 
     /// Live matches.
     pub fn live_count(&self) -> usize {
-        self.shared.live.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// A live match.
     pub fn get(&self, id: &str) -> Option<MatchHandle> {
-        self.shared.live.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// The match a player is in.
     pub fn current(&self, player_id: &str) -> Option<MatchHandle> {
-        let id = self.shared.by_player.lock().unwrap_or_else(|p| p.into_inner()).get(player_id).cloned()?;
+        let id = self
+            .shared
+            .by_player
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(player_id)
+            .cloned()?;
         self.get(&id)
     }
 
@@ -174,10 +208,19 @@ impl Matches {
             return Err(MatchError::CapacityReached);
         }
         let id = crate::auth::new_id();
-        let sim = self.sim.0.as_ref().map(|rt| rt.handle().clone()).ok_or(MatchError::CapacityReached)?;
+        let sim = self
+            .sim
+            .0
+            .as_ref()
+            .map(|rt| rt.handle().clone())
+            .ok_or(MatchError::CapacityReached)?;
         let handle = runtime::MatchTask::spawn(id.clone(), mode.clone(), self.shared.clone(), &sim)
             .map_err(MatchError::StartFailed)?;
-        self.shared.live.lock().unwrap_or_else(|p| p.into_inner()).insert(id, handle.clone());
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, handle.clone());
         Ok(handle)
     }
 
@@ -192,7 +235,10 @@ impl Matches {
             self.leave(player_id);
             drop(current);
         }
-        let info = handle.join(player_id, ctx).await.map_err(MatchError::Join)?;
+        let info = handle
+            .join(player_id, ctx)
+            .await
+            .map_err(MatchError::Join)?;
         self.shared
             .by_player
             .lock()
@@ -260,14 +306,25 @@ impl Matches {
 
     /// Listed live matches for `match.list` and `GET /matches/live`.
     pub fn list(&self, filter: &ListFilter) -> Vec<MatchListing> {
-        let live: Vec<MatchHandle> =
-            self.shared.live.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let live: Vec<MatchHandle> = self
+            .shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         let mut out: Vec<MatchListing> = live
             .iter()
             .filter(|h| h.mode.descriptor.listed)
             .map(MatchHandle::listing)
             .filter(|l| l.status == "waiting" || l.status == "running")
-            .filter(|l| filter.mode.as_ref().is_none_or(|m| l.mode.as_ref() == Some(m)))
+            .filter(|l| {
+                filter
+                    .mode
+                    .as_ref()
+                    .is_none_or(|m| l.mode.as_ref() == Some(m))
+            })
             .filter(|l| filter.has_capacity != Some(true) || l.player_count < l.max_players)
             .filter(|l| filter.joinable.is_none_or(|j| l.joinable == j))
             .collect();

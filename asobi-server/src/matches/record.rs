@@ -88,7 +88,11 @@ pub async fn write(db: &Db, record: &MatchRecord) -> Result<(), sqlx::Error> {
 fn row_json(row: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
     let result: String = row.try_get("result")?;
     let ts = |name: &str| -> Result<Value, sqlx::Error> {
-        Ok(row.try_get::<Option<i64>, _>(name)?.map(iso8601).map(Value::from).unwrap_or(Value::Null))
+        Ok(row
+            .try_get::<Option<i64>, _>(name)?
+            .map(iso8601)
+            .map(Value::from)
+            .unwrap_or(Value::Null))
     };
     Ok(json!({
         "id": row.try_get::<String, _>("id")?,
@@ -102,7 +106,12 @@ fn row_json(row: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
 }
 
 /// `GET /matches`: newest first, filtered by mode and status.
-pub async fn list(db: &Db, mode: Option<&str>, status: Option<&str>, limit: i64) -> Result<Vec<Value>, sqlx::Error> {
+pub async fn list(
+    db: &Db,
+    mode: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Value>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, mode, status, result, started_at, finished_at, inserted_at FROM match_records \
          WHERE ($1 IS NULL OR mode = $1) AND ($2 IS NULL OR status = $2) \
@@ -129,10 +138,11 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Value>, sqlx::Error> {
 
 /// A player's totals: `(games_played, wins, losses)`.
 pub async fn stats(db: &Db, player_id: &str) -> Result<(i64, i64, i64), sqlx::Error> {
-    let row = sqlx::query("SELECT games_played, wins, losses FROM player_stats WHERE player_id = $1")
-        .bind(player_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT games_played, wins, losses FROM player_stats WHERE player_id = $1")
+            .bind(player_id)
+            .fetch_optional(db.pool())
+            .await?;
     match row {
         Some(r) => Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
         None => Ok((0, 0, 0)),

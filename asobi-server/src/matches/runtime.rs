@@ -105,6 +105,10 @@ pub struct Snapshot {
     pub players: Vec<String>,
     /// Takes joins.
     pub joinable: bool,
+    /// Unix ms when it started running.
+    pub started_at: Option<i64>,
+    /// Unix ms when it finished, and the result.
+    pub finished: Option<(i64, Map<String, Value>)>,
 }
 
 /// A handle on a live match.
@@ -121,7 +125,10 @@ pub struct MatchHandle {
 impl MatchHandle {
     /// The current snapshot.
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The `match.list` / `GET /matches/live` entry.
@@ -139,9 +146,17 @@ impl MatchHandle {
     }
 
     /// Asks the match to take a player.
-    pub async fn join(&self, player_id: &str, ctx: Map<String, Value>) -> Result<MatchInfo, JoinError> {
+    pub async fn join(
+        &self,
+        player_id: &str,
+        ctx: Map<String, Value>,
+    ) -> Result<MatchInfo, JoinError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Join { player_id: player_id.to_owned(), ctx, reply };
+        let cmd = Command::Join {
+            player_id: player_id.to_owned(),
+            ctx,
+            reply,
+        };
         if self.tx.send(cmd).await.is_err() {
             return Err(JoinError::Gone);
         }
@@ -150,12 +165,17 @@ impl MatchHandle {
 
     /// Removes a player.
     pub fn leave(&self, player_id: &str) {
-        let _ = self.tx.try_send(Command::Leave { player_id: player_id.to_owned() });
+        let _ = self.tx.try_send(Command::Leave {
+            player_id: player_id.to_owned(),
+        });
     }
 
     /// Queues an input for the next tick. Dropped when the match's queue is full.
     pub fn input(&self, player_id: &str, input: Map<String, Value>) {
-        let _ = self.tx.try_send(Command::Input { player_id: player_id.to_owned(), input });
+        let _ = self.tx.try_send(Command::Input {
+            player_id: player_id.to_owned(),
+            input,
+        });
     }
 }
 
@@ -209,10 +229,21 @@ impl MatchTask {
     ) -> Result<MatchHandle, String> {
         let app = std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode)))
             .map_err(|p| panic_message(&p))?;
-        let snapshot = Arc::new(Mutex::new(Snapshot { status: Status::Waiting, players: Vec::new(), joinable: true }));
+        let snapshot = Arc::new(Mutex::new(Snapshot {
+            status: Status::Waiting,
+            players: Vec::new(),
+            joinable: true,
+            started_at: None,
+            finished: None,
+        }));
         let (tx, rx) = mpsc::channel(1024);
         let span = tracing::info_span!("match", id = %id, mode = %mode.descriptor.name);
-        let handle = MatchHandle { id: id.clone(), mode: mode.clone(), tx, snapshot: snapshot.clone() };
+        let handle = MatchHandle {
+            id: id.clone(),
+            mode: mode.clone(),
+            tx,
+            snapshot: snapshot.clone(),
+        };
         let task = MatchTask {
             id,
             mode,
@@ -282,7 +313,11 @@ impl MatchTask {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Join { player_id, ctx, reply } => {
+            Command::Join {
+                player_id,
+                ctx,
+                reply,
+            } => {
                 let result = self.join(player_id, ctx);
                 let _ = reply.send(result);
             }
@@ -292,7 +327,11 @@ impl MatchTask {
                     return; // dropped, not queued (websocket.md §8.7)
                 }
                 if let Some((_, entity)) = self.roster.iter().find(|(p, _)| *p == player_id) {
-                    self.inputs.push(PlayerInput { player_id, entity: *entity, input });
+                    self.inputs.push(PlayerInput {
+                        player_id,
+                        entity: *entity,
+                        input,
+                    });
                 }
             }
         }
@@ -313,7 +352,9 @@ impl MatchTask {
         }
         let world = self.app.world_mut();
         let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            world.get_resource::<JoinValidator>().map(|v| (v.0)(world, &player_id, &ctx))
+            world
+                .get_resource::<JoinValidator>()
+                .map(|v| (v.0)(world, &player_id, &ctx))
         }));
         match verdict {
             Ok(Some(Err(reason))) => return Err(JoinError::Refused(reason)),
@@ -323,11 +364,23 @@ impl MatchTask {
                 return Err(JoinError::Gone);
             }
         }
-        let entity = self.app.world_mut().spawn(Player { id: player_id.clone() }).id();
+        let entity = self
+            .app
+            .world_mut()
+            .spawn(Player {
+                id: player_id.clone(),
+            })
+            .id();
         self.roster.push((player_id.clone(), entity));
         self.ever_joined = true;
-        self.joined.push(PlayerJoined { player_id, entity, ctx });
-        if self.status == Status::Waiting && self.roster.len() as u32 >= self.mode.descriptor.min_players {
+        self.joined.push(PlayerJoined {
+            player_id,
+            entity,
+            ctx,
+        });
+        if self.status == Status::Waiting
+            && self.roster.len() as u32 >= self.mode.descriptor.min_players
+        {
             self.status = Status::Running;
             self.started_at = Some(now_ms());
             tracing::debug!(parent: &self.span, players = self.roster.len(), "match started");
@@ -337,7 +390,9 @@ impl MatchTask {
     }
 
     fn leave(&mut self, player_id: &str) {
-        let Some(i) = self.roster.iter().position(|(p, _)| p == player_id) else { return };
+        let Some(i) = self.roster.iter().position(|(p, _)| p == player_id) else {
+            return;
+        };
         let (player_id, entity) = self.roster.remove(i);
         self.shared.forget_player(&player_id, &self.id);
         if self.status == Status::Running {
@@ -404,7 +459,9 @@ impl MatchTask {
     }
 
     fn apply_control(&mut self) {
-        let Some(mut control) = self.app.world_mut().get_resource_mut::<MatchControl>() else { return };
+        let Some(mut control) = self.app.world_mut().get_resource_mut::<MatchControl>() else {
+            return;
+        };
         let joinable = control.joinable.take();
         let result = control.result.take();
         if let Some(j) = joinable {
@@ -417,7 +474,11 @@ impl MatchTask {
     }
 
     fn send_broadcasts(&mut self) {
-        let Some(mut messages) = self.app.world_mut().get_resource_mut::<Messages<Broadcast>>() else {
+        let Some(mut messages) = self
+            .app
+            .world_mut()
+            .get_resource_mut::<Messages<Broadcast>>()
+        else {
             return;
         };
         let events: Vec<Broadcast> = messages.drain().collect();
@@ -431,7 +492,9 @@ impl MatchTask {
                     }
                     self.push_reliable(&frame);
                 }
-                Err(e) => tracing::warn!(parent: &self.span, name = %b.name, error = %e, "broadcast refused"),
+                Err(e) => {
+                    tracing::warn!(parent: &self.span, name = %b.name, error = %e, "broadcast refused")
+                }
             }
         }
     }
@@ -440,7 +503,9 @@ impl MatchTask {
     fn state_document(&mut self) -> Map<String, Value> {
         let world = self.app.world_mut();
         let mut doc = Map::new();
-        let Some(replication) = world.get_resource::<Replication>() else { return doc };
+        let Some(replication) = world.get_resource::<Replication>() else {
+            return doc;
+        };
         let mut players = Map::new();
         for (player, entity) in &self.roster {
             let mut record = Map::new();
@@ -481,8 +546,17 @@ impl MatchTask {
 
     fn crash(&mut self, message: &str) {
         tracing::error!(parent: &self.span, panic = %message, "match crashed; finishing it");
-        self.shared.stats.crashes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.finish(json!({"status": "crashed"}).as_object().cloned().unwrap_or_default(), false);
+        self.shared
+            .stats
+            .crashes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.finish(
+            json!({"status": "crashed"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            false,
+        );
     }
 
     /// Enters `finished`: tells every player, records the result (when the game produced one).
@@ -492,8 +566,16 @@ impl MatchTask {
         }
         let was = self.status;
         self.status = Status::Finished;
+        let finished_at = now_ms();
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished = Some((finished_at, result.clone()));
         let frame = OutFrame::new(
-            ServerMessage::MatchFinished(MatchFinished { match_id: self.id.clone(), result: result.clone() }),
+            ServerMessage::MatchFinished(MatchFinished {
+                match_id: self.id.clone(),
+                result: result.clone(),
+            }),
             None,
         );
         self.push_reliable(&frame);
@@ -509,7 +591,7 @@ impl MatchTask {
                 result,
                 players,
                 started_at: self.started_at,
-                finished_at: now_ms(),
+                finished_at,
             });
         }
         self.publish_snapshot();
@@ -540,6 +622,7 @@ impl MatchTask {
         s.status = self.status;
         s.players = self.roster.iter().map(|(p, _)| p.clone()).collect();
         s.joinable = self.joinable;
+        s.started_at = self.started_at;
     }
 }
 

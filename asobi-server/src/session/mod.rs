@@ -10,8 +10,8 @@ pub mod registry;
 
 use std::time::{Duration, Instant};
 
-use asobi_core::protocol::envelope::{InboundError, parse_envelope};
 use asobi_core::protocol::client::validate_join_ctx;
+use asobi_core::protocol::envelope::{InboundError, parse_envelope};
 use asobi_core::protocol::server::{
     Channel, Heartbeat, MatchList, Presence, RpcError, SessionConnected, Success,
 };
@@ -178,12 +178,20 @@ impl Session {
     }
 
     fn player_id(&self) -> &str {
-        self.principal.as_ref().map(|p| p.player_id.as_str()).unwrap_or_default()
+        self.principal
+            .as_ref()
+            .map(|p| p.player_id.as_str())
+            .unwrap_or_default()
     }
 
     /// The join rate limit, then the `ctx` rules (`websocket.md` §8.4–8.5).
     fn admit_join(&self, ctx: Option<Value>) -> Result<serde_json::Map<String, Value>, Reason> {
-        if self.app.limiter().check(Bucket::Join, self.player_id()).is_err() {
+        if self
+            .app
+            .limiter()
+            .check(Bucket::Join, self.player_id())
+            .is_err()
+        {
             return Err(Reason::JoinRateLimited);
         }
         match ctx {
@@ -198,9 +206,19 @@ impl Session {
         };
         let ctx = match self.admit_join(ctx) {
             Ok(ctx) => ctx,
-            Err(reason) => return self.reply_error(&InboundError { reason, cid, request_type: None }),
+            Err(reason) => {
+                return self.reply_error(&InboundError {
+                    reason,
+                    cid,
+                    request_type: None,
+                });
+            }
         };
-        let joined = self.app.matches().join(&handle, &self.player_id().to_owned(), ctx).await;
+        let joined = self
+            .app
+            .matches()
+            .join(&handle, self.player_id(), ctx)
+            .await;
         match joined {
             Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
             Err(e) => self.fail(cid, &e),
@@ -210,7 +228,13 @@ impl Session {
     async fn match_find_or_create(&mut self, cid: Option<Cid>, mode: String, ctx: Option<Value>) {
         let ctx = match self.admit_join(ctx) {
             Ok(ctx) => ctx,
-            Err(reason) => return self.reply_error(&InboundError { reason, cid, request_type: None }),
+            Err(reason) => {
+                return self.reply_error(&InboundError {
+                    reason,
+                    cid,
+                    request_type: None,
+                });
+            }
         };
         let player = self.player_id().to_owned();
         match self.app.matches().find_or_create(&mode, &player, ctx).await {

@@ -201,7 +201,12 @@ impl Sessions {
         let (tx, frames) = mpsc::channel(queue);
         let (close_tx, close) = watch::channel(None);
         let state = Arc::new(StateSlot::default());
-        let handle = SessionHandle { id, tx, state: state.clone(), close: Arc::new(close_tx) };
+        let handle = SessionHandle {
+            id,
+            tx,
+            state: state.clone(),
+            close: Arc::new(close_tx),
+        };
         self.lock().sessions.insert(
             id,
             Entry {
@@ -209,7 +214,14 @@ impl Sessions {
                 binding: None,
             },
         );
-        (handle, SessionInbox { frames, state, close })
+        (
+            handle,
+            SessionInbox {
+                frames,
+                state,
+                close,
+            },
+        )
     }
 
     /// Binds a session to a player (after `session.connect`), replacing an earlier binding.
@@ -246,7 +258,11 @@ impl Sessions {
     /// socket (they are now offline).
     pub fn remove(&self, id: u64) -> Option<String> {
         let mut inner = self.lock();
-        let player = inner.sessions.get(&id).and_then(|e| e.binding.as_ref()).map(|b| b.player_id.clone());
+        let player = inner
+            .sessions
+            .get(&id)
+            .and_then(|e| e.binding.as_ref())
+            .map(|b| b.player_id.clone());
         Self::unbind_locked(&mut inner, id);
         inner.sessions.remove(&id);
         if inner.sessions.is_empty() {
