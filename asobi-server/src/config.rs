@@ -188,6 +188,12 @@ pub struct Config {
     pub ws_outbound_queue: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Time between matchmaking passes.
+    pub matchmaker_tick_ms: u64,
+    /// Tickets older than this expire.
+    pub matchmaker_max_wait_ms: u64,
+    /// Node-wide ticket cap.
+    pub matchmaker_max_queue: u64,
     /// On shutdown, how long `/ready` answers 503 before listeners close.
     pub shutdown_grace_ms: u64,
     /// On shutdown, how long open sessions get to close before the process exits.
@@ -216,6 +222,9 @@ impl Default for Config {
             ws_idle_timeout_ms: 60_000,
             ws_outbound_queue: 1024,
             rate_limits: RateLimits::default(),
+            matchmaker_tick_ms: 1000,
+            matchmaker_max_wait_ms: 60_000,
+            matchmaker_max_queue: 10_000,
             shutdown_grace_ms: 0,
             shutdown_drain_ms: 5_000,
         }
@@ -311,6 +320,15 @@ pub struct Cli {
     /// Milliseconds of silence before a socket is closed [default: 60000].
     #[arg(long, env = "ASOBI_WS_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub ws_idle_timeout_ms: Option<u64>,
+    /// Milliseconds between matchmaking passes [default: 1000].
+    #[arg(long, env = "ASOBI_MATCHMAKER_TICK_MS", value_name = "MS")]
+    pub matchmaker_tick_ms: Option<u64>,
+    /// Milliseconds before a matchmaker ticket expires [default: 60000].
+    #[arg(long, env = "ASOBI_MATCHMAKER_MAX_WAIT_MS", value_name = "MS")]
+    pub matchmaker_max_wait_ms: Option<u64>,
+    /// Most tickets queued on this node [default: 10000].
+    #[arg(long, env = "ASOBI_MATCHMAKER_MAX_QUEUE", value_name = "N")]
+    pub matchmaker_max_queue: Option<u64>,
     /// Milliseconds /ready answers 503 before listeners close on shutdown [default: 0].
     #[arg(long, env = "ASOBI_SHUTDOWN_GRACE_MS", value_name = "MS")]
     pub shutdown_grace_ms: Option<u64>,
@@ -386,6 +404,9 @@ impl Config {
             cli.ws_idle_auth_timeout_ms,
         );
         set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
+        set(&mut self.matchmaker_tick_ms, cli.matchmaker_tick_ms);
+        set(&mut self.matchmaker_max_wait_ms, cli.matchmaker_max_wait_ms);
+        set(&mut self.matchmaker_max_queue, cli.matchmaker_max_queue);
         set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
     }

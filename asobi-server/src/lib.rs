@@ -11,6 +11,7 @@
 //! - [`auth`]: players, credentials, token families;
 //! - [`game`]: the Rust game-mode API (start there to write a mode);
 //! - [`matches`]: live matches as bevy Apps on the simulation runtime, and their records;
+//! - [`matchmaker`]: database-backed tickets, strategies, and starting matched groups;
 //! - [`http`]: REST routes, health, the middleware pipeline;
 //! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
 //! - [`server`]: start, serve, drain and stop.
@@ -27,6 +28,7 @@ pub mod gateway;
 pub mod http;
 pub mod logging;
 pub mod matches;
+pub mod matchmaker;
 pub mod ratelimit;
 pub mod server;
 pub mod session;

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError, redact};
 use crate::game::MatchMode;
 use crate::matches::Matches;
+use crate::matchmaker::{Matchmaker, MatchmakerConfig};
 use crate::ratelimit::RateLimiter;
 use crate::session::{CloseReason, Sessions};
 use crate::state::AppState;
@@ -48,6 +49,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     stop_listener: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
+    matchmaking: JoinHandle<()>,
 }
 
 /// Opens storage, migrates, binds and starts serving, with no Rust game modes.
@@ -79,9 +81,22 @@ pub async fn start_with_modes(
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let matches = Matches::new(modes, sessions.clone(), db.clone(), sim_threads)
-        .map_err(StartError::Runtime)?;
-    let state = AppState::new(config, db, accounts, limiter, sessions, matches);
+    let matches = Arc::new(
+        Matches::new(modes, sessions.clone(), db.clone(), sim_threads)
+            .map_err(StartError::Runtime)?,
+    );
+    let matchmaker = Arc::new(Matchmaker::new(
+        db.clone(),
+        MatchmakerConfig {
+            tick: Duration::from_millis(config.matchmaker_tick_ms),
+            max_wait: Duration::from_millis(config.matchmaker_max_wait_ms),
+            max_queue: config.matchmaker_max_queue,
+        },
+    ));
+    let matchmaking = matchmaker
+        .clone()
+        .spawn_loop(matches.clone(), sessions.clone());
+    let state = AppState::new(config, db, accounts, limiter, sessions, matches, matchmaker);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -101,6 +116,7 @@ pub async fn start_with_modes(
         addr,
         stop_listener: Some(stop_tx),
         serve,
+        matchmaking,
     })
 }
 
@@ -124,6 +140,7 @@ impl RunningServer {
         if let Some(stop) = self.stop_listener.take() {
             let _ = stop.send(());
         }
+        self.matchmaking.abort();
         let sessions = self.state.sessions();
         let open = sessions.count();
         sessions.close_all(CloseReason::SHUTDOWN);

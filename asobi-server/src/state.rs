@@ -9,6 +9,7 @@ use crate::auth::Accounts;
 use crate::config::Config;
 use crate::db::Db;
 use crate::matches::Matches;
+use crate::matchmaker::Matchmaker;
 use crate::ratelimit::RateLimiter;
 use crate::session::Sessions;
 
@@ -22,7 +23,8 @@ struct Inner {
     accounts: Accounts,
     limiter: Arc<RateLimiter>,
     sessions: Arc<Sessions>,
-    matches: Matches,
+    matches: Arc<Matches>,
+    matchmaker: Arc<Matchmaker>,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -36,7 +38,8 @@ impl AppState {
         accounts: Accounts,
         limiter: Arc<RateLimiter>,
         sessions: Arc<Sessions>,
-        matches: Matches,
+        matches: Arc<Matches>,
+        matchmaker: Arc<Matchmaker>,
     ) -> Self {
         AppState(Arc::new(Inner {
             config,
@@ -45,6 +48,7 @@ impl AppState {
             limiter,
             sessions,
             matches,
+            matchmaker,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -79,6 +83,21 @@ impl AppState {
     /// Matches.
     pub fn matches(&self) -> &Matches {
         &self.0.matches
+    }
+
+    /// The matchmaker.
+    pub fn matchmaker(&self) -> &Arc<Matchmaker> {
+        &self.0.matchmaker
+    }
+
+    /// Shared handles for background tasks.
+    pub fn matches_arc(&self) -> Arc<Matches> {
+        self.0.matches.clone()
+    }
+
+    /// Shared handle on the session registry.
+    pub fn sessions_arc(&self) -> Arc<Sessions> {
+        self.0.sessions.clone()
     }
 
     /// Marks the node ready (database migrated and answering).

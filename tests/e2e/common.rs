@@ -100,6 +100,18 @@ impl TestServer {
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
         let (database_url, temp_dir) = fresh_database().await;
+        let mut server = TestServer::start_on(database_url, modes, adjust).await;
+        server.temp_dir = temp_dir;
+        server
+    }
+
+    /// A server on an existing database (a restart).
+    pub async fn start_on(
+        database_url: String,
+        modes: Vec<asobi_server::game::MatchMode>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let temp_dir = None;
         let mut config = test_config(database_url.clone());
         adjust(&mut config);
         let server = asobi_server::start_with_modes(config, modes)
@@ -119,6 +131,22 @@ impl TestServer {
     /// The running server.
     pub fn running(&self) -> &RunningServer {
         self.server.as_ref().expect("running")
+    }
+
+    /// Drains and stops the server, keeping its database.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// `DELETE`.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.http.delete(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Reply::from(req.send().await.expect("request sent")).await
     }
 
     /// `POST` JSON; returns status, body and headers.
@@ -276,8 +304,25 @@ impl Ws {
 
     /// The next JSON text frame (fails on close or timeout).
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(FRAME_TIMEOUT).await
+    }
+
+    /// The next frame of type `ty` within `timeout`, skipping others.
+    pub async fn recv_type_within(&mut self, ty: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let f = self.recv_within(left).await;
+            if f["type"] == ty {
+                return f;
+            }
+        }
+    }
+
+    /// The next JSON text frame within `timeout`.
+    pub async fn recv_within(&mut self, timeout: Duration) -> Value {
+        loop {
+            let msg = tokio::time::timeout(timeout, self.stream.next())
                 .await
                 .expect("a frame before the timeout")
                 .expect("socket open")

@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod lifecycle;
 mod matches;
+mod matchmaker;
 mod modes;
 mod players;
 mod storage;

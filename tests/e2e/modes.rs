@@ -166,6 +166,36 @@ pub fn bulky() -> MatchMode {
     )
 }
 
+/// Scoring, matched by skill.
+pub fn ranked() -> MatchMode {
+    MatchMode::new(
+        ModeDescriptor::new("ranked", 2).strategy(MatchmakingStrategy::SkillBased),
+        Scoring,
+    )
+}
+
+/// A mode whose plugin panics while the match is being built.
+#[derive(Clone)]
+pub struct Broken;
+
+impl Plugin for Broken {
+    fn build(&self, _app: &mut App) {
+        panic!("this mode cannot start");
+    }
+}
+
+pub fn broken() -> MatchMode {
+    MatchMode::new(ModeDescriptor::new("broken", 2), Broken)
+}
+
 pub fn all() -> Vec<MatchMode> {
-    vec![scoring(), picky(), solo(), crashing(), bulky()]
+    vec![
+        scoring(),
+        picky(),
+        solo(),
+        crashing(),
+        bulky(),
+        ranked(),
+        broken(),
+    ]
 }

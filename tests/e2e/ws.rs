@@ -282,7 +282,7 @@ async fn requests_for_services_not_built_yet_get_well_formed_errors() {
         );
     }
 
-    ws.send(json!({"type": "matchmaker.add", "cid": "q", "payload": {"mode": "arena"}}))
+    ws.send(json!({"type": "world.create", "cid": "q", "payload": {"mode": "walkers"}}))
         .await;
     let e = ws.recv().await;
     assert_eq!(error_of(&e), ("not_implemented", "ws.request_failed"));

@@ -286,6 +286,9 @@ reasons! {
     // Ours, for requests whose service is not part of this build yet. Behaves like any
     // other code-less reason: `ws.request_failed` with `details.reason`.
     NotImplemented = "not_implemented" => WsRequestFailed;
+    // Ours, for the party extension of `matchmaker.add`.
+    InvalidParty = "invalid_party" => WsRequestFailed;
+    PartyMemberQueued = "party_member_queued" => WsRequestFailed;
 }
 
 impl std::fmt::Display for Reason {

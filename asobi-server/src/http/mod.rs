@@ -5,6 +5,7 @@ mod auth;
 mod extract;
 mod health;
 mod matches;
+mod matchmaker;
 mod middleware;
 mod players;
 
@@ -27,6 +28,11 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/guest", post(auth::guest))
         .route("/players/me/erase", post(players::erase))
         .route("/players/{id}", get(players::get).put(players::update))
+        .route("/matchmaker", post(matchmaker::add))
+        .route(
+            "/matchmaker/{ticket_id}",
+            get(matchmaker::get).delete(matchmaker::remove),
+        )
         .route("/matches", get(matches::history))
         .route("/matches/live", get(matches::live))
         .route("/matches/{id}", get(matches::one))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use asobi_core::protocol::client::validate_join_ctx;
 use asobi_core::protocol::envelope::{InboundError, parse_envelope};
 use asobi_core::protocol::server::{
-    Channel, Heartbeat, MatchList, Presence, RpcError, SessionConnected, Success,
+    Channel, Heartbeat, MatchList, MatchmakerQueued, Presence, RpcError, SessionConnected, Success,
 };
 use asobi_core::protocol::{
     Cid, ClientMessage, ClientType, Envelope, ErrorCode, ErrorObject, ErrorPayload, Inbound,
@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::matches::{JoinError, MatchError};
+use crate::matchmaker::MatchmakerError;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -158,6 +159,46 @@ impl Session {
                     self.not_in_match_hint();
                 }
             }
+            M::MatchmakerAdd {
+                mode,
+                properties,
+                party,
+            } => {
+                let added = self
+                    .app
+                    .matchmaker()
+                    .add(
+                        self.app.matches(),
+                        self.player_id(),
+                        &mode,
+                        properties,
+                        &party,
+                    )
+                    .await;
+                match added {
+                    Ok(q) => self.reply(
+                        cid,
+                        ServerMessage::MatchmakerQueued(MatchmakerQueued {
+                            ticket_id: q.ticket_id,
+                            status: "pending".into(),
+                            players_needed: Some(q.players_needed),
+                            already_queued: q.already_queued,
+                        }),
+                    ),
+                    Err(e) => self.matchmaker_error(cid, &e, ClientType::MatchmakerAdd),
+                }
+            }
+            M::MatchmakerRemove { ticket_id } => {
+                match self
+                    .app
+                    .matchmaker()
+                    .remove(self.player_id(), &ticket_id)
+                    .await
+                {
+                    Ok(()) => self.reply(cid, ServerMessage::MatchmakerRemoved(Success::TRUE)),
+                    Err(e) => self.matchmaker_error(cid, &e, ClientType::MatchmakerRemove),
+                }
+            }
             M::MatchList(filter) => {
                 let matches = self.app.matches().list(&filter);
                 self.reply(cid, ServerMessage::MatchList(MatchList { matches }));
@@ -241,6 +282,17 @@ impl Session {
             Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
             Err(e) => self.fail(cid, &e),
         }
+    }
+
+    fn matchmaker_error(&self, cid: Option<Cid>, e: &MatchmakerError, ty: ClientType) {
+        if let MatchmakerError::Db(db) = e {
+            tracing::error!(parent: &self.span, error = %db, "matchmaker storage failed");
+        }
+        self.reply_error(&InboundError {
+            reason: e.reason(),
+            cid,
+            request_type: Some(ty),
+        });
     }
 
     fn fail(&self, cid: Option<Cid>, e: &MatchError) {
