@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use asobi_server::server::shutdown_signal;
 use asobi_server::{Config, db::redact, logging, start};
 
 fn main() -> ExitCode {
@@ -41,25 +42,4 @@ fn main() -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

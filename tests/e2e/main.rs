@@ -4,6 +4,7 @@
 
 mod common;
 
+mod arena;
 mod auth;
 mod lifecycle;
 mod matches;

@@ -97,7 +97,21 @@ async fn two_players_join_play_and_finish_with_a_recorded_result() {
     wa.send(json!({"type": "match.input", "payload": {"data": "{\"add\": 7}"}}))
         .await;
     for ws in [&mut wa, &mut wb] {
-        let finished = ws.recv_type("match.finished").await;
+        // The finishing tick's own event arrives, and before `match.finished`.
+        let mut scored_ten = false;
+        let finished = loop {
+            let f = ws.recv().await;
+            if f["type"] == "match.scored" && f["payload"]["score"] == 10 {
+                scored_ten = true;
+            }
+            if f["type"] == "match.finished" {
+                break f;
+            }
+        };
+        assert!(
+            scored_ten,
+            "the event of the finishing tick was delivered first"
+        );
         assert_eq!(
             finished["payload"],
             json!({"match_id": match_id, "result": {"winner": a.player_id}})

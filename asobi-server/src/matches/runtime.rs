@@ -421,8 +421,9 @@ impl MatchTask {
         }
         let sim_time = started.elapsed();
         self.despawn_departed();
-        self.apply_control();
+        // Events of this tick go out before a finish it may have triggered.
         self.send_broadcasts();
+        self.apply_control();
         if self.status != Status::Running {
             self.shared.stats.tick.record(sim_time);
             return;
