@@ -188,6 +188,8 @@ pub struct Config {
     pub ws_outbound_queue: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// A match that does not reach `min_players` within this finishes with `timeout`.
+    pub match_waiting_timeout_ms: u64,
     /// Time between matchmaking passes.
     pub matchmaker_tick_ms: u64,
     /// Tickets older than this expire.
@@ -222,6 +224,7 @@ impl Default for Config {
             ws_idle_timeout_ms: 60_000,
             ws_outbound_queue: 1024,
             rate_limits: RateLimits::default(),
+            match_waiting_timeout_ms: 60_000,
             matchmaker_tick_ms: 1000,
             matchmaker_max_wait_ms: 60_000,
             matchmaker_max_queue: 10_000,
@@ -320,6 +323,9 @@ pub struct Cli {
     /// Milliseconds of silence before a socket is closed [default: 60000].
     #[arg(long, env = "ASOBI_WS_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub ws_idle_timeout_ms: Option<u64>,
+    /// Milliseconds a match may wait for min_players before it finishes [default: 60000].
+    #[arg(long, env = "ASOBI_MATCH_WAITING_TIMEOUT_MS", value_name = "MS")]
+    pub match_waiting_timeout_ms: Option<u64>,
     /// Milliseconds between matchmaking passes [default: 1000].
     #[arg(long, env = "ASOBI_MATCHMAKER_TICK_MS", value_name = "MS")]
     pub matchmaker_tick_ms: Option<u64>,
@@ -404,6 +410,10 @@ impl Config {
             cli.ws_idle_auth_timeout_ms,
         );
         set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
+        set(
+            &mut self.match_waiting_timeout_ms,
+            cli.match_waiting_timeout_ms,
+        );
         set(&mut self.matchmaker_tick_ms, cli.matchmaker_tick_ms);
         set(&mut self.matchmaker_max_wait_ms, cli.matchmaker_max_wait_ms);
         set(&mut self.matchmaker_max_queue, cli.matchmaker_max_queue);

@@ -82,8 +82,14 @@ pub async fn start_with_modes(
         .map(|n| n.get())
         .unwrap_or(2);
     let matches = Arc::new(
-        Matches::new(modes, sessions.clone(), db.clone(), sim_threads)
-            .map_err(StartError::Runtime)?,
+        Matches::new(
+            modes,
+            sessions.clone(),
+            db.clone(),
+            sim_threads,
+            Duration::from_millis(config.match_waiting_timeout_ms),
+        )
+        .map_err(StartError::Runtime)?,
     );
     let matchmaker = Arc::new(Matchmaker::new(
         db.clone(),

@@ -468,3 +468,77 @@ async fn leaving_empties_and_stops_the_match() {
     }
     assert!(gone, "an emptied match stops without a record");
 }
+
+#[tokio::test]
+async fn a_match_that_never_fills_finishes_with_timeout() {
+    let s = TestServer::start_with_modes(modes::all(), |c| c.match_waiting_timeout_ms = 300).await;
+    let a = s.register("lonely").await;
+    let mut wa = s.ws_as(&a).await;
+    let r = wa
+        .request("match.find_or_create", json!({"mode": "scoring"}))
+        .await;
+    assert_eq!(r["payload"]["status"], "waiting");
+    let finished = wa.recv_type("match.finished").await;
+    assert_eq!(finished["payload"]["result"], json!({"status": "timeout"}));
+    assert_eq!(finished["payload"]["match_id"], r["payload"]["match_id"]);
+}
+
+#[tokio::test]
+async fn the_game_can_lock_a_match_and_a_disconnect_leaves_it() {
+    let s = server().await;
+    let (a, b, c) = (
+        s.register("lock_a").await,
+        s.register("lock_b").await,
+        s.register("lock_c").await,
+    );
+    let (mut wa, mut wb, mut wc) = (s.ws_as(&a).await, s.ws_as(&b).await, s.ws_as(&c).await);
+    let r = wa
+        .request("match.find_or_create", json!({"mode": "lockable"}))
+        .await;
+    let id = r["payload"]["match_id"].as_str().unwrap().to_owned();
+    wb.request("match.join", json!({"match_id": id})).await;
+    let both = wa.recv_type("match.state").await;
+    assert!(both["payload"]["players"][&b.player_id]["here"] == true);
+
+    wa.send(json!({"type": "match.input", "payload": {"lock": true}}))
+        .await;
+    let mut locked = false;
+    for _ in 0..40 {
+        let list = wc.request("match.list", json!({"joinable": false})).await;
+        if list["payload"]["matches"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x["match_id"] == id.as_str()))
+        {
+            locked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        locked,
+        "match.list with joinable=false shows the locked match"
+    );
+    let refused = wc.request("match.join", json!({"match_id": id})).await;
+    assert_eq!(
+        (
+            refused["payload"]["reason"].as_str(),
+            refused["payload"]["error"]["code"].as_str()
+        ),
+        (Some("match_locked"), Some("match.locked"))
+    );
+    // find_or_create skips the locked match.
+    let other = wc
+        .request("match.find_or_create", json!({"mode": "lockable"}))
+        .await;
+    assert_ne!(other["payload"]["match_id"], id.as_str());
+
+    // b's only socket closes: b leaves, a keeps playing without b.
+    drop(wb);
+    let without = loop {
+        let st = wa.recv_type("match.state").await;
+        if st["payload"]["players"].get(&b.player_id).is_none() {
+            break st;
+        }
+    };
+    assert!(without["payload"]["players"][&a.player_id]["here"] == true);
+}

@@ -188,6 +188,48 @@ pub fn broken() -> MatchMode {
     MatchMode::new(ModeDescriptor::new("broken", 2), Broken)
 }
 
+/// Three seats, starts with two; `{"lock": true}` closes it to joins. Replicates a marker per
+/// player so the roster is visible in state.
+#[derive(Clone)]
+pub struct Lockable;
+
+#[derive(Component, Serialize)]
+struct Here {
+    here: bool,
+}
+
+fn lock_on_request(
+    mut commands: Commands,
+    mut joined: MessageReader<PlayerJoined>,
+    mut inputs: MessageReader<PlayerInput>,
+    mut control: ResMut<MatchControl>,
+) {
+    for j in joined.read() {
+        commands.entity(j.entity).insert(Here { here: true });
+    }
+    for input in inputs.read() {
+        if input.input.get("lock") == Some(&serde_json::Value::Bool(true)) {
+            control.set_joinable(false);
+        }
+    }
+}
+
+impl Plugin for Lockable {
+    fn build(&self, app: &mut App) {
+        app.replicate::<Here>().add_systems(Update, lock_on_request);
+    }
+}
+
+pub fn lockable() -> MatchMode {
+    MatchMode::new(
+        ModeDescriptor::new("lockable", 3)
+            .min_players(2)
+            .listed(true)
+            .quick_play(true),
+        Lockable,
+    )
+}
+
 pub fn all() -> Vec<MatchMode> {
     vec![
         scoring(),
@@ -197,5 +239,6 @@ pub fn all() -> Vec<MatchMode> {
         bulky(),
         ranked(),
         broken(),
+        lockable(),
     ]
 }

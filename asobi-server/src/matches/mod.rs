@@ -43,6 +43,7 @@ pub(crate) struct MatchesShared {
     by_player: Mutex<HashMap<String, String>>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) stats: Arc<MatchStats>,
+    pub(crate) waiting_timeout: std::time::Duration,
     db: Db,
     io: tokio::runtime::Handle,
 }
@@ -135,6 +136,7 @@ impl Matches {
         sessions: Arc<Sessions>,
         db: Db,
         sim_threads: usize,
+        waiting_timeout: std::time::Duration,
     ) -> std::io::Result<Self> {
         let sim = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(sim_threads.max(1))
@@ -146,6 +148,7 @@ impl Matches {
             by_player: Mutex::new(HashMap::new()),
             sessions,
             stats: Arc::new(MatchStats::default()),
+            waiting_timeout,
             db,
             io: tokio::runtime::Handle::current(),
         });

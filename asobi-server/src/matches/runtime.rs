@@ -28,7 +28,8 @@ use crate::game::{
 use crate::session::OutFrame;
 use crate::time::now_ms;
 
-/// A waiting match that does not start within this stops (`websocket.md` §11).
+/// A waiting match that does not start within this stops (`websocket.md` §11); the default of
+/// the `match_waiting_timeout_ms` setting.
 pub const WAITING_TIMEOUT: Duration = Duration::from_secs(60);
 /// A finished match keeps answering (`not_in_match`) this long before it stops.
 pub const FINISHED_LINGER: Duration = Duration::from_secs(5);
@@ -279,7 +280,7 @@ impl MatchTask {
                 },
                 _ = ticker.tick() => {
                     match self.status {
-                        Status::Waiting if self.created.elapsed() >= WAITING_TIMEOUT => {
+                        Status::Waiting if self.created.elapsed() >= self.shared.waiting_timeout => {
                             self.finish(json!({"status": "timeout"}).as_object().cloned().unwrap_or_default(), false);
                         }
                         Status::Running => self.tick(),
