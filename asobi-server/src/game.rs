@@ -69,8 +69,9 @@ use serde_json::{Map, Value};
 /// Everything a mode needs, in one import.
 pub mod prelude {
     pub use super::{
-        Broadcast, JoinValidator, MatchClock, MatchControl, MatchMode, MatchmakingStrategy,
-        ModeDescriptor, NetId, Player, PlayerInput, PlayerJoined, PlayerLeft, ReplicateAppExt,
+        Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode,
+        MatchmakingStrategy, ModeDescriptor, NetId, Payloads, Player, PlayerInput, PlayerJoined,
+        PlayerLeft, ReplicateAppExt, SendTo, StartFailure, StatePayloads,
     };
     pub use bevy_app::prelude::*;
     pub use bevy_ecs::prelude::*;
@@ -290,12 +291,48 @@ impl MatchControl {
 }
 
 /// `(world, player_id, ctx) -> Ok | Err(reason)`.
-pub type JoinCheck = dyn Fn(&World, &str, &Map<String, Value>) -> Result<(), String> + Send + Sync;
+pub type JoinCheck =
+    dyn Fn(&mut World, &str, &Map<String, Value>) -> Result<(), String> + Send + Sync;
 
-/// A check run on every join before the player's entity is created: `Err(reason)` refuses
-/// the join (`match.join_refused` with `details.refused_reason`).
+/// Runs on every join, before the player's entity is created, between ticks: `Err(reason)`
+/// refuses the join (`match.join_refused` with `details.refused_reason`). It may change the
+/// world (a script's `join` updates its state here).
 #[derive(Resource, Clone)]
 pub struct JoinValidator(pub Arc<JoinCheck>);
+
+/// Runs when a player leaves, at once (also while the match is waiting), before their
+/// [`PlayerLeft`] message is delivered.
+#[derive(Resource, Clone)]
+pub struct LeaveHook(pub Arc<dyn Fn(&mut World, &str) + Send + Sync>);
+
+/// Set by a plugin that cannot start its match (a script's `init` failed): the match is
+/// not created, and the matchmaker retries or reports `match_start_failed`.
+#[derive(Resource, Debug, Clone)]
+pub struct StartFailure(pub String);
+
+/// The `match.state` payloads of this tick, when the game produces them itself instead of
+/// the replicated document. Taken by the runtime after each tick.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct StatePayloads(pub Option<Payloads>);
+
+/// One payload for everyone, or one per player.
+#[derive(Debug, Clone)]
+pub enum Payloads {
+    /// Encoded once, sent to every player.
+    Shared(Map<String, Value>),
+    /// One per player; identical payloads are still encoded once each.
+    PerPlayer(Vec<(String, Map<String, Value>)>),
+}
+
+/// A message for one player: `module.message {module: "lua", message}` (preceded by the
+/// deprecated `game.message` twin, as Asobi does).
+#[derive(Message, Debug, Clone)]
+pub struct SendTo {
+    /// Recipient.
+    pub player_id: String,
+    /// Any JSON value.
+    pub message: Value,
+}
 
 type Extract = fn(&World, Entity) -> Option<Value>;
 type ExtractResource = fn(&World) -> Option<Value>;

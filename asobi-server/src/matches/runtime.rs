@@ -11,7 +11,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asobi_core::protocol::server::{GameEvent, MatchFinished, MatchInfo, MatchListing};
+use asobi_core::protocol::server::{
+    GameEvent, MatchFinished, MatchInfo, MatchListing, ModuleMessage,
+};
 use asobi_core::protocol::{Reason, ServerMessage};
 use bevy_app::{App, SubApp};
 use bevy_ecs::message::Messages;
@@ -22,8 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::MatchesShared;
 use super::record::MatchRecord;
 use crate::game::{
-    Broadcast, JoinValidator, MatchClock, MatchControl, MatchMode, NetId, Player, PlayerInput,
-    PlayerJoined, PlayerLeft, Replication, merge_into,
+    Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, NetId, Payloads,
+    Player, PlayerInput, PlayerJoined, PlayerLeft, Replication, SendTo, StartFailure,
+    StatePayloads, merge_into,
 };
 use crate::session::OutFrame;
 use crate::time::now_ms;
@@ -200,13 +203,15 @@ pub(crate) struct MatchTask {
     span: tracing::Span,
 }
 
-/// Builds a match's App from its mode and turns it into a `Send` [`SubApp`].
-fn build_app(id: &str, mode: &MatchMode) -> SubApp {
+/// Builds a match's App from its mode and turns it into a `Send` [`SubApp`]. A plugin that
+/// left a [`StartFailure`] fails the start.
+fn build_app(id: &str, mode: &MatchMode) -> Result<SubApp, String> {
     let mut app = App::new();
     app.add_message::<PlayerJoined>()
         .add_message::<PlayerLeft>()
         .add_message::<PlayerInput>()
         .add_message::<Broadcast>()
+        .add_message::<SendTo>()
         .init_resource::<MatchControl>()
         .init_resource::<Replication>()
         .insert_resource(MatchClock {
@@ -217,7 +222,10 @@ fn build_app(id: &str, mode: &MatchMode) -> SubApp {
     mode.build(&mut app);
     app.finish();
     app.cleanup();
-    std::mem::take(app.main_mut())
+    if let Some(failure) = app.world().get_resource::<StartFailure>() {
+        return Err(failure.0.clone());
+    }
+    Ok(std::mem::take(app.main_mut()))
 }
 
 impl MatchTask {
@@ -229,7 +237,7 @@ impl MatchTask {
         sim: &tokio::runtime::Handle,
     ) -> Result<MatchHandle, String> {
         let app = std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode)))
-            .map_err(|p| panic_message(&p))?;
+            .map_err(|p| panic_message(&p))??;
         let snapshot = Arc::new(Mutex::new(Snapshot {
             status: Status::Waiting,
             players: Vec::new(),
@@ -352,10 +360,9 @@ impl MatchTask {
             return Err(JoinError::Full);
         }
         let world = self.app.world_mut();
+        let hook = world.get_resource::<JoinValidator>().cloned();
         let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            world
-                .get_resource::<JoinValidator>()
-                .map(|v| (v.0)(world, &player_id, &ctx))
+            hook.map(|v| (v.0)(world, &player_id, &ctx))
         }));
         match verdict {
             Ok(Some(Err(reason))) => return Err(JoinError::Refused(reason)),
@@ -396,6 +403,14 @@ impl MatchTask {
         };
         let (player_id, entity) = self.roster.remove(i);
         self.shared.forget_player(&player_id, &self.id);
+        let world = self.app.world_mut();
+        if let Some(hook) = world.get_resource::<LeaveHook>().cloned() {
+            let left = std::panic::catch_unwind(AssertUnwindSafe(|| (hook.0)(world, &player_id)));
+            if let Err(panic) = left {
+                self.crash(&panic_message(&panic));
+                return;
+            }
+        }
         if self.status == Status::Running {
             self.left.push(PlayerLeft { player_id, entity });
         } else {
@@ -430,21 +445,39 @@ impl MatchTask {
             return;
         }
         let encode_started = Instant::now();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.state_document())) {
-            Ok(doc) => {
+        let world = self.app.world_mut();
+        let produced = world
+            .get_resource_mut::<StatePayloads>()
+            .map(|mut p| p.0.take());
+        let payloads = match produced {
+            // The game produces its own payloads; none this tick means nothing to send.
+            Some(p) => p,
+            None => match std::panic::catch_unwind(AssertUnwindSafe(|| self.state_document())) {
+                Ok(doc) => Some(Payloads::Shared(doc)),
+                Err(panic) => {
+                    self.crash(&panic_message(&panic));
+                    return;
+                }
+            },
+        };
+        match payloads {
+            Some(Payloads::Shared(doc)) => {
                 let frame = OutFrame::new(ServerMessage::MatchState(doc), None);
                 frame.json(); // encode once, here, on the simulation thread
-                let encode_time = encode_started.elapsed();
                 for (player, _) in &self.roster {
                     self.shared.sessions.push_state_to_player(player, &frame);
                 }
-                self.shared.stats.encode.record(encode_time);
             }
-            Err(panic) => {
-                self.crash(&panic_message(&panic));
-                return;
+            Some(Payloads::PerPlayer(docs)) => {
+                for (player, doc) in docs {
+                    let frame = OutFrame::new(ServerMessage::MatchState(doc), None);
+                    frame.json();
+                    self.shared.sessions.push_state_to_player(&player, &frame);
+                }
             }
+            None => {}
         }
+        self.shared.stats.encode.record(encode_started.elapsed());
         self.shared.stats.tick.record(started.elapsed());
         tracing::trace!(parent: &self.span, tick = self.tick, sim_us = sim_time.as_micros() as u64, "tick");
     }
@@ -484,6 +517,23 @@ impl MatchTask {
             return;
         };
         let events: Vec<Broadcast> = messages.drain().collect();
+        let direct: Vec<SendTo> = self
+            .app
+            .world_mut()
+            .get_resource_mut::<Messages<SendTo>>()
+            .map(|mut m| m.drain().collect())
+            .unwrap_or_default();
+        for d in direct {
+            let msg = ModuleMessage {
+                module: "lua".into(),
+                message: d.message,
+            };
+            // Asobi sends the deprecated twin first, then the current type.
+            let legacy = OutFrame::new(ServerMessage::GameMessage(msg.clone()), None);
+            self.shared.sessions.push_to_player(&d.player_id, &legacy);
+            let current = OutFrame::new(ServerMessage::ModuleMessage(msg), None);
+            self.shared.sessions.push_to_player(&d.player_id, &current);
+        }
         for b in events {
             match GameEvent::new(&b.name, b.payload) {
                 Ok(event) => {
