@@ -303,7 +303,10 @@ pub struct JoinValidator(pub Arc<JoinCheck>);
 /// Runs when a player leaves, at once (also while the match is waiting), before their
 /// [`PlayerLeft`] message is delivered.
 #[derive(Resource, Clone)]
-pub struct LeaveHook(pub Arc<dyn Fn(&mut World, &str) + Send + Sync>);
+pub struct LeaveHook(pub Arc<LeaveFn>);
+
+/// `(world, player_id)`.
+pub type LeaveFn = dyn Fn(&mut World, &str) + Send + Sync;
 
 /// Set by a plugin that cannot start its match (a script's `init` failed): the match is
 /// not created, and the matchmaker retries or reports `match_start_failed`.
