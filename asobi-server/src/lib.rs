@@ -27,6 +27,7 @@ pub mod game;
 pub mod gateway;
 pub mod http;
 pub mod logging;
+pub mod lua;
 pub mod matches;
 pub mod matchmaker;
 pub mod ratelimit;

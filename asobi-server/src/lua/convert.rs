@@ -1,0 +1,222 @@
+//! Values crossing the Lua boundary (`lua.md` §3.4).
+//!
+//! JSON → Lua: objects become string-keyed tables, arrays 1-based sequences, integers stay
+//! integers and floats floats; in client input a JSON `null` becomes the string `"null"`
+//! (Asobi's quirk, which scripts test for). Lua → JSON: string keys make an object, integer
+//! keys an array ordered by key; an empty table is `{}` at the top level and `[]` nested;
+//! deeper than 64 levels becomes `"too_deep"`; functions and userdata become `null`; invalid
+//! UTF-8 is replaced rather than crashing the match (Asobi crashes there).
+
+use mlua::{Lua, Table, Value as LuaValue};
+use serde_json::{Map, Number, Value};
+
+/// Nesting beyond this is cut off as `"too_deep"`.
+pub const MAX_DEPTH: usize = 64;
+
+/// How JSON `null` is handed to a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    /// As the string `"null"` (client input, as in Asobi).
+    AsString,
+    /// As `nil`.
+    AsNil,
+}
+
+/// JSON → Lua.
+pub fn to_lua(lua: &Lua, value: &Value, nulls: Nulls) -> mlua::Result<LuaValue> {
+    Ok(match value {
+        Value::Null => match nulls {
+            Nulls::AsString => LuaValue::String(lua.create_string("null")?),
+            Nulls::AsNil => LuaValue::Nil,
+        },
+        Value::Bool(b) => LuaValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => LuaValue::Integer(i),
+            None => LuaValue::Number(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => LuaValue::String(lua.create_string(s)?),
+        Value::Array(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, to_lua(lua, item, nulls)?)?;
+            }
+            LuaValue::Table(t)
+        }
+        Value::Object(map) => LuaValue::Table(object_to_lua(lua, map, nulls)?),
+    })
+}
+
+/// A JSON object → a string-keyed table.
+pub fn object_to_lua(lua: &Lua, map: &Map<String, Value>, nulls: Nulls) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, map.len())?;
+    for (k, v) in map {
+        t.raw_set(k.as_str(), to_lua(lua, v, nulls)?)?;
+    }
+    Ok(t)
+}
+
+/// Lua → JSON for a top-level value that must be an object (`get_state`, `_result`, broadcast
+/// payloads): anything that is not a string-keyed table becomes `{}`.
+pub fn to_object(value: &LuaValue) -> Map<String, Value> {
+    match to_json_at(value, 0, true) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Lua → JSON for any value.
+pub fn to_json(value: &LuaValue) -> Value {
+    to_json_at(value, 0, true)
+}
+
+fn to_json_at(value: &LuaValue, depth: usize, top: bool) -> Value {
+    if depth > MAX_DEPTH {
+        return Value::from("too_deep");
+    }
+    match value {
+        LuaValue::Nil => Value::Null,
+        LuaValue::Boolean(b) => Value::Bool(*b),
+        LuaValue::Integer(i) => Value::from(*i),
+        LuaValue::Number(f) => Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        LuaValue::String(s) => Value::String(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+        LuaValue::Table(t) => table_to_json(t, depth, top),
+        _ => Value::Null,
+    }
+}
+
+fn table_to_json(t: &Table, depth: usize, top: bool) -> Value {
+    let mut ints: Vec<(i64, Value)> = Vec::new();
+    let mut strs = Map::new();
+    for (k, v) in t.pairs::<LuaValue, LuaValue>().flatten() {
+        let v = to_json_at(&v, depth + 1, false);
+        match k {
+            LuaValue::Integer(i) => ints.push((i, v)),
+            LuaValue::Number(f) if f.fract() == 0.0 => ints.push((f as i64, v)),
+            LuaValue::String(s) => {
+                strs.insert(String::from_utf8_lossy(&s.as_bytes()).into_owned(), v);
+            }
+            _ => {}
+        }
+    }
+    match (ints.is_empty(), strs.is_empty()) {
+        (true, true) if top => Value::Object(Map::new()),
+        (true, true) => Value::Array(Vec::new()),
+        (false, true) => {
+            ints.sort_by_key(|(i, _)| *i);
+            Value::Array(ints.into_iter().map(|(_, v)| v).collect())
+        }
+        _ => {
+            // Mixed keys are not portable; keep everything as an object.
+            for (i, v) in ints {
+                strs.insert(i.to_string(), v);
+            }
+            Value::Object(strs)
+        }
+    }
+}
+
+/// A deep copy of a value, so a failed callback can be rolled back. Shared subtables are
+/// copied once (the copy has the same sharing); cycles are preserved.
+pub fn deep_copy(lua: &Lua, value: &LuaValue) -> mlua::Result<LuaValue> {
+    let mut seen: Vec<(Table, Table)> = Vec::new();
+    copy_value(lua, value, &mut seen)
+}
+
+fn copy_value(
+    lua: &Lua,
+    value: &LuaValue,
+    seen: &mut Vec<(Table, Table)>,
+) -> mlua::Result<LuaValue> {
+    let LuaValue::Table(t) = value else {
+        return Ok(value.clone());
+    };
+    if let Some((_, copy)) = seen.iter().find(|(orig, _)| orig == t) {
+        return Ok(LuaValue::Table(copy.clone()));
+    }
+    let copy = lua.create_table()?;
+    seen.push((t.clone(), copy.clone()));
+    for pair in t.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = pair?;
+        copy.raw_set(copy_value(lua, &k, seen)?, copy_value(lua, &v, seen)?)?;
+    }
+    if let Some(mt) = t.metatable() {
+        copy.set_metatable(Some(mt))?;
+    }
+    Ok(LuaValue::Table(copy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_round_trips_with_the_contracts_rules() {
+        let lua = Lua::new();
+        let input = json!({"a": 1, "b": 2.5, "c": [1, 2, {"d": null}], "e": true});
+        let v = to_lua(&lua, &input, Nulls::AsString).unwrap();
+        let back = to_json(&v);
+        assert_eq!(
+            back,
+            json!({"a": 1, "b": 2.5, "c": [1, 2, {"d": "null"}], "e": true})
+        );
+        let v = to_lua(&lua, &input, Nulls::AsNil).unwrap();
+        assert_eq!(
+            to_json(&v),
+            json!({"a": 1, "b": 2.5, "c": [1, 2, []], "e": true}),
+            "a nested empty table is []"
+        );
+    }
+
+    #[test]
+    fn tables_become_objects_or_arrays() {
+        let lua = Lua::new();
+        let v: LuaValue = lua
+            .load("return {x = 600, y = 600.0, list = {3, 1, [5] = 9}, empty = {}}")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            to_json(&v),
+            json!({"x": 600, "y": 600.0, "list": [3, 1, 9], "empty": []})
+        );
+        let empty: LuaValue = lua.load("return {}").eval().unwrap();
+        assert_eq!(to_json(&empty), json!({}));
+        let arr: LuaValue = lua.load("return {1, 2}").eval().unwrap();
+        assert!(
+            to_object(&arr).is_empty(),
+            "an array at the top becomes {{}}"
+        );
+        let deep: LuaValue = lua
+            .load("local t = {} local c = t for i = 1, 80 do c.n = {} c = c.n end return t")
+            .eval()
+            .unwrap();
+        assert!(to_json(&deep).to_string().contains("too_deep"));
+        let f: LuaValue = lua
+            .load("return {f = function() end, s = '\\255ok'}")
+            .eval()
+            .unwrap();
+        assert_eq!(to_json(&f), json!({"f": null, "s": "\u{fffd}ok"}));
+    }
+
+    #[test]
+    fn deep_copies_are_independent() {
+        let lua = Lua::new();
+        let v: LuaValue = lua
+            .load("local s = {n = 1} return {a = s, b = s}")
+            .eval()
+            .unwrap();
+        let c = deep_copy(&lua, &v).unwrap();
+        let (LuaValue::Table(orig), LuaValue::Table(copy)) = (&v, &c) else {
+            panic!("tables")
+        };
+        orig.get::<Table>("a").unwrap().set("n", 2).unwrap();
+        assert_eq!(copy.get::<Table>("a").unwrap().get::<i64>("n").unwrap(), 1);
+        assert_eq!(
+            copy.get::<Table>("a").unwrap(),
+            copy.get::<Table>("b").unwrap(),
+            "sharing kept"
+        );
+    }
+}

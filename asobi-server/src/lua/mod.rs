@@ -1,0 +1,5 @@
+//! Lua game modes: Asobi's Lua API on a sandboxed Lua 5.4, hot-reloaded on the next tick
+//! (`lua.md`).
+
+pub mod convert;
+pub mod sandbox;

@@ -1,0 +1,455 @@
+//! A sandboxed Lua 5.4 VM (`lua.md` §3): what scripts may touch, and the limits they run under.
+//!
+//! Loaded: `string` (without `dump`), `table`, `math` (with Asobi's `random` and `sqrt`),
+//! `utf8`, `coroutine`, and `os.clock/date/difftime/time` only. Absent: `io`, `package`,
+//! `debug`, `load`, `loadstring`, `dofile`, `loadfile`, `print`, `collectgarbage`, the rest of
+//! `os`. `require` resolves dotted module names to files under the script's own directory,
+//! refuses symlinks, and caches results in `_ASOBI_LOADED`.
+//!
+//! Limits: a memory cap per VM, and a wall-clock deadline per call checked by an instruction
+//! hook every 1 000 instructions, so `while true do end` is stopped, not waited for.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+
+/// The error text a deadline overrun raises (recognised by [`ScriptError::classify`]).
+const DEADLINE_MARKER: &str = "asobi: callback time budget exceeded";
+
+/// Why a script call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScriptError {
+    /// The call ran past its time budget.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The VM hit its memory cap.
+    #[error("memory limit exceeded")]
+    Memory,
+    /// A Lua error (message includes file and line).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl ScriptError {
+    fn classify(e: mlua::Error) -> ScriptError {
+        let text = e.to_string();
+        if text.contains(DEADLINE_MARKER) {
+            ScriptError::Timeout(first_line(&text))
+        } else if matches!(e, mlua::Error::MemoryError(_)) || text.contains("not enough memory") {
+            ScriptError::Memory
+        } else {
+            ScriptError::Runtime(first_line(&text))
+        }
+    }
+
+    /// Budget overruns (time or memory) end the match; other errors only fail the call.
+    pub fn is_overrun(&self) -> bool {
+        matches!(self, ScriptError::Timeout(_) | ScriptError::Memory)
+    }
+
+    /// The short label used as an error reason (`timeout`, `heap_exhausted`, `internal`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ScriptError::Timeout(_) => "timeout",
+            ScriptError::Memory => "heap_exhausted",
+            ScriptError::Runtime(_) => "internal",
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or(text);
+    line.chars().take(500).collect()
+}
+
+/// A sandboxed VM and its call deadline.
+pub struct Sandbox {
+    lua: Lua,
+    /// Deadline as nanoseconds after `epoch`; 0 = none.
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    /// A fresh VM whose `require` resolves under `dir`.
+    pub fn new(dir: &Path, memory_limit: usize) -> mlua::Result<Sandbox> {
+        let libs = StdLib::TABLE
+            | StdLib::STRING
+            | StdLib::MATH
+            | StdLib::UTF8
+            | StdLib::OS
+            | StdLib::COROUTINE;
+        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        let deadline = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let sandbox = Sandbox {
+            lua,
+            deadline,
+            epoch,
+            dir: dir.to_owned(),
+        };
+        sandbox.restrict()?;
+        sandbox.install_require()?;
+        let hook_deadline = sandbox.deadline.clone();
+        sandbox.lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(1000),
+            move |_, _| {
+                let d = hook_deadline.load(Ordering::Relaxed);
+                if d != 0 && epoch.elapsed().as_nanos() as u64 > d {
+                    return Err(mlua::Error::RuntimeError(DEADLINE_MARKER.into()));
+                }
+                Ok(VmState::Continue)
+            },
+        )?;
+        sandbox.lua.set_memory_limit(memory_limit)?;
+        Ok(sandbox)
+    }
+
+    /// The VM.
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    fn restrict(&self) -> mlua::Result<()> {
+        let lua = &self.lua;
+        let g = lua.globals();
+        for name in [
+            "collectgarbage",
+            "dofile",
+            "loadfile",
+            "load",
+            "loadstring",
+            "print",
+            "require",
+        ] {
+            g.raw_set(name, Value::Nil)?;
+        }
+        let string: Table = g.get("string")?;
+        string.raw_set("dump", Value::Nil)?;
+        let os: Table = g.get("os")?;
+        let safe_os = lua.create_table()?;
+        for name in ["clock", "date", "difftime", "time"] {
+            safe_os.raw_set(name, os.get::<Value>(name)?)?;
+        }
+        g.raw_set("os", safe_os)?;
+
+        let math: Table = g.get("math")?;
+        let mut seed = [0u8; 8];
+        crate::auth::secrets::random_bytes(&mut seed).map_err(mlua::Error::external)?;
+        let rng = Arc::new(AtomicU64::new(u64::from_le_bytes(seed) | 1));
+        let random = lua.create_function(move |_, args: MultiValue| {
+            let next = splitmix(&rng);
+            let unit = (next >> 11) as f64 / (1u64 << 53) as f64;
+            let nums: Vec<f64> = args.iter().filter_map(number).collect();
+            match (args.len(), nums.as_slice()) {
+                (0, _) => Ok(Value::Number(unit)),
+                (1, [n]) if n.trunc() >= 1.0 => {
+                    Ok(Value::Integer(1 + (next % n.trunc() as u64) as i64))
+                }
+                (1, [_]) => Ok(Value::Number(unit)),
+                (2, [a, b]) => {
+                    let (a, b) = (a.trunc() as i64, b.trunc() as i64);
+                    if a > b {
+                        return Err(mlua::Error::RuntimeError(
+                            "bad argument to 'random' (interval is empty)".into(),
+                        ));
+                    }
+                    let span = (b - a) as u64 + 1;
+                    Ok(Value::Integer(a + (next % span) as i64))
+                }
+                _ => Err(mlua::Error::RuntimeError(
+                    "bad argument to 'random' (number expected)".into(),
+                )),
+            }
+        })?;
+        math.raw_set("random", random)?;
+        math.raw_set(
+            "randomseed",
+            lua.create_function(|_, _: MultiValue| Ok(()))?,
+        )?;
+        math.raw_set(
+            "sqrt",
+            lua.create_function(|_, v: Value| {
+                Ok(match number(&v) {
+                    Some(x) if x >= 0.0 => x.sqrt(),
+                    _ => 0.0,
+                })
+            })?,
+        )?;
+        Ok(())
+    }
+
+    fn install_require(&self) -> mlua::Result<()> {
+        let lua = &self.lua;
+        let loaded = lua.create_table()?;
+        lua.globals().raw_set("_ASOBI_LOADED", loaded)?;
+        let dir = self.dir.clone();
+        let require = lua.create_function(move |lua, name: Value| {
+            let Value::String(name) = name else {
+                return Err(mlua::Error::RuntimeError(
+                    "bad argument #1 to 'require' (string expected)".into(),
+                ));
+            };
+            let name = name.to_str()?.to_owned();
+            if !valid_module_name(&name) {
+                return Err(mlua::Error::RuntimeError(format!(
+                    "module name {name:?} is not allowed"
+                )));
+            }
+            let cache: Table = lua.globals().raw_get("_ASOBI_LOADED")?;
+            if let Value::Table(_)
+            | Value::Boolean(true)
+            | Value::String(_)
+            | Value::Integer(_)
+            | Value::Number(_) = cache.raw_get::<Value>(name.as_str())?
+            {
+                return cache.raw_get(name.as_str());
+            }
+            let path = dir.join(format!("{}.lua", name.replace('.', "/")));
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|_| mlua::Error::RuntimeError(format!("module '{name}' not found")))?;
+            if meta.file_type().is_symlink() || !meta.is_file() {
+                return Err(mlua::Error::RuntimeError(format!(
+                    "module '{name}' not found"
+                )));
+            }
+            let source = std::fs::read(&path)
+                .map_err(|e| mlua::Error::RuntimeError(format!("module '{name}': {e}")))?;
+            let chunk_name = format!("@{}.lua", name.replace('.', "/"));
+            let result: Value = lua
+                .load(source)
+                .set_name(chunk_name)
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .call(())?;
+            let result = if result.is_nil() {
+                Value::Boolean(true)
+            } else {
+                result
+            };
+            cache.raw_set(name.as_str(), result.clone())?;
+            Ok(result)
+        })?;
+        lua.globals().raw_set("require", require)
+    }
+
+    /// Clears the `require` cache (on hot reload).
+    pub fn clear_require_cache(&self) -> mlua::Result<()> {
+        self.lua
+            .globals()
+            .raw_set("_ASOBI_LOADED", self.lua.create_table()?)
+    }
+
+    /// Runs a chunk (a script's top level) under a budget. `name` is how errors cite it.
+    pub fn exec(&self, source: &[u8], name: &str, budget: Duration) -> Result<(), ScriptError> {
+        self.with_deadline(budget, || {
+            self.lua
+                .load(source)
+                .set_name(format!("@{name}"))
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .exec()
+        })
+    }
+
+    /// Calls a global function under a budget. `Ok(None)` when the global is not a function.
+    pub fn call(
+        &self,
+        name: &str,
+        args: MultiValue,
+        budget: Duration,
+    ) -> Result<Option<MultiValue>, ScriptError> {
+        let Ok(Value::Function(f)) = self.lua.globals().get::<Value>(name) else {
+            return Ok(None);
+        };
+        self.call_fn(&f, args, budget).map(Some)
+    }
+
+    /// Calls a function under a budget.
+    pub fn call_fn(
+        &self,
+        f: &Function,
+        args: MultiValue,
+        budget: Duration,
+    ) -> Result<MultiValue, ScriptError> {
+        self.with_deadline(budget, || f.call::<MultiValue>(args))
+    }
+
+    /// Whether a global function exists.
+    pub fn has_function(&self, name: &str) -> bool {
+        matches!(
+            self.lua.globals().get::<Value>(name),
+            Ok(Value::Function(_))
+        )
+    }
+
+    fn with_deadline<T>(
+        &self,
+        budget: Duration,
+        f: impl FnOnce() -> mlua::Result<T>,
+    ) -> Result<T, ScriptError> {
+        let at = (self.epoch.elapsed() + budget).as_nanos().max(1) as u64;
+        self.deadline.store(at, Ordering::Relaxed);
+        let result = f();
+        self.deadline.store(0, Ordering::Relaxed);
+        result.map_err(ScriptError::classify)
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn splitmix(state: &AtomicU64) -> u64 {
+    let mut z = state
+        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`.
+pub fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|seg| {
+            let mut chars = seg.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox() -> (Sandbox, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("asobi-sandbox-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        std::fs::write(
+            dir.join("lib/util.lua"),
+            "return { twice = function(x) return 2 * x end }",
+        )
+        .unwrap();
+        (Sandbox::new(&dir, 16 << 20).unwrap(), dir)
+    }
+
+    fn eval(s: &Sandbox, code: &str) -> Result<Value, ScriptError> {
+        s.with_deadline(Duration::from_millis(200), || {
+            s.lua.load(code).eval::<Value>()
+        })
+    }
+
+    #[test]
+    fn host_access_is_absent() {
+        let (s, _) = sandbox();
+        for code in [
+            "return io",
+            "return package",
+            "return debug",
+            "return load",
+            "return loadstring",
+            "return dofile",
+            "return loadfile",
+            "return print",
+            "return collectgarbage",
+            "return string.dump",
+            "return os.execute",
+            "return os.exit",
+            "return os.getenv",
+            "return os.remove",
+            "return os.rename",
+            "return os.tmpname",
+        ] {
+            assert!(
+                matches!(eval(&s, code), Ok(Value::Nil)),
+                "{code} must be nil"
+            );
+        }
+        assert!(matches!(
+            eval(&s, "return os.time()"),
+            Ok(Value::Integer(_))
+        ));
+        assert!(eval(&s, "return io.open('/etc/passwd')").is_err());
+    }
+
+    #[test]
+    fn require_stays_inside_the_game_directory() {
+        let (s, dir) = sandbox();
+        assert!(matches!(
+            eval(&s, "return require('lib.util').twice(21)"),
+            Ok(Value::Integer(42))
+        ));
+        assert!(matches!(
+            eval(&s, "return _ASOBI_LOADED['lib.util'] ~= nil"),
+            Ok(Value::Boolean(true))
+        ));
+        for bad in [
+            "require('../../etc/passwd')",
+            "require('/etc/passwd')",
+            "require('lib..util')",
+            "require(5)",
+            "require('nope')",
+        ] {
+            assert!(eval(&s, bad).is_err(), "{bad} must fail");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/hostname", dir.join("linked.lua")).unwrap();
+            assert!(
+                eval(&s, "return require('linked')").is_err(),
+                "symlinks are refused"
+            );
+        }
+    }
+
+    #[test]
+    fn runaway_loops_and_memory_bombs_are_stopped() {
+        let (s, _) = sandbox();
+        let started = Instant::now();
+        let e = eval(&s, "while true do end").unwrap_err();
+        assert!(matches!(e, ScriptError::Timeout(_)), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let e = eval(
+            &s,
+            "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end",
+        )
+        .unwrap_err();
+        assert!(e.is_overrun(), "{e}");
+        // The VM still works afterwards.
+        assert!(matches!(eval(&s, "return 1 + 1"), Ok(Value::Integer(2))));
+    }
+
+    #[test]
+    fn asobi_math_quirks() {
+        let (s, _) = sandbox();
+        assert!(matches!(eval(&s, "return math.sqrt(-4)"), Ok(Value::Number(x)) if x == 0.0));
+        assert!(matches!(eval(&s, "return math.sqrt('x')"), Ok(Value::Number(x)) if x == 0.0));
+        assert!(matches!(
+            eval(&s, "local r = math.random(3) return r >= 1 and r <= 3"),
+            Ok(Value::Boolean(true))
+        ));
+        assert!(matches!(
+            eval(&s, "return math.random(0)"),
+            Ok(Value::Number(_))
+        ));
+        assert!(matches!(
+            eval(&s, "local r = math.random(5, 6) return r == 5 or r == 6"),
+            Ok(Value::Boolean(true))
+        ));
+        assert!(eval(&s, "return math.random(6, 5)").is_err());
+        assert!(matches!(
+            eval(&s, "local r = math.random() return r >= 0 and r < 1"),
+            Ok(Value::Boolean(true))
+        ));
+    }
+}
