@@ -254,6 +254,17 @@ impl Sandbox {
         })
     }
 
+    /// Evaluates a chunk and returns its value (`config.lua`).
+    pub fn eval(&self, source: &[u8], name: &str, budget: Duration) -> Result<Value, ScriptError> {
+        self.with_deadline(budget, || {
+            self.lua
+                .load(source)
+                .set_name(format!("@{name}"))
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .eval()
+        })
+    }
+
     /// Calls a global function under a budget. `Ok(None)` when the global is not a function.
     pub fn call(
         &self,

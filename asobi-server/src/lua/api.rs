@@ -1,0 +1,405 @@
+//! The `game` table scripts call (`lua.md` §6): `id`, `log`, `broadcast`, `send`,
+//! `match.set_joinable`, and `spatial.*`, with the contract's argument checks and result
+//! conventions (a call with the wrong arguments returns `{error = "<expected shape>"}`).
+//!
+//! Effects (broadcasts, sends, joinability) are collected in [`Effects`] and applied by the
+//! match after the callback, in order. Namespaces backed by services that do not exist yet
+//! (economy, leaderboard, storage, notify, chat, bots, zone, terrain) are absent.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use asobi_core::protocol::event::validate_event_name;
+use mlua::{Lua, MultiValue, Table, Value};
+use serde_json::Value as Json;
+
+use super::convert::{to_json, to_object};
+
+/// What scripts asked for during a callback.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// `game.broadcast(name, payload)`.
+    pub broadcasts: Vec<(String, Json)>,
+    /// `game.send(player_id, message)`.
+    pub sends: Vec<(String, Json)>,
+    /// `game.match.set_joinable(bool)`.
+    pub joinable: Option<bool>,
+}
+
+/// Which VM the API is installed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// A match VM.
+    Match,
+}
+
+/// Per-VM state behind the API.
+#[derive(Clone)]
+pub struct Api {
+    /// The match or world id (for logs).
+    pub owner_id: String,
+    /// Script basename (for logs).
+    pub script: String,
+    /// Collected effects.
+    pub effects: Arc<Mutex<Effects>>,
+    /// Where the API is installed.
+    pub context: Context,
+    log_window: Arc<Mutex<(Instant, u32)>>,
+}
+
+/// Lines per second per match or zone.
+const LOG_PER_VM: u32 = 30;
+/// Lines per second per node.
+const LOG_PER_NODE: u64 = 300;
+static NODE_LOG: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+static LOG_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+impl Api {
+    /// An API for one VM.
+    pub fn new(owner_id: &str, script: &str, context: Context) -> Api {
+        Api {
+            owner_id: owner_id.to_owned(),
+            script: script.to_owned(),
+            effects: Arc::default(),
+            context,
+            log_window: Arc::new(Mutex::new((Instant::now(), 0))),
+        }
+    }
+
+    /// Takes the collected effects.
+    pub fn take_effects(&self) -> Effects {
+        std::mem::take(&mut *self.effects.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Installs the `game` global.
+    pub fn install(&self, lua: &Lua) -> mlua::Result<()> {
+        let game = lua.create_table()?;
+        game.raw_set(
+            "id",
+            lua.create_function(|_, ()| Ok(crate::auth::new_id()))?,
+        )?;
+
+        let api = self.clone();
+        game.raw_set(
+            "log",
+            lua.create_function(move |lua, (level, message, meta): (Value, Value, Value)| {
+                api.log(lua, level, message, meta)
+            })?,
+        )?;
+
+        let effects = self.effects.clone();
+        game.raw_set(
+            "broadcast",
+            lua.create_function(move |lua, (name, payload): (Value, Value)| {
+                let Value::String(name) = name else {
+                    return error(lua, "broadcast(event: string[, payload: table])");
+                };
+                let name = name.to_str()?.to_owned();
+                if let Err(e) = validate_event_name(&name) {
+                    return error(lua, &format!("invalid event name: {e}"));
+                }
+                let payload = Json::Object(to_object(&payload));
+                lock(&effects).broadcasts.push((name, payload));
+                Ok(Value::Boolean(true))
+            })?,
+        )?;
+
+        let effects = self.effects.clone();
+        game.raw_set(
+            "send",
+            lua.create_function(move |lua, (player, message): (Value, Value)| {
+                let Value::String(player) = player else {
+                    return error(lua, "send(player_id: string, message)");
+                };
+                lock(&effects)
+                    .sends
+                    .push((player.to_str()?.to_owned(), to_json(&message)));
+                Ok(Value::Boolean(true))
+            })?,
+        )?;
+
+        let m = lua.create_table()?;
+        let effects = self.effects.clone();
+        let context = self.context;
+        m.raw_set(
+            "set_joinable",
+            lua.create_function(move |lua, joinable: Value| {
+                if context != Context::Match {
+                    return error(lua, "set_joinable requires match context");
+                }
+                let Value::Boolean(joinable) = joinable else {
+                    return error(lua, "set_joinable(joinable: boolean)");
+                };
+                lock(&effects).joinable = Some(joinable);
+                Ok(Value::Boolean(true))
+            })?,
+        )?;
+        game.raw_set("match", m)?;
+        game.raw_set("spatial", spatial(lua)?)?;
+        lua.globals().raw_set("game", game)
+    }
+
+    fn log(&self, lua: &Lua, level: Value, message: Value, meta: Value) -> mlua::Result<Value> {
+        let level = match &level {
+            Value::String(s) => s.to_str()?.to_owned(),
+            _ => return error(lua, "log(level: string, message[, meta: table])"),
+        };
+        let level = match level.as_str() {
+            "debug" | "info" | "warn" | "warning" | "error" => level,
+            _ => return error(lua, "log level must be debug, info, warn, warning or error"),
+        };
+        if !self.admit_log() {
+            LOG_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return Ok(Value::Boolean(false));
+        }
+        let text: String = match &message {
+            Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+            other => to_json(other).to_string(),
+        };
+        let text: String = text.chars().take(500).collect();
+        let meta = match &meta {
+            Value::Nil => Json::Null,
+            Value::Table(_) => {
+                let m = to_json(&meta);
+                if m.to_string().len() > 2048 {
+                    serde_json::json!({"_truncated": true})
+                } else {
+                    m
+                }
+            }
+            _ => serde_json::json!({"_unencodable": true}),
+        };
+        let (owner, script) = (&self.owner_id, &self.script);
+        match level.as_str() {
+            "debug" => tracing::debug!(target: "asobi::lua", owner, script, %meta, "{text}"),
+            "info" => tracing::info!(target: "asobi::lua", owner, script, %meta, "{text}"),
+            "warn" | "warning" => {
+                tracing::warn!(target: "asobi::lua", owner, script, %meta, "{text}")
+            }
+            _ => tracing::error!(target: "asobi::lua", owner, script, %meta, "{text}"),
+        }
+        Ok(Value::Boolean(true))
+    }
+
+    fn admit_log(&self) -> bool {
+        let now = Instant::now();
+        let mut vm = lock(&self.log_window);
+        if now.duration_since(vm.0).as_secs() >= 1 {
+            *vm = (now, 0);
+        }
+        if vm.1 >= LOG_PER_VM {
+            return false;
+        }
+        let mut node = NODE_LOG.lock().unwrap_or_else(|p| p.into_inner());
+        let window = node.get_or_insert((now, 0));
+        if now.duration_since(window.0).as_secs() >= 1 {
+            *window = (now, 0);
+        }
+        if window.1 >= LOG_PER_NODE {
+            return false;
+        }
+        window.1 += 1;
+        vm.1 += 1;
+        true
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `{error = message}`.
+pub fn error(lua: &Lua, message: &str) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("error", message)?;
+    Ok(Value::Table(t))
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn xy(t: &Table) -> Option<(f64, f64)> {
+    Some((num(&t.raw_get("x").ok()?)?, num(&t.raw_get("y").ok()?)?))
+}
+
+/// `opts` of the spatial queries: `type`, `exclude`, `max_results`, `sort`.
+struct Opts {
+    types: Option<Vec<String>>,
+    exclude: Vec<String>,
+    max: Option<usize>,
+    farthest: bool,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.to_string_lossy()],
+        Value::Table(t) => t
+            .sequence_values::<Value>()
+            .flatten()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.to_string_lossy()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn opts(v: &Value) -> Opts {
+    let Value::Table(t) = v else {
+        return Opts {
+            types: None,
+            exclude: Vec::new(),
+            max: None,
+            farthest: false,
+        };
+    };
+    let get = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
+    Opts {
+        types: match get("type") {
+            Value::Nil => None,
+            v => Some(strings(&v)),
+        },
+        exclude: strings(&get("exclude")),
+        max: num(&get("max_results")).map(|n| n.max(0.0) as usize),
+        farthest: matches!(get("sort"), Value::String(s) if s.to_string_lossy() == "farthest"),
+    }
+}
+
+/// Entities within `r` of (x, y), filtered and sorted per `opts`.
+fn within(
+    entities: &Table,
+    x: f64,
+    y: f64,
+    r: f64,
+    o: &Opts,
+) -> mlua::Result<Vec<(Value, Table, f64)>> {
+    let mut out = Vec::new();
+    for pair in entities.pairs::<Value, Value>() {
+        let (id, e) = pair?;
+        let Value::Table(e) = e else { continue };
+        let Some((ex, ey)) = xy(&e) else { continue };
+        if let Value::String(s) = &id
+            && o.exclude.contains(&s.to_string_lossy())
+        {
+            continue;
+        }
+        if let Some(types) = &o.types {
+            let ty = match e.raw_get::<Value>("type")? {
+                Value::String(s) => s.to_string_lossy(),
+                _ => String::new(),
+            };
+            if !types.contains(&ty) {
+                continue;
+            }
+        }
+        let d = ((ex - x).powi(2) + (ey - y).powi(2)).sqrt();
+        if d <= r {
+            out.push((id, e, d));
+        }
+    }
+    out.sort_by(|a, b| a.2.total_cmp(&b.2));
+    if o.farthest {
+        out.reverse();
+    }
+    if let Some(max) = o.max {
+        out.truncate(max);
+    }
+    Ok(out)
+}
+
+fn results(lua: &Lua, found: Vec<(Value, Table, f64)>) -> mlua::Result<Value> {
+    let list = lua.create_table()?;
+    for (i, (id, e, d)) in found.into_iter().enumerate() {
+        let r = lua.create_table()?;
+        r.raw_set("id", id)?;
+        r.raw_set("entity", e)?;
+        r.raw_set("distance", d)?;
+        list.raw_set(i + 1, r)?;
+    }
+    Ok(Value::Table(list))
+}
+
+fn spatial(lua: &Lua) -> mlua::Result<Table> {
+    let s = lua.create_table()?;
+    s.raw_set(
+        "query_radius",
+        lua.create_function(|lua, args: MultiValue| {
+            let a: Vec<Value> = args.into_iter().collect();
+            match a.as_slice() {
+                [Value::Table(entities), x, y, r, rest @ ..] => match (num(x), num(y), num(r)) {
+                    (Some(x), Some(y), Some(r)) => {
+                        let o = opts(rest.first().unwrap_or(&Value::Nil));
+                        results(lua, within(entities, x, y, r, &o)?)
+                    }
+                    _ => error(lua, "query_radius(entities, x, y, r[, opts])"),
+                },
+                [x, y, _] if num(x).is_some() && num(y).is_some() => {
+                    error(lua, "query_radius(x, y, r) requires zone context")
+                }
+                _ => error(lua, "query_radius(entities, x, y, r[, opts])"),
+            }
+        })?,
+    )?;
+    s.raw_set(
+        "nearest",
+        lua.create_function(|lua, args: MultiValue| {
+            let a: Vec<Value> = args.into_iter().collect();
+            match a.as_slice() {
+                [Value::Table(entities), x, y, n, rest @ ..] => match (num(x), num(y), num(n)) {
+                    (Some(x), Some(y), Some(n)) => {
+                        let mut o = opts(rest.first().unwrap_or(&Value::Nil));
+                        o.max = Some(
+                            o.max
+                                .map_or(n.max(0.0) as usize, |m| m.min(n.max(0.0) as usize)),
+                        );
+                        o.farthest = false;
+                        results(lua, within(entities, x, y, f64::INFINITY, &o)?)
+                    }
+                    _ => error(lua, "nearest(entities, x, y, n[, opts])"),
+                },
+                _ => error(lua, "nearest(entities, x, y, n[, opts])"),
+            }
+        })?,
+    )?;
+    s.raw_set(
+        "distance",
+        lua.create_function(|lua, (a, b): (Value, Value)| match (&a, &b) {
+            (Value::Table(a), Value::Table(b)) => match (xy(a), xy(b)) {
+                (Some((ax, ay)), Some((bx, by))) => Ok(Value::Number(
+                    ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt(),
+                )),
+                _ => error(lua, "distance(a, b): entities need numeric x and y"),
+            },
+            _ => error(lua, "distance(a: table, b: table)"),
+        })?,
+    )?;
+    s.raw_set(
+        "in_range",
+        lua.create_function(|lua, (a, b, range): (Value, Value, Value)| {
+            match (&a, &b, num(&range)) {
+                (Value::Table(a), Value::Table(b), Some(range)) => match (xy(a), xy(b)) {
+                    (Some((ax, ay)), Some((bx, by))) => Ok(Value::Boolean(
+                        ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt() <= range,
+                    )),
+                    _ => error(lua, "in_range(a, b, range): entities need numeric x and y"),
+                },
+                _ => error(lua, "in_range(a: table, b: table, range: number)"),
+            }
+        })?,
+    )?;
+    for zone_only in ["query_rect", "neighbours_radius", "neighbours_rect"] {
+        let msg = format!("{zone_only} requires zone context");
+        s.raw_set(
+            zone_only,
+            lua.create_function(move |lua, _: MultiValue| error(lua, &msg))?,
+        )?;
+    }
+    Ok(s)
+}

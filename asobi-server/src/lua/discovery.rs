@@ -1,0 +1,361 @@
+//! Finding a game's Lua modes (`lua.md` §1–2): a `config.lua` manifest returning
+//! `{mode = "path.lua"}`, or a lone `match.lua` (mode `"default"`); then each mode script's
+//! globals, with the contract's defaults.
+//!
+//! A failure names the file and line and stops the server at start; a failure during a live
+//! re-read keeps the last good set of modes.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use mlua::{MultiValue, Value};
+
+use super::sandbox::{Sandbox, ScriptError};
+use crate::game::{MatchmakingStrategy, ModeDescriptor};
+
+/// Budget for `config.lua` and a mode script's top level.
+const EVAL_BUDGET: Duration = Duration::from_millis(2000);
+
+/// Why a game directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Neither `config.lua` nor `match.lua`.
+    #[error("no config.lua or match.lua in {0}")]
+    NoGame(PathBuf),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A script failed to evaluate (the message cites file and line).
+    #[error("{0}")]
+    Script(String),
+    /// The manifest is malformed.
+    #[error("config.lua: {0}")]
+    Manifest(String),
+    /// A mode global is missing or invalid.
+    #[error("{file}: {why}")]
+    Global {
+        /// Script.
+        file: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// One Lua mode.
+#[derive(Debug, Clone)]
+pub struct LuaModeDef {
+    /// Its description (match size, players, strategy, listing).
+    pub descriptor: ModeDescriptor,
+    /// Absolute path of the mode script.
+    pub script: PathBuf,
+    /// Path relative to the game directory (how errors cite it).
+    pub rel: String,
+    /// `state_strategy = "shared"`.
+    pub shared_state: bool,
+}
+
+/// A loaded game directory.
+#[derive(Debug, Clone)]
+pub struct LuaGame {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its match modes.
+    pub modes: Vec<LuaModeDef>,
+    /// World modes found and not served yet (worlds arrive later).
+    pub skipped_world_modes: Vec<String>,
+}
+
+/// Loads `dir`.
+pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
+    let dir = dir.canonicalize().map_err(|source| LoadError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let manifest = dir.join("config.lua");
+    let entries: Vec<(String, String)> = if manifest.is_file() {
+        read_manifest(&dir, &manifest, memory_limit)?
+    } else if dir.join("match.lua").is_file() {
+        vec![("default".into(), "match.lua".into())]
+    } else {
+        return Err(LoadError::NoGame(dir));
+    };
+    let mut game = LuaGame {
+        dir: dir.clone(),
+        modes: Vec::new(),
+        skipped_world_modes: Vec::new(),
+    };
+    for (name, rel) in entries {
+        let script = dir.join(&rel);
+        match read_mode(&name, &rel, &script, memory_limit)? {
+            Some(def) => game.modes.push(def),
+            None => game.skipped_world_modes.push(name),
+        }
+    }
+    game.modes
+        .sort_by(|a, b| a.descriptor.name.cmp(&b.descriptor.name));
+    Ok(game)
+}
+
+fn read_manifest(
+    dir: &Path,
+    path: &Path,
+    memory_limit: usize,
+) -> Result<Vec<(String, String)>, LoadError> {
+    let source = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let sandbox = Sandbox::new(dir, memory_limit).map_err(|e| LoadError::Script(e.to_string()))?;
+    let lua = sandbox.lua();
+    let no_require = lua
+        .create_function(|_, _: MultiValue| -> mlua::Result<()> {
+            Err(mlua::Error::RuntimeError(
+                "require is not available in config.lua".into(),
+            ))
+        })
+        .map_err(|e| LoadError::Script(e.to_string()))?;
+    lua.globals()
+        .raw_set("require", no_require)
+        .map_err(|e| LoadError::Script(e.to_string()))?;
+    let value = sandbox
+        .eval(&source, "config.lua", EVAL_BUDGET)
+        .map_err(script_error)?;
+    let Value::Table(table) = value else {
+        return Err(LoadError::Manifest(
+            "must return a table of {mode = \"path.lua\"}".into(),
+        ));
+    };
+    let mut entries = Vec::new();
+    for pair in table.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let (Value::String(name), Value::String(rel)) = (k, v) else {
+            return Err(LoadError::Manifest(
+                "entries must be mode = \"relative/path.lua\"".into(),
+            ));
+        };
+        let (name, rel) = (name.to_string_lossy(), rel.to_string_lossy());
+        if !safe_relative(&rel) {
+            return Err(LoadError::Manifest(format!(
+                "mode {name:?}: path {rel:?} must stay inside the game directory"
+            )));
+        }
+        if !dir
+            .join(&rel)
+            .canonicalize()
+            .is_ok_and(|p| p.starts_with(dir))
+        {
+            return Err(LoadError::Manifest(format!(
+                "mode {name:?}: {rel:?} does not exist inside the game directory"
+            )));
+        }
+        entries.push((name, rel));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// Not empty, not absolute, no empty, `.` or `..` segments, no control characters.
+fn safe_relative(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.bytes().any(|b| b < 32 || b == 127)
+        && !rel
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
+fn script_error(e: ScriptError) -> LoadError {
+    LoadError::Script(e.to_string())
+}
+
+fn read_mode(
+    name: &str,
+    rel: &str,
+    script: &Path,
+    memory_limit: usize,
+) -> Result<Option<LuaModeDef>, LoadError> {
+    let source = std::fs::read(script).map_err(|source| LoadError::Io {
+        path: script.to_owned(),
+        source,
+    })?;
+    let dir = script.parent().unwrap_or(script);
+    let sandbox = Sandbox::new(dir, memory_limit).map_err(|e| LoadError::Script(e.to_string()))?;
+    // Top level runs without the `game` table, as in Asobi's mode-shape evaluation.
+    sandbox
+        .exec(&source, rel, EVAL_BUDGET)
+        .map_err(script_error)?;
+    let g = sandbox.lua().globals();
+    let get = |k: &str| g.raw_get::<Value>(k).unwrap_or(Value::Nil);
+    let bad = |why: String| LoadError::Global {
+        file: rel.to_owned(),
+        why,
+    };
+    let positive = |k: &str| -> Result<Option<u32>, LoadError> {
+        match get(k) {
+            Value::Nil => Ok(None),
+            Value::Integer(i) if i > 0 => Ok(Some(i.min(u32::MAX as i64) as u32)),
+            Value::Number(f) if f >= 1.0 => Ok(Some(f.trunc().min(u32::MAX as f64) as u32)),
+            _ => Err(bad(format!("{k} must be a number > 0"))),
+        }
+    };
+    let match_size = positive("match_size")?.ok_or_else(|| bad("match_size is required".into()))?;
+    let string = |k: &str| match get(k) {
+        Value::String(s) => Some(s.to_string_lossy()),
+        _ => None,
+    };
+    if string("game_type").as_deref() == Some("world") {
+        tracing::warn!(
+            mode = name,
+            script = rel,
+            "world modes are not served yet; mode skipped"
+        );
+        return Ok(None);
+    }
+    let flag = |k: &str| match get(k) {
+        Value::Boolean(b) => Some(b),
+        Value::Nil => None,
+        _ => {
+            tracing::warn!(
+                mode = name,
+                script = rel,
+                global = k,
+                "must be a boolean; default used"
+            );
+            None
+        }
+    };
+    let mut d = ModeDescriptor::new(name, match_size);
+    if let Some(n) = positive("max_players")? {
+        d = d.max_players(n);
+    }
+    d = d.min_players(positive("min_players")?.unwrap_or(match_size));
+    if string("strategy").as_deref() == Some("skill_based") {
+        d = d.strategy(MatchmakingStrategy::SkillBased);
+    }
+    d = d
+        .listed(flag("listed").unwrap_or(false))
+        .quick_play(flag("quick_play").unwrap_or(false));
+    // Matches tick every 100 ms whatever `tick_rate` says (lua.md §2.2).
+    d = d.tick_rate(10);
+    Ok(Some(LuaModeDef {
+        descriptor: d,
+        script: script.to_owned(),
+        rel: rel.to_owned(),
+        shared_state: string("state_strategy").as_deref() == Some("shared"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn game(files: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("asobi-game-{}", uuid::Uuid::now_v7().simple()));
+        for (path, body) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_lone_match_lua_is_the_default_mode() {
+        let g = load(
+            &game(&[(
+                "match.lua",
+                "match_size = 2\nlisted = true\nquick_play = 1\n",
+            )]),
+            1 << 24,
+        )
+        .unwrap();
+        let m = &g.modes[0];
+        assert_eq!(
+            (
+                m.descriptor.name.as_str(),
+                m.descriptor.match_size,
+                m.descriptor.max_players
+            ),
+            ("default", 2, 2)
+        );
+        assert!(m.descriptor.listed);
+        assert!(
+            !m.descriptor.quick_play,
+            "non-boolean ignored, default applies"
+        );
+        assert_eq!(m.descriptor.tick_rate, 10);
+    }
+
+    #[test]
+    fn a_manifest_lists_modes_and_paths_are_confined() {
+        let dir = game(&[
+            (
+                "config.lua",
+                "return { arena = 'arena/match.lua', duel = 'duel.lua' }",
+            ),
+            (
+                "arena/match.lua",
+                "match_size = 4 max_players = 6 min_players = 2 strategy = 'skill_based' state_strategy = 'shared'",
+            ),
+            ("duel.lua", "match_size = 2"),
+            ("match.lua", "this is ignored when config.lua exists"),
+        ]);
+        let g = load(&dir, 1 << 24).unwrap();
+        let names: Vec<&str> = g.modes.iter().map(|m| m.descriptor.name.as_str()).collect();
+        assert_eq!(names, ["arena", "duel"]);
+        let arena = &g.modes[0];
+        assert_eq!(
+            (arena.descriptor.max_players, arena.descriptor.min_players),
+            (6, 2)
+        );
+        assert_eq!(arena.descriptor.strategy, MatchmakingStrategy::SkillBased);
+        assert!(arena.shared_state);
+        for bad in [
+            "'../x.lua'",
+            "'/etc/passwd'",
+            "'a/./b.lua'",
+            "''",
+            "'missing.lua'",
+        ] {
+            let dir = game(&[("config.lua", &format!("return {{ m = {bad} }}"))]);
+            assert!(
+                matches!(load(&dir, 1 << 24), Err(LoadError::Manifest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_failures_name_the_file_and_line() {
+        let e = load(
+            &game(&[("match.lua", "match_size = 2\nlocal x = = 3\n")]),
+            1 << 24,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("match.lua:2:"), "{e}");
+        let e = load(&game(&[("match.lua", "listed = true\n")]), 1 << 24).unwrap_err();
+        assert_eq!(e.to_string(), "match.lua: match_size is required");
+        let e = load(
+            &game(&[("match.lua", "match_size = 2\nlocal n = game.id()\n")]),
+            1 << 24,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("match.lua:2:"),
+            "indexing game at load time fails: {e}"
+        );
+        assert!(matches!(
+            load(&game(&[("readme.txt", "")]), 1 << 24),
+            Err(LoadError::NoGame(_))
+        ));
+    }
+}
