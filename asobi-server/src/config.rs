@@ -65,6 +65,16 @@ pub enum Registration {
     Closed,
 }
 
+/// Lua hot reload (`ASOBI_LUA_RELOAD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadMode {
+    /// Scripts are reloaded into running matches when their files change.
+    Auto,
+    /// No reloading.
+    Off,
+}
+
 /// A rate limit: at most `count` requests per `window_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Limit {
@@ -188,6 +198,12 @@ pub struct Config {
     pub ws_outbound_queue: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// A game directory with Lua modes (`config.lua` or `match.lua`).
+    pub game_dir: Option<PathBuf>,
+    /// Lua hot reload.
+    pub lua_reload: ReloadMode,
+    /// Memory cap per Lua VM, MiB.
+    pub lua_memory_limit_mb: usize,
     /// A match that does not reach `min_players` within this finishes with `timeout`.
     pub match_waiting_timeout_ms: u64,
     /// Time between matchmaking passes.
@@ -224,6 +240,9 @@ impl Default for Config {
             ws_idle_timeout_ms: 60_000,
             ws_outbound_queue: 1024,
             rate_limits: RateLimits::default(),
+            game_dir: None,
+            lua_reload: ReloadMode::Auto,
+            lua_memory_limit_mb: 64,
             match_waiting_timeout_ms: 60_000,
             matchmaker_tick_ms: 1000,
             matchmaker_max_wait_ms: 60_000,
@@ -323,6 +342,15 @@ pub struct Cli {
     /// Milliseconds of silence before a socket is closed [default: 60000].
     #[arg(long, env = "ASOBI_WS_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub ws_idle_timeout_ms: Option<u64>,
+    /// Game directory with Lua modes (config.lua manifest or a lone match.lua).
+    #[arg(long = "game", env = "ASOBI_GAME_DIR", value_name = "DIR")]
+    pub game_dir: Option<PathBuf>,
+    /// Reload Lua scripts into running matches when they change [default: auto].
+    #[arg(long, env = "ASOBI_LUA_RELOAD", value_enum, ignore_case = true)]
+    pub lua_reload: Option<ReloadMode>,
+    /// Memory cap per Lua VM in MiB [default: 64].
+    #[arg(long, env = "ASOBI_LUA_MEMORY_LIMIT_MB", value_name = "MIB")]
+    pub lua_memory_limit_mb: Option<usize>,
     /// Milliseconds a match may wait for min_players before it finishes [default: 60000].
     #[arg(long, env = "ASOBI_MATCH_WAITING_TIMEOUT_MS", value_name = "MS")]
     pub match_waiting_timeout_ms: Option<u64>,
@@ -410,6 +438,11 @@ impl Config {
             cli.ws_idle_auth_timeout_ms,
         );
         set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
+        if cli.game_dir.is_some() {
+            self.game_dir = cli.game_dir;
+        }
+        set(&mut self.lua_reload, cli.lua_reload);
+        set(&mut self.lua_memory_limit_mb, cli.lua_memory_limit_mb);
         set(
             &mut self.match_waiting_timeout_ms,
             cli.match_waiting_timeout_ms,

@@ -271,6 +271,7 @@ pub struct MatchClock {
 pub struct MatchControl {
     pub(crate) result: Option<Map<String, Value>>,
     pub(crate) joinable: Option<bool>,
+    pub(crate) aborted: bool,
 }
 
 impl MatchControl {
@@ -282,6 +283,12 @@ impl MatchControl {
             Value::Object(m) => m,
             other => Map::from_iter([("value".to_owned(), other)]),
         });
+    }
+
+    /// Ends the match without recording a result or stats (a broken game, not a played one).
+    pub fn abort(&mut self, result: Value) {
+        self.finish(result);
+        self.aborted = true;
     }
 
     /// Opens or closes the match to new joins without ending it.

@@ -29,6 +29,9 @@ pub enum StartError {
     /// The accounts service could not be built.
     #[error("accounts: {0}")]
     Accounts(#[from] AuthError),
+    /// The game directory could not be loaded.
+    #[error("cannot load the game: {0}")]
+    Game(#[from] crate::lua::discovery::LoadError),
     /// The simulation runtime could not start.
     #[error("cannot start the simulation threads: {0}")]
     Runtime(#[source] std::io::Error),
@@ -77,6 +80,7 @@ pub async fn start_with_modes(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
+    let modes = with_lua_modes(&config, modes)?;
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -185,4 +189,32 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// Adds the game directory's Lua modes to the Rust ones; a Rust mode wins over a script mode
+/// of the same name.
+fn with_lua_modes(
+    config: &Config,
+    mut modes: Vec<MatchMode>,
+) -> Result<Vec<MatchMode>, StartError> {
+    let Some(dir) = &config.game_dir else {
+        return Ok(modes);
+    };
+    let game = crate::lua::discovery::load(dir, config.lua_memory_limit_mb << 20)?;
+    let settings = crate::lua::match_mode::LuaSettings {
+        reload: config.lua_reload == crate::config::ReloadMode::Auto,
+        memory_limit: config.lua_memory_limit_mb << 20,
+    };
+    for def in game.modes {
+        if modes
+            .iter()
+            .any(|m| m.descriptor.name == def.descriptor.name)
+        {
+            tracing::warn!(mode = %def.descriptor.name, "a Rust mode of the same name wins over the script");
+            continue;
+        }
+        tracing::info!(mode = %def.descriptor.name, script = %def.rel, "Lua mode loaded");
+        modes.push(crate::lua::match_mode::mode(def, settings));
+    }
+    Ok(modes)
 }

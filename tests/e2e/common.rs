@@ -341,7 +341,13 @@ impl Ws {
     pub async fn assert_alive(&mut self) {
         self.send(json!({"type": "session.heartbeat", "cid": "alive", "payload": {}}))
             .await;
-        let reply = self.recv().await;
+        // Other frames (match state, events) may arrive first.
+        let reply = loop {
+            let f = self.recv().await;
+            if f["cid"] == "alive" {
+                break f;
+            }
+        };
         assert_eq!(reply["type"], "session.heartbeat", "{reply}");
         assert_eq!(reply["cid"], "alive");
     }

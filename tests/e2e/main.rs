@@ -7,6 +7,7 @@ mod common;
 mod arena;
 mod auth;
 mod lifecycle;
+mod lua;
 mod matches;
 mod matchmaker;
 mod modes;

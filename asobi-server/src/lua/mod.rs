@@ -4,4 +4,5 @@
 pub mod api;
 pub mod convert;
 pub mod discovery;
+pub mod match_mode;
 pub mod sandbox;

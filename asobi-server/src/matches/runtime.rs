@@ -499,12 +499,13 @@ impl MatchTask {
         };
         let joinable = control.joinable.take();
         let result = control.result.take();
+        let record = !std::mem::take(&mut control.aborted);
         if let Some(j) = joinable {
             self.joinable = j;
             self.publish_snapshot();
         }
         if let Some(result) = result {
-            self.finish(result, true);
+            self.finish(result, record);
         }
     }
 

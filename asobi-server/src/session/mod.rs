@@ -297,7 +297,9 @@ impl Session {
 
     fn fail(&self, cid: Option<Cid>, e: &MatchError) {
         let mut payload = ErrorPayload::from_reason(e.reason());
-        if let MatchError::Join(JoinError::Refused(why)) = e {
+        if let MatchError::Join(JoinError::Refused(why)) = e
+            && !why.is_empty()
+        {
             payload = payload.with_detail("refused_reason", why.clone());
         }
         if let MatchError::StartFailed(why) = e {

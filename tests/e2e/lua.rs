@@ -1,0 +1,469 @@
+//! Lua game modes end to end: callbacks, the event style, shared state, the `game` API, the
+//! sandbox under attack, budgets, and hot reload on a running match.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, Ws};
+
+/// Copies the test game into a fresh directory (hot-reload tests rewrite it).
+fn game_copy() -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("asobi-lua-{}", uuid::Uuid::now_v7().simple()));
+    copy(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/game")),
+        &dir,
+    );
+    dir
+}
+
+async fn lua_server(dir: &Path) -> TestServer {
+    let dir = dir.to_owned();
+    TestServer::start_with_modes(Vec::new(), move |c| {
+        c.game_dir = Some(dir);
+        c.lua_memory_limit_mb = 16;
+    })
+    .await
+}
+
+async fn join(ws: &mut Ws, mode: &str) -> Value {
+    let r = ws
+        .request("match.find_or_create", json!({"mode": mode}))
+        .await;
+    assert_eq!(r["type"], "match.joined", "{r}");
+    r
+}
+
+async fn sent(ws: &mut Ws) -> Value {
+    ws.recv_type("module.message").await["payload"]["message"].clone()
+}
+
+#[tokio::test]
+async fn a_lua_match_runs_every_callback() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b) = (s.register("lua_a").await, s.register("lua_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+
+    // join refusal with a reason; the state is rolled back (nobody was added).
+    let refused = wa
+        .request(
+            "match.find_or_create",
+            json!({"mode": "counter", "ctx": {"team": "blue"}}),
+        )
+        .await;
+    assert_eq!(refused["payload"]["reason"], "join_refused");
+    assert_eq!(
+        refused["payload"]["error"]["details"]["refused_reason"],
+        "team_full"
+    );
+    let weird = wa
+        .request(
+            "match.find_or_create",
+            json!({"mode": "counter", "ctx": {"team": "weird"}}),
+        )
+        .await;
+    assert_eq!(weird["payload"]["reason"], "join_refused");
+    assert!(
+        weird["payload"]["error"]["details"]
+            .get("refused_reason")
+            .is_none(),
+        "invalid reasons are dropped"
+    );
+
+    let joined = join(&mut wa, "counter").await;
+    assert_eq!(
+        (
+            joined["payload"]["status"].as_str(),
+            joined["payload"]["listed"].as_bool()
+        ),
+        (Some("waiting"), Some(true))
+    );
+    join(&mut wb, "counter").await;
+
+    // Per-player get_state.
+    let st = wa.recv_type("match.state").await;
+    assert_eq!(st["payload"]["me"], a.player_id.as_str());
+    assert_eq!(
+        st["payload"]["players"][&a.player_id],
+        json!({"x": 0, "hp": 100})
+    );
+    assert!(st["payload"]["players"][&b.player_id].is_object(), "{st}");
+    assert_eq!(
+        wb.recv_type("match.state").await["payload"]["me"],
+        b.player_id.as_str()
+    );
+
+    wa.send(json!({"type": "match.input", "payload": {"move": 3}}))
+        .await;
+    loop {
+        let st = wb.recv_type("match.state").await;
+        if st["payload"]["players"][&a.player_id]["x"] == 3 {
+            break;
+        }
+    }
+    // A failing handle_input keeps the previous state (its in-place change is rolled back).
+    wa.send(json!({"type": "match.input", "payload": {"boom": true}}))
+        .await;
+    wa.send(json!({"type": "match.input", "payload": {"move": 1}}))
+        .await;
+    loop {
+        let st = wa.recv_type("match.state").await;
+        let x = &st["payload"]["players"][&a.player_id]["x"];
+        assert_ne!(x, -999, "a failed callback's mutation leaked");
+        if x == 4 {
+            break;
+        }
+    }
+
+    // game.send: the deprecated twin first, then module.message.
+    wa.send(json!({"type": "match.input", "payload": {"ping": 7}}))
+        .await;
+    let legacy = wa.recv_type("game.message").await;
+    assert_eq!(
+        legacy["payload"],
+        json!({"module": "lua", "message": {"pong": 7}})
+    );
+    assert_eq!(sent(&mut wa).await, json!({"pong": 7}));
+    // A JSON null in input reaches the script as the string "null" (Asobi's quirk).
+    wa.send(json!({"type": "match.input", "payload": {"null_check": null}}))
+        .await;
+    assert_eq!(sent(&mut wa).await, json!({"null_is": "null"}));
+    // game.broadcast to everyone; a reserved name returns {error} to the script.
+    wa.send(json!({"type": "match.input", "payload": {"shout": "hello"}}))
+        .await;
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(
+            ws.recv_type("match.hello").await["payload"],
+            json!({"from": a.player_id})
+        );
+    }
+    wa.send(json!({"type": "match.input", "payload": {"shout": "state"}}))
+        .await;
+    assert!(
+        sent(&mut wa).await["refused"]
+            .as_str()
+            .unwrap()
+            .contains("reserved")
+    );
+
+    // _finished / _result from tick.
+    wb.send(json!({"type": "match.input", "payload": {"finish": true}}))
+        .await;
+    for ws in [&mut wa, &mut wb] {
+        let f = ws.recv_type("match.finished").await;
+        assert_eq!(f["payload"]["result"], json!({"winner": b.player_id}));
+    }
+}
+
+#[tokio::test]
+async fn set_joinable_locks_and_leave_runs() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b, c) = (
+        s.register("lock_la").await,
+        s.register("lock_lb").await,
+        s.register("lock_lc").await,
+    );
+    let (mut wa, mut wb, mut wc) = (s.ws_as(&a).await, s.ws_as(&b).await, s.ws_as(&c).await);
+    let id = join(&mut wa, "counter").await["payload"]["match_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wb.request("match.join", json!({"match_id": id})).await;
+    wa.recv_type("match.state").await;
+    wa.send(json!({"type": "match.input", "payload": {"lock": true}}))
+        .await;
+    // b leaves: leave(player_id, state) removes them from the script's state.
+    wb.request("match.leave", json!({})).await;
+    loop {
+        let st = wa.recv_type("match.state").await;
+        if st["payload"]["players"].get(&b.player_id).is_none() {
+            break;
+        }
+    }
+    let locked = wc.request("match.join", json!({"match_id": id})).await;
+    assert_eq!(locked["payload"]["reason"], "match_locked");
+}
+
+#[tokio::test]
+async fn the_game_api_answers_with_the_contracts_conventions() {
+    let s = lua_server(&game_copy()).await;
+    let p = s.register("api_user").await;
+    let mut ws = s.ws_as(&p).await;
+    join(&mut ws, "probe").await;
+    ws.send(json!({"type": "match.input", "payload": {"api": true}}))
+        .await;
+    let r = sent(&mut ws).await;
+    assert_eq!(r["id_len"], 36);
+    assert_eq!(r["logged"], 30, "30 log lines per second per match");
+    assert_eq!(r["bad_level"], true);
+    assert_eq!(
+        (
+            r["near"].as_i64(),
+            r["nearest"].as_str(),
+            r["typed"].as_str()
+        ),
+        (Some(2), Some("a"), Some("b"))
+    );
+    assert_eq!(
+        (r["dist"].as_f64(), r["in_range"].as_bool()),
+        (Some(5.0), Some(true))
+    );
+    assert!(r["zone_form"].as_str().unwrap().contains("zone context"));
+    assert_eq!(
+        (r["bad_args"].as_bool(), r["bad_joinable"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(r["twice"], 42, "require resolves next to the mode script");
+}
+
+/// Reads a socket for `window` and returns the intervals between `match.state` frames.
+fn cadence(mut ws: Ws, window: Duration) -> tokio::task::JoinHandle<(Ws, Vec<Duration>)> {
+    tokio::spawn(async move {
+        let (mut last, mut out) = (None::<Instant>, Vec::new());
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            if ws.recv().await["type"] == "match.state" {
+                let now = Instant::now();
+                if let Some(prev) = last {
+                    out.push(now - prev);
+                }
+                last = Some(now);
+            }
+        }
+        (ws, out)
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn sandbox_escapes_fail_inside_the_script_and_runaways_end_only_their_match() {
+    let s = lua_server(&game_copy()).await;
+    let (n, p, q) = (
+        s.register("neighbour").await,
+        s.register("prisoner").await,
+        s.register("bomber").await,
+    );
+    let mut wn = s.ws_as(&n).await;
+    join(&mut wn, "probe").await;
+    let neighbour = cadence(wn, Duration::from_millis(2500));
+
+    let mut wp = s.ws_as(&p).await;
+    join(&mut wp, "probe").await;
+    for attempt in [
+        "io_open",
+        "os_execute",
+        "load",
+        "string_dump",
+        "debug_registry",
+        "require_escape",
+        "collectgarbage",
+    ] {
+        wp.send(json!({"type": "match.input", "payload": {"attempt": attempt}}))
+            .await;
+        let r = sent(&mut wp).await;
+        assert_eq!(
+            (r["attempt"].as_str(), r["ok"].as_bool()),
+            (Some(attempt), Some(false)),
+            "{attempt}: {r}"
+        );
+    }
+    // An infinite loop in handle_input: stopped by the budget, and the match ends.
+    let started = Instant::now();
+    wp.send(json!({"type": "match.input", "payload": {"spin": true}}))
+        .await;
+    let f = wp.recv_type("match.finished").await;
+    assert_eq!(
+        f["payload"]["result"],
+        json!({"status": "script_error", "reason": "timeout"})
+    );
+    println!(
+        "runaway loop stopped and its match ended after {:?}",
+        started.elapsed()
+    );
+
+    // A memory bomb: the VM's cap stops it.
+    let mut wq = s.ws_as(&q).await;
+    join(&mut wq, "probe").await;
+    wq.send(json!({"type": "match.input", "payload": {"bomb": true}}))
+        .await;
+    let f = wq.recv_type("match.finished").await;
+    assert_eq!(f["payload"]["result"]["status"], "script_error");
+
+    let (mut wn, intervals) = neighbour.await.unwrap();
+    let m = median(intervals.clone());
+    println!(
+        "neighbour match: median state interval {m:?} over {} states (10 Hz = 100 ms)",
+        intervals.len()
+    );
+    assert!(
+        m < Duration::from_millis(150),
+        "the neighbour kept its tick: {m:?}"
+    );
+    assert!(intervals.len() >= 15);
+    wn.assert_alive().await;
+    wp.assert_alive().await;
+}
+
+#[tokio::test]
+async fn the_event_style_sends_state_when_it_changes() {
+    let s = lua_server(&game_copy()).await;
+    let p = s.register("eventful").await;
+    let mut ws = s.ws_as(&p).await;
+    join(&mut ws, "events").await;
+    let first = ws.recv_type("match.state").await;
+    assert_eq!(
+        first["payload"],
+        json!({"players": {p.player_id.clone(): {"score": 0}}})
+    );
+    // Nothing changes: nothing is sent.
+    let quiet = tokio::time::timeout(Duration::from_millis(400), ws.recv_type("match.state")).await;
+    assert!(quiet.is_err(), "no state without a change");
+    ws.send(json!({"type": "match.input", "payload": {"add": 3}}))
+        .await;
+    let st = ws.recv_type("match.state").await;
+    assert_eq!(st["payload"]["players"][&p.player_id]["score"], 3);
+    ws.send(json!({"type": "match.input", "payload": {"add": 7}}))
+        .await;
+    let f = ws.recv_type("match.finished").await;
+    assert_eq!(f["payload"]["result"], json!({"winner": p.player_id}));
+}
+
+#[tokio::test]
+async fn shared_state_is_one_payload_for_everyone() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b) = (s.register("shared_a").await, s.register("shared_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    join(&mut wa, "shared").await;
+    join(&mut wb, "shared").await;
+    let want = json!([a.player_id, b.player_id]);
+    let sa = loop {
+        let st = wa.recv_type("match.state").await;
+        if st["payload"]["roster"] == want {
+            break st;
+        }
+    };
+    let sb = loop {
+        let st = wb.recv_type("match.state").await;
+        if st["payload"]["ticks"] == sa["payload"]["ticks"]
+            || st["payload"]["ticks"].as_i64() > sa["payload"]["ticks"].as_i64()
+        {
+            break st;
+        }
+    };
+    assert_eq!(sb["payload"]["roster"], want);
+}
+
+#[tokio::test]
+async fn an_edited_script_takes_effect_on_the_next_tick_and_a_broken_edit_keeps_the_old_code() {
+    let dir = game_copy();
+    let s = lua_server(&dir).await;
+    let (a, b) = (s.register("reload_a").await, s.register("reload_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    join(&mut wa, "counter").await;
+    join(&mut wb, "counter").await;
+    wa.send(json!({"type": "match.input", "payload": {"move": 2}}))
+        .await;
+    let before = loop {
+        let st = wa.recv_type("match.state").await;
+        if st["payload"]["players"][&a.player_id]["x"] == 2 {
+            break st;
+        }
+    };
+    assert_eq!(
+        (
+            before["payload"]["version"].as_str(),
+            before["payload"]["speed"].as_i64()
+        ),
+        (Some("v1"), Some(1))
+    );
+
+    let script = dir.join("counter/match.lua");
+    let original = std::fs::read_to_string(&script).unwrap();
+    let edited = original
+        .replace("speed = 1", "speed = 5")
+        .replace("version = \"v1\"", "version = \"v2\"");
+    std::fs::write(&script, &edited).unwrap();
+    let edited_at = Instant::now();
+    let after = loop {
+        let st = wa.recv_type("match.state").await;
+        if st["payload"]["version"] == "v2" {
+            break st;
+        }
+    };
+    println!(
+        "edit visible in match.state after {:?}",
+        edited_at.elapsed()
+    );
+    assert_eq!(
+        after["payload"]["players"][&a.player_id]["x"], 2,
+        "state kept across the reload"
+    );
+    wa.send(json!({"type": "match.input", "payload": {"move": 2}}))
+        .await;
+    loop {
+        let st = wb.recv_type("match.state").await;
+        if st["payload"]["players"][&a.player_id]["x"] == 12 {
+            break;
+        }
+    }
+
+    // A broken edit: logged, the previous code keeps running.
+    std::fs::write(
+        &script,
+        "match_size = 2\nfunction tick(state) return state end\nthis is not lua\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    wa.send(json!({"type": "match.input", "payload": {"move": 1}}))
+        .await;
+    loop {
+        let st = wa.recv_type("match.state").await;
+        assert_eq!(
+            st["payload"]["version"], "v2",
+            "the good code is still running"
+        );
+        if st["payload"]["players"][&a.player_id]["x"] == 17 {
+            break;
+        }
+    }
+    // The same sockets stayed open throughout.
+    wa.assert_alive().await;
+    wb.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_broken_game_stops_the_server_at_start_naming_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("asobi-badgame-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("match.lua"),
+        "match_size = 2\nfunction init( return {} end\n",
+    )
+    .unwrap();
+    let (url, _) = crate::common::fresh_database().await;
+    let mut config = crate::common::test_config(url);
+    config.game_dir = Some(dir);
+    let err = asobi_server::start(config)
+        .await
+        .err()
+        .expect("start fails");
+    let text = err.to_string();
+    assert!(text.contains("match.lua:2:"), "{text}");
+}

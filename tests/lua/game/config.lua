@@ -1,0 +1,7 @@
+-- Test game: several modes in one manifest.
+return {
+  counter = "counter/match.lua",
+  probe = "probe/match.lua",
+  events = "events/match.lua",
+  shared = "shared/match.lua",
+}
