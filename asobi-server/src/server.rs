@@ -52,7 +52,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     stop_listener: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
-    matchmaking: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Opens storage, migrates, binds and starts serving, with no Rust game modes.
@@ -80,7 +80,7 @@ pub async fn start_with_modes(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
-    let modes = with_lua_modes(&config, modes)?;
+    let (script_modes, scripts) = lua_modes(&config)?;
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -95,6 +95,8 @@ pub async fn start_with_modes(
         )
         .map_err(StartError::Runtime)?,
     );
+    // Script modes never replace Rust modes of the same name (`set_script_modes`).
+    matches.set_script_modes(script_modes);
     let matchmaker = Arc::new(Matchmaker::new(
         db.clone(),
         MatchmakerConfig {
@@ -103,9 +105,16 @@ pub async fn start_with_modes(
             max_queue: config.matchmaker_max_queue,
         },
     ));
-    let matchmaking = matchmaker
-        .clone()
-        .spawn_loop(matches.clone(), sessions.clone());
+    let mut background = vec![
+        matchmaker
+            .clone()
+            .spawn_loop(matches.clone(), sessions.clone()),
+    ];
+    if let (Some(dir), true) = (&config.game_dir, lua_settings(&config).reload) {
+        let watcher =
+            crate::lua::watch_modes(dir.clone(), lua_settings(&config), scripts, matches.clone());
+        background.push(watcher);
+    }
     let state = AppState::new(config, db, accounts, limiter, sessions, matches, matchmaker);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -126,7 +135,7 @@ pub async fn start_with_modes(
         addr,
         stop_listener: Some(stop_tx),
         serve,
-        matchmaking,
+        background,
     })
 }
 
@@ -150,7 +159,9 @@ impl RunningServer {
         if let Some(stop) = self.stop_listener.take() {
             let _ = stop.send(());
         }
-        self.matchmaking.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let sessions = self.state.sessions();
         let open = sessions.count();
         sessions.close_all(CloseReason::SHUTDOWN);
@@ -191,30 +202,21 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Adds the game directory's Lua modes to the Rust ones; a Rust mode wins over a script mode
-/// of the same name.
-fn with_lua_modes(
-    config: &Config,
-    mut modes: Vec<MatchMode>,
-) -> Result<Vec<MatchMode>, StartError> {
+/// The game directory's Lua modes and the scripts to watch (none without `--game`).
+fn lua_modes(config: &Config) -> Result<(Vec<MatchMode>, Vec<std::path::PathBuf>), StartError> {
     let Some(dir) = &config.game_dir else {
-        return Ok(modes);
+        return Ok((Vec::new(), Vec::new()));
     };
-    let game = crate::lua::discovery::load(dir, config.lua_memory_limit_mb << 20)?;
-    let settings = crate::lua::match_mode::LuaSettings {
+    let (modes, scripts) = crate::lua::load_modes(dir, lua_settings(config))?;
+    for m in &modes {
+        tracing::info!(mode = %m.descriptor.name, "Lua mode loaded");
+    }
+    Ok((modes, scripts))
+}
+
+fn lua_settings(config: &Config) -> crate::lua::match_mode::LuaSettings {
+    crate::lua::match_mode::LuaSettings {
         reload: config.lua_reload == crate::config::ReloadMode::Auto,
         memory_limit: config.lua_memory_limit_mb << 20,
-    };
-    for def in game.modes {
-        if modes
-            .iter()
-            .any(|m| m.descriptor.name == def.descriptor.name)
-        {
-            tracing::warn!(mode = %def.descriptor.name, "a Rust mode of the same name wins over the script");
-            continue;
-        }
-        tracing::info!(mode = %def.descriptor.name, script = %def.rel, "Lua mode loaded");
-        modes.push(crate::lua::match_mode::mode(def, settings));
     }
-    Ok(modes)
 }

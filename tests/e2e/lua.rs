@@ -467,3 +467,55 @@ async fn a_broken_game_stops_the_server_at_start_naming_file_and_line() {
     let text = err.to_string();
     assert!(text.contains("match.lua:2:"), "{text}");
 }
+
+#[tokio::test]
+async fn changed_mode_globals_apply_to_new_matches() {
+    let dir = game_copy();
+    let s = lua_server(&dir).await;
+    let (a, b, c) = (
+        s.register("shape_a").await,
+        s.register("shape_b").await,
+        s.register("shape_c").await,
+    );
+    let (mut wa, mut wb, mut wc) = (s.ws_as(&a).await, s.ws_as(&b).await, s.ws_as(&c).await);
+    join(&mut wa, "counter").await;
+    join(&mut wb, "counter").await;
+    let q = wc
+        .request("matchmaker.add", json!({"mode": "counter"}))
+        .await;
+    assert_eq!(q["payload"]["players_needed"], 2);
+    wc.request(
+        "matchmaker.remove",
+        json!({"ticket_id": q["payload"]["ticket_id"]}),
+    )
+    .await;
+
+    let script = dir.join("counter/match.lua");
+    let text = std::fs::read_to_string(&script)
+        .unwrap()
+        .replace("match_size = 2", "match_size = 3");
+    std::fs::write(&script, text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    loop {
+        let q = wc
+            .request("matchmaker.add", json!({"mode": "counter"}))
+            .await;
+        let needed = q["payload"]["players_needed"].as_i64();
+        wc.request(
+            "matchmaker.remove",
+            json!({"ticket_id": q["payload"]["ticket_id"]}),
+        )
+        .await;
+        if needed == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new match_size never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The running match keeps its players and keeps ticking.
+    let st = wa.recv_type("match.state").await;
+    assert!(st["payload"]["players"][&b.player_id].is_object());
+}

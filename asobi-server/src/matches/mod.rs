@@ -92,7 +92,9 @@ impl Drop for SimRuntime {
 
 /// The match service.
 pub struct Matches {
-    modes: HashMap<String, Arc<MatchMode>>,
+    modes: std::sync::RwLock<HashMap<String, Arc<MatchMode>>>,
+    /// Modes registered in Rust; script reloads never replace them.
+    fixed: std::collections::HashSet<String>,
     shared: Arc<MatchesShared>,
     spawn_lock: tokio::sync::Mutex<()>,
     sim: SimRuntime,
@@ -152,12 +154,13 @@ impl Matches {
             db,
             io: tokio::runtime::Handle::current(),
         });
-        let modes = modes
+        let modes: HashMap<String, Arc<MatchMode>> = modes
             .into_iter()
             .map(|m| (m.descriptor.name.clone(), Arc::new(m)))
             .collect();
         Ok(Matches {
-            modes,
+            fixed: modes.keys().cloned().collect(),
+            modes: std::sync::RwLock::new(modes),
             shared,
             spawn_lock: tokio::sync::Mutex::new(()),
             sim: SimRuntime(Some(sim)),
@@ -165,8 +168,27 @@ impl Matches {
     }
 
     /// A registered mode.
-    pub fn mode(&self, name: &str) -> Option<&Arc<MatchMode>> {
-        self.modes.get(name)
+    pub fn mode(&self, name: &str) -> Option<Arc<MatchMode>> {
+        self.modes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Registers script modes, replacing every earlier script mode. Rust modes are kept (and
+    /// win over a script mode of the same name). New matches use the new modes; running
+    /// matches keep theirs.
+    pub fn set_script_modes(&self, script_modes: Vec<MatchMode>) {
+        let mut modes = self.modes.write().unwrap_or_else(|p| p.into_inner());
+        modes.retain(|name, _| self.fixed.contains(name));
+        for m in script_modes {
+            if self.fixed.contains(&m.descriptor.name) {
+                tracing::warn!(mode = %m.descriptor.name, "a Rust mode of the same name wins over the script");
+            } else {
+                modes.insert(m.descriptor.name.clone(), Arc::new(m));
+            }
+        }
     }
 
     /// Tick and encode statistics.
@@ -258,7 +280,7 @@ impl Matches {
         player_id: &str,
         ctx: Map<String, Value>,
     ) -> Result<asobi_core::protocol::server::MatchInfo, MatchError> {
-        let mode = self.mode(mode_name).ok_or(MatchError::UnknownMode)?.clone();
+        let mode = self.mode(mode_name).ok_or(MatchError::UnknownMode)?;
         if !mode.descriptor.quick_play {
             return Err(MatchError::QuickPlayDisabled);
         }

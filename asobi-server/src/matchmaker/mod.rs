@@ -385,7 +385,7 @@ impl Matchmaker {
         if !self.claim(members).await? {
             return Ok(()); // a ticket was removed meanwhile; the rest stay queued
         }
-        let Some(mode_def) = matches.mode(mode).cloned() else {
+        let Some(mode_def) = matches.mode(mode) else {
             return Ok(());
         };
         let handle = match matches.create(&mode_def) {
