@@ -8,6 +8,7 @@ mod matches;
 mod matchmaker;
 mod middleware;
 mod players;
+mod static_files;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,8 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(gateway::ws::upgrade))
         .route("/live", get(health::live))
         .route("/ready", get(health::ready))
-        .route("/health", get(health::health))
-        .fallback(extract::not_found)
+                .route("/health", get(health::health))
+        .fallback(static_files::serve)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,94 @@
+// Browser test of examples/hotreload-demo: open the page in headless Chromium, drive the cube
+// with real key presses, change `speed` in the Lua file, and see the movement change on the
+// same page load and the same socket.
+//
+//   ASOBI_SERVER_BIN=target/debug/asobi-server node tests/browser/hotreload.mjs
+//
+// Prints "browser: N passed, M failed" and exits non-zero on any failure.
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(new URL("../..", import.meta.url).pathname);
+const bin = process.env.ASOBI_SERVER_BIN || join(root, "target/debug/asobi-server");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let passed = 0, failed = 0;
+const check = (name, ok, detail) => {
+  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name}: ${detail}`); }
+};
+
+const work = mkdtempSync(join(tmpdir(), "asobi-browser-"));
+cpSync(join(root, "examples/hotreload-demo/lua"), join(work, "lua"), { recursive: true });
+const script = join(work, "lua/match.lua");
+
+const server = spawn(bin, [
+  "--http-addr", "127.0.0.1:0",
+  "--database-url", `sqlite://${join(work, "asobi.db")}`,
+  "--game", join(work, "lua"),
+  "--static-dir", join(root, "examples/hotreload-demo/public"),
+  "--log-filter", "warn",
+], { stdio: ["ignore", "pipe", "inherit"] });
+const url = await new Promise((res, rej) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+    if (m) res(m[1]);
+  });
+  server.on("exit", (code) => rej(new Error(`server exited ${code}`)));
+  setTimeout(() => rej(new Error("server did not start")), 30000);
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run"],
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(url + "/");
+  await page.waitForFunction(() => window.demo?.me && window.demo.state?.cubes?.[window.demo.me], null, { timeout: 15000 });
+  const loadId = await page.evaluate(() => window.demo.loadId);
+  const cubeX = () => page.evaluate(() => window.demo.state.cubes[window.demo.me].x);
+  const speed = () => page.evaluate(() => window.demo.state.speed);
+
+  // Drive right for a second at the original speed.
+  await page.click("canvas");
+  const drive = async () => {
+    const x0 = await cubeX();
+    await page.keyboard.down("d");
+    await sleep(1000);
+    await page.keyboard.up("d");
+    await sleep(300);
+    return (await cubeX()) - x0;
+  };
+  check("page shows the script's speed", (await speed()) === 4, `speed ${await speed()}`);
+  const before = await drive();
+  check("the cube moves on key presses", before > 0, `moved ${before}`);
+
+  // Change the Lua file while the page stays open.
+  writeFileSync(script, readFileSync(script, "utf8").replace("speed = 4", "speed = 16"));
+  await page.waitForFunction(() => window.demo.state.speed === 16, null, { timeout: 5000 }).catch(() => {});
+  check("the edit reaches the running match", (await speed()) === 16, `speed ${await speed()}`);
+  const after = await drive();
+  console.log(`moved ${before} units before the edit and ${after} after (same 1 s of key press)`);
+  check("movement changed with the new code", after > 2.5 * before, `before ${before}, after ${after}`);
+  check("same page load", (await page.evaluate(() => window.demo.loadId)) === loadId, "the page reloaded");
+  check("same socket", (await page.evaluate(() => window.demo.socketsOpened)) === 1, "reconnected");
+
+  // A broken edit keeps the last good code.
+  writeFileSync(script, "match_size = 1\nfunction tick(state) return state end\nthis is not lua\n");
+  await sleep(800);
+  const still = await drive();
+  check("a broken edit keeps the old code", still > 2.5 * before && (await speed()) === 16, `moved ${still}`);
+} catch (e) {
+  failed++;
+  console.log(`FAIL ${e.stack || e}`);
+} finally {
+  await browser.close();
+  server.kill("SIGTERM");
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
