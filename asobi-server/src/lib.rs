@@ -12,6 +12,7 @@
 //! - [`game`]: the Rust game-mode API (start there to write a mode);
 //! - [`matches`]: live matches as bevy Apps on the simulation runtime, and their records;
 //! - [`matchmaker`]: database-backed tickets, strategies, and starting matched groups;
+//! - [`lua`]: Lua game modes — discovery, the sandbox, the `game` API, hot reload;
 //! - [`http`]: REST routes, health, the middleware pipeline;
 //! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
 //! - [`server`]: start, serve, drain and stop.
