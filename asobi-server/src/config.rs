@@ -198,7 +198,7 @@ pub struct Config {
     pub ws_outbound_queue: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
-        /// Static files served at `/` (a game's web page).
+    /// Static files served at `/` (a game's web page).
     pub static_dir: Option<PathBuf>,
     /// A game directory with Lua modes (`config.lua` or `match.lua`).
     pub game_dir: Option<PathBuf>,
@@ -242,7 +242,7 @@ impl Default for Config {
             ws_idle_timeout_ms: 60_000,
             ws_outbound_queue: 1024,
             rate_limits: RateLimits::default(),
-                        static_dir: None,
+            static_dir: None,
             game_dir: None,
             lua_reload: ReloadMode::Auto,
             lua_memory_limit_mb: 64,
@@ -345,7 +345,7 @@ pub struct Cli {
     /// Milliseconds of silence before a socket is closed [default: 60000].
     #[arg(long, env = "ASOBI_WS_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub ws_idle_timeout_ms: Option<u64>,
-        /// Directory of static files served at / (a game's web page).
+    /// Directory of static files served at / (a game's web page).
     #[arg(long, env = "ASOBI_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
     /// Game directory with Lua modes (config.lua manifest or a lone match.lua).
@@ -444,7 +444,7 @@ impl Config {
             cli.ws_idle_auth_timeout_ms,
         );
         set(&mut self.ws_idle_timeout_ms, cli.ws_idle_timeout_ms);
-                if cli.static_dir.is_some() {
+        if cli.static_dir.is_some() {
             self.static_dir = cli.static_dir;
         }
         if cli.game_dir.is_some() {

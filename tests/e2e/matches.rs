@@ -542,3 +542,31 @@ async fn the_game_can_lock_a_match_and_a_disconnect_leaves_it() {
     };
     assert!(without["payload"]["players"][&a.player_id]["here"] == true);
 }
+
+#[tokio::test]
+async fn a_refused_join_elsewhere_keeps_the_player_in_their_match() {
+    let s = server().await;
+    let (a, b) = (s.register("stay_a").await, s.register("stay_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    let m = wa
+        .request("match.find_or_create", json!({"mode": "scoring"}))
+        .await;
+    wb.request("match.join", json!({"match_id": m["payload"]["match_id"]}))
+        .await;
+    let refused = wa
+        .request(
+            "match.find_or_create",
+            json!({"mode": "picky", "ctx": {"team": "blue"}}),
+        )
+        .await;
+    assert_eq!(refused["payload"]["reason"], "join_refused");
+    // Still in the scoring match: input reaches it.
+    wa.send(json!({"type": "match.input", "payload": {"add": 2}}))
+        .await;
+    loop {
+        let st = wb.recv_type("match.state").await;
+        if st["payload"]["players"][&a.player_id]["score"] == 2 {
+            break;
+        }
+    }
+}

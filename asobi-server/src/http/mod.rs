@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(gateway::ws::upgrade))
         .route("/live", get(health::live))
         .route("/ready", get(health::ready))
-                .route("/health", get(health::health))
+        .route("/health", get(health::health))
         .fallback(static_files::serve)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

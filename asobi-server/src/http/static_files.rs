@@ -33,21 +33,39 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
         return None;
     }
     let path = root.join(rel);
-    let path = if path.is_dir() { path.join("index.html") } else { path };
+    let path = if path.is_dir() {
+        path.join("index.html")
+    } else {
+        path
+    };
     let canonical = path.canonicalize().ok()?;
-    canonical.starts_with(root.canonicalize().ok()?).then_some(canonical)
+    canonical
+        .starts_with(root.canonicalize().ok()?)
+        .then_some(canonical)
 }
 
 /// The fallback handler: a static file, or 404.
 pub async fn serve(State(app): State<AppState>, uri: Uri) -> Response {
-    let not_found = || ApiError::new(ErrorCode::RpcUnknownMethod).message("No such route.").detail("path", uri.path());
-    let Some(root) = &app.config().static_dir else { return not_found().into_response() };
-    let Some(path) = resolve(root, uri.path()) else { return not_found().into_response() };
+    let not_found = || {
+        ApiError::new(ErrorCode::RpcUnknownMethod)
+            .message("No such route.")
+            .detail("path", uri.path())
+    };
+    let Some(root) = &app.config().static_dir else {
+        return not_found().into_response();
+    };
+    let Some(path) = resolve(root, uri.path()) else {
+        return not_found().into_response();
+    };
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
             let mut r = bytes.into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&path)),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
         Err(_) => not_found().into_response(),
@@ -60,13 +78,19 @@ mod tests {
 
     #[test]
     fn paths_stay_inside_the_root() {
-        let root = std::env::temp_dir().join(format!("asobi-static-{}", uuid::Uuid::now_v7().simple()));
+        let root =
+            std::env::temp_dir().join(format!("asobi-static-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(root.join("js")).unwrap();
         std::fs::write(root.join("index.html"), "<p>hi</p>").unwrap();
         std::fs::write(root.join("js/app.js"), "1").unwrap();
         assert!(resolve(&root, "/").unwrap().ends_with("index.html"));
         assert!(resolve(&root, "/js/app.js").is_some());
-        for bad in ["/../etc/passwd", "/js/../../etc/passwd", "//etc/passwd", "/missing.js"] {
+        for bad in [
+            "/../etc/passwd",
+            "/js/../../etc/passwd",
+            "//etc/passwd",
+            "/missing.js",
+        ] {
             assert!(resolve(&root, bad).is_none(), "{bad}");
         }
     }

@@ -256,14 +256,16 @@ impl Matches {
         player_id: &str,
         ctx: Map<String, Value>,
     ) -> Result<asobi_core::protocol::server::MatchInfo, MatchError> {
-        if let Some(current) = self.current(player_id).filter(|c| c.id != handle.id) {
-            self.leave(player_id);
-            drop(current);
-        }
+        // The previous match is left only once the new one accepted the player, so a refused
+        // join never strands them.
+        let previous = self.current(player_id).filter(|c| c.id != handle.id);
         let info = handle
             .join(player_id, ctx)
             .await
             .map_err(MatchError::Join)?;
+        if let Some(previous) = previous {
+            previous.leave(player_id);
+        }
         self.shared
             .by_player
             .lock()

@@ -169,9 +169,16 @@ impl MatchHandle {
 
     /// Removes a player.
     pub fn leave(&self, player_id: &str) {
-        let _ = self.tx.try_send(Command::Leave {
+        let cmd = Command::Leave {
             player_id: player_id.to_owned(),
-        });
+        };
+        // Inputs may be dropped under pressure; a leave never is.
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(cmd).await;
+            });
+        }
     }
 
     /// Queues an input for the next tick. Dropped when the match's queue is full.
