@@ -1,0 +1,6 @@
+//! World math shared by the server and clients: the zone grid and interest rings, the
+//! `world.tick` delta model, and terrain chunks. Pure functions, no I/O.
+
+pub mod delta;
+pub mod grid;
+pub mod terrain;
