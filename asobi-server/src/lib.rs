@@ -12,6 +12,7 @@
 //! - [`game`]: the Rust game-mode API (start there to write a mode);
 //! - [`matches`]: live matches as bevy Apps on the simulation runtime, and their records;
 //! - [`matchmaker`]: database-backed tickets, strategies, and starting matched groups;
+//! - [`worlds`]: persistent worlds — zone grids of bevy Apps, interest rings, deltas, terrain;
 //! - [`lua`]: Lua game modes — discovery, the sandbox, the `game` API, hot reload;
 //! - [`http`]: REST routes, health, the middleware pipeline;
 //! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
@@ -37,6 +38,7 @@ pub mod session;
 pub mod state;
 pub mod stats;
 pub mod time;
+pub mod worlds;
 
 pub use config::Config;
-pub use server::{RunningServer, StartError, start, start_with_modes};
+pub use server::{RunningServer, StartError, start, start_with_game, start_with_modes};

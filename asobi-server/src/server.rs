@@ -60,10 +60,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     start_with_modes(config, Vec::new()).await
 }
 
-/// Like [`start`], with Rust game modes registered.
+/// Like [`start`], with Rust match modes registered.
 pub async fn start_with_modes(
     config: Config,
     modes: Vec<MatchMode>,
+) -> Result<RunningServer, StartError> {
+    start_with_game(config, modes, Vec::new()).await
+}
+
+/// Like [`start`], with Rust match and world modes registered.
+pub async fn start_with_game(
+    config: Config,
+    modes: Vec<MatchMode>,
+    world_modes: Vec<crate::worlds::WorldMode>,
 ) -> Result<RunningServer, StartError> {
     config
         .validate()
@@ -115,7 +124,19 @@ pub async fn start_with_modes(
             crate::lua::watch_modes(dir.clone(), lua_settings(&config), scripts, matches.clone());
         background.push(watcher);
     }
-    let state = AppState::new(config, db, accounts, limiter, sessions, matches, matchmaker);
+    let sim = matches
+        .sim_handle()
+        .ok_or_else(|| StartError::Runtime(std::io::Error::other("no simulation runtime")))?;
+    let worlds = crate::worlds::Worlds::new(world_modes, sessions.clone(), db.clone(), sim);
+    let services = crate::state::Services {
+        accounts,
+        limiter,
+        sessions,
+        matches,
+        matchmaker,
+        worlds,
+    };
+    let state = AppState::new(config, db, services);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

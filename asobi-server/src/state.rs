@@ -12,6 +12,23 @@ use crate::matches::Matches;
 use crate::matchmaker::Matchmaker;
 use crate::ratelimit::RateLimiter;
 use crate::session::Sessions;
+use crate::worlds::Worlds;
+
+/// The services a node runs, assembled by `server::start`.
+pub struct Services {
+    /// Accounts.
+    pub accounts: Accounts,
+    /// Rate limiters.
+    pub limiter: Arc<RateLimiter>,
+    /// Realtime sessions.
+    pub sessions: Arc<Sessions>,
+    /// Matches.
+    pub matches: Arc<Matches>,
+    /// The matchmaker.
+    pub matchmaker: Arc<Matchmaker>,
+    /// Worlds.
+    pub worlds: Worlds,
+}
 
 /// Cheap to clone; everything inside is shared.
 #[derive(Clone)]
@@ -25,6 +42,7 @@ struct Inner {
     sessions: Arc<Sessions>,
     matches: Arc<Matches>,
     matchmaker: Arc<Matchmaker>,
+    worlds: Worlds,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -32,15 +50,15 @@ struct Inner {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(
-        config: Config,
-        db: Db,
-        accounts: Accounts,
-        limiter: Arc<RateLimiter>,
-        sessions: Arc<Sessions>,
-        matches: Arc<Matches>,
-        matchmaker: Arc<Matchmaker>,
-    ) -> Self {
+    pub fn new(config: Config, db: Db, services: Services) -> Self {
+        let Services {
+            accounts,
+            limiter,
+            sessions,
+            matches,
+            matchmaker,
+            worlds,
+        } = services;
         AppState(Arc::new(Inner {
             config,
             db,
@@ -49,6 +67,7 @@ impl AppState {
             sessions,
             matches,
             matchmaker,
+            worlds,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -83,6 +102,11 @@ impl AppState {
     /// Matches.
     pub fn matches(&self) -> &Matches {
         &self.0.matches
+    }
+
+    /// Worlds.
+    pub fn worlds(&self) -> &Worlds {
+        &self.0.worlds
     }
 
     /// The matchmaker.

@@ -94,6 +94,29 @@ impl TestServer {
         TestServer::start_with_modes(Vec::new(), adjust).await
     }
 
+    /// A server with Rust match and world modes.
+    pub async fn start_with_game(
+        modes: Vec<asobi_server::game::MatchMode>,
+        world_modes: Vec<asobi_server::worlds::WorldMode>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let (database_url, temp_dir) = fresh_database().await;
+        let mut config = test_config(database_url.clone());
+        adjust(&mut config);
+        let server = asobi_server::start_with_game(config, modes, world_modes)
+            .await
+            .expect("server starts");
+        let addr = server.addr();
+        TestServer {
+            server: Some(server),
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/ws"),
+            http: reqwest::Client::new(),
+            database_url,
+            temp_dir,
+        }
+    }
+
     /// A server with Rust game modes.
     pub async fn start_with_modes(
         modes: Vec<asobi_server::game::MatchMode>,

@@ -13,4 +13,6 @@ mod matchmaker;
 mod modes;
 mod players;
 mod storage;
+mod world_modes;
+mod worlds;
 mod ws;

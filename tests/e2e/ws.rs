@@ -282,7 +282,7 @@ async fn requests_for_services_not_built_yet_get_well_formed_errors() {
         );
     }
 
-    ws.send(json!({"type": "world.create", "cid": "q", "payload": {"mode": "walkers"}}))
+    ws.send(json!({"type": "chat.join", "cid": "q", "payload": {"channel_id": "global:lobby"}}))
         .await;
     let e = ws.recv().await;
     assert_eq!(error_of(&e), ("not_implemented", "ws.request_failed"));

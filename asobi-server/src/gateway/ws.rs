@@ -139,5 +139,6 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
     .await;
     if let Some(offline) = app.sessions().remove(id) {
         app.matches().player_offline(&offline);
+        app.worlds().player_offline(&offline);
     }
 }

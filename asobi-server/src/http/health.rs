@@ -67,6 +67,13 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
             "draining": app.is_draining(),
             "database": database,
             "sessions": {"open": app.sessions().count(), "players": app.sessions().player_count()},
+            "worlds": {
+                "live": app.worlds().live_count(),
+                "zones_loaded": app.worlds().stats().zones_loaded.load(std::sync::atomic::Ordering::Relaxed),
+                "zone_crashes": app.worlds().stats().zone_crashes.load(std::sync::atomic::Ordering::Relaxed),
+                "bytes_out": app.worlds().stats().bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+                "tick": app.worlds().stats().tick.summary(),
+            },
             "matches": {
                 "live": app.matches().live_count(),
                 "crashed": app.matches().stats().crashes.load(std::sync::atomic::Ordering::Relaxed),

@@ -167,6 +167,11 @@ impl Matches {
         })
     }
 
+    /// The simulation runtime (worlds run there too).
+    pub fn sim_handle(&self) -> Option<tokio::runtime::Handle> {
+        self.sim.0.as_ref().map(|rt| rt.handle().clone())
+    }
+
     /// A registered mode.
     pub fn mode(&self, name: &str) -> Option<Arc<MatchMode>> {
         self.modes

@@ -14,6 +14,7 @@ use asobi_core::protocol::client::validate_join_ctx;
 use asobi_core::protocol::envelope::{InboundError, parse_envelope};
 use asobi_core::protocol::server::{
     Channel, Heartbeat, MatchList, MatchmakerQueued, Presence, RpcError, SessionConnected, Success,
+    WorldList,
 };
 use asobi_core::protocol::{
     Cid, ClientMessage, ClientType, Envelope, ErrorCode, ErrorObject, ErrorPayload, Inbound,
@@ -27,6 +28,7 @@ use crate::matchmaker::MatchmakerError;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::time::now_ms;
+use crate::worlds::WorldError;
 pub use registry::{CloseReason, OutFrame, SessionHandle, SessionInbox, Sessions};
 
 /// The not-in-match hint is pushed at most this often per connection.
@@ -40,7 +42,15 @@ pub struct Session {
     window_start: Option<Instant>,
     window_count: u32,
     last_hint: Option<Instant>,
+    resyncs: Vec<Instant>,
     span: tracing::Span,
+}
+
+/// Which world a join goes to.
+enum WorldTarget {
+    Id(String),
+    Create(String),
+    FindOrCreate(String),
 }
 
 impl Session {
@@ -53,6 +63,7 @@ impl Session {
             window_start: None,
             window_count: 0,
             last_hint: None,
+            resyncs: Vec::new(),
             span,
         }
     }
@@ -154,8 +165,11 @@ impl Session {
                 self.app.matches().leave(self.player_id());
                 self.reply(cid, ServerMessage::MatchLeft(Success::TRUE));
             }
+            // Current match, else current world zone (as `world.input` without seq), else hint.
             M::MatchInput(input) => {
-                if !self.app.matches().input(self.player_id(), input) {
+                if self.app.matches().current(self.player_id()).is_some() {
+                    self.app.matches().input(self.player_id(), input);
+                } else if !self.app.worlds().input(self.player_id(), input, None) {
                     self.not_in_match_hint();
                 }
             }
@@ -203,10 +217,36 @@ impl Session {
                 let matches = self.app.matches().list(&filter);
                 self.reply(cid, ServerMessage::MatchList(MatchList { matches }));
             }
-            // No worlds yet: leaving always succeeds, input and resync are dropped
-            // (`websocket.md` §8.14–8.16).
-            M::WorldLeave => self.reply(cid, ServerMessage::WorldLeft(Success::TRUE)),
-            M::WorldInput { .. } | M::WorldResync { .. } => {}
+            M::WorldList(filter) => {
+                let worlds = self.app.worlds().list(&filter);
+                self.reply(cid, ServerMessage::WorldList(WorldList { worlds }));
+            }
+            M::WorldCreate { mode } => self.world_join(cid, WorldTarget::Create(mode), None).await,
+            M::WorldFindOrCreate { mode } => {
+                self.world_join(cid, WorldTarget::FindOrCreate(mode), None)
+                    .await
+            }
+            M::WorldJoin { world_id, ctx } => {
+                self.world_join(cid, WorldTarget::Id(world_id), ctx).await
+            }
+            // Leaving always succeeds; the removal frames follow the reply.
+            M::WorldLeave => {
+                let frames = self.app.worlds().leave(self.player_id()).await;
+                self.reply(cid, ServerMessage::WorldLeft(Success::TRUE));
+                for f in frames {
+                    self.handle.send(f);
+                }
+            }
+            // Not in a world: silently dropped (`websocket.md` §8.15).
+            M::WorldInput { input, seq } => {
+                self.app.worlds().input(self.player_id(), input, seq);
+            }
+            M::WorldResync { zone: Some(zone) } => {
+                if self.admit_resync() {
+                    self.app.worlds().resync(self.player_id(), zone);
+                }
+            }
+            M::WorldResync { zone: None } => {}
             other => {
                 tracing::debug!(parent: &self.span, ty = other.client_type().as_str(), "service not available yet");
                 self.reply_error(&InboundError {
@@ -216,6 +256,64 @@ impl Session {
                 });
             }
         }
+    }
+
+    /// `world.resync` budget: 2 per 10 s per connection; over budget is silently ignored.
+    fn admit_resync(&mut self) -> bool {
+        let now = Instant::now();
+        self.resyncs
+            .retain(|t| now.duration_since(*t) < Duration::from_secs(10));
+        if self.resyncs.len() >= 2 {
+            return false;
+        }
+        self.resyncs.push(now);
+        true
+    }
+
+    async fn world_join(&mut self, cid: Option<Cid>, target: WorldTarget, ctx: Option<Value>) {
+        let worlds = self.app.worlds();
+        let player = self.player_id().to_owned();
+        // Order (websocket.md §8.11–8.13): an unknown world first, then the join rate limit.
+        if let WorldTarget::Id(id) = &target
+            && worlds.get(id).is_none()
+        {
+            return self.world_fail(cid, &WorldError::NotFound);
+        }
+        if let Err(reason) = self.admit_join(ctx) {
+            return self.reply_error(&InboundError {
+                reason,
+                cid,
+                request_type: None,
+            });
+        }
+        let joined = match target {
+            WorldTarget::Id(id) => match worlds.get(&id) {
+                Some(w) => worlds.join(&w, &player).await,
+                None => Err(WorldError::NotFound),
+            },
+            WorldTarget::Create(mode) => match worlds.create(&mode, Some(&player)) {
+                Ok(w) => worlds.join(&w, &player).await,
+                Err(e) => Err(e),
+            },
+            WorldTarget::FindOrCreate(mode) => worlds.find_or_create(&mode, &player).await,
+        };
+        match joined {
+            Ok((info, frames)) => {
+                self.reply(cid, ServerMessage::WorldJoined(info));
+                for f in frames {
+                    self.handle.send(f);
+                }
+            }
+            Err(e) => self.world_fail(cid, &e),
+        }
+    }
+
+    fn world_fail(&self, cid: Option<Cid>, e: &WorldError) {
+        self.reply_error(&InboundError {
+            reason: e.reason(),
+            cid,
+            request_type: None,
+        });
     }
 
     fn player_id(&self) -> &str {
@@ -341,6 +439,8 @@ impl Session {
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);
+        // A player held by a world (reconnect grace) is re-bound: keyframes follow.
+        self.app.worlds().player_online(&player_id);
         let wire = "json".to_owned();
         self.reply(
             cid,

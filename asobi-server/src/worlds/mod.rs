@@ -1,0 +1,366 @@
+//! Worlds: the registered world modes, the live worlds of this node, which world each player
+//! is in, and the caps (`worlds.md` §10).
+//!
+//! World tasks run on the same simulation runtime as matches. `world.find_or_create` is
+//! serialised node-wide and joins inside the serialised section, so concurrent callers land in
+//! the same world until it is full (Asobi could hand two callers the last slot).
+
+pub mod mode;
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use asobi_core::protocol::server::{WorldInfo, WorldListing};
+use asobi_core::protocol::{ListFilter, Reason};
+use serde_json::{Map, Value};
+
+use crate::db::Db;
+use crate::matches::record::{self, MatchRecord};
+use crate::session::{OutFrame, Sessions};
+use crate::stats::Histogram;
+pub use mode::{WorldDescriptor, WorldMode};
+use runtime::{Command, WorldTask};
+pub use runtime::{WorldHandle, WorldJoinError};
+
+/// Node-wide cap on live worlds (`world_max`).
+pub const MAX_LIVE_WORLDS: usize = 1000;
+/// Live worlds one player may have created (`world_max_per_player`).
+pub const MAX_WORLDS_PER_PLAYER: usize = 5;
+
+/// Counters for `/health` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct WorldStats {
+    /// World tick durations (all zones of a world).
+    pub tick: Histogram,
+    /// Zones loaded on this node.
+    pub zones_loaded: AtomicU64,
+    /// Zones that panicked and were rebuilt.
+    pub zone_crashes: AtomicU64,
+    /// `world.tick` bytes pushed (encoded size × subscribers).
+    pub bytes_out: AtomicU64,
+}
+
+/// What world tasks share with the service.
+pub(crate) struct WorldsShared {
+    live: Mutex<HashMap<String, WorldHandle>>,
+    by_player: Mutex<HashMap<String, String>>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) stats: Arc<WorldStats>,
+    db: Db,
+    io: tokio::runtime::Handle,
+}
+
+impl WorldsShared {
+    pub(crate) fn remove_world(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.by_player
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, w| w != id);
+    }
+
+    pub(crate) fn forget_player(&self, player_id: &str, world_id: &str) {
+        let mut by_player = self.by_player.lock().unwrap_or_else(|p| p.into_inner());
+        if by_player.get(player_id).is_some_and(|w| w == world_id) {
+            by_player.remove(player_id);
+        }
+    }
+
+    pub(crate) fn record(&self, r: MatchRecord) {
+        let db = self.db.clone();
+        self.io.spawn(async move {
+            if let Err(e) = record::write(&db, &r).await {
+                tracing::error!(world_id = %r.id, error = %e, "cannot record world result");
+            }
+        });
+    }
+}
+
+/// Why a world operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorldError {
+    /// No such mode.
+    UnknownMode,
+    /// `quick_play = false`.
+    QuickPlayDisabled,
+    /// No such live world.
+    NotFound,
+    /// In another world.
+    AlreadyInWorld,
+    /// Node cap.
+    CapacityReached,
+    /// Creator cap.
+    PlayerLimitReached,
+    /// The world refused the join.
+    Join(WorldJoinError),
+}
+
+impl WorldError {
+    /// The WebSocket reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            WorldError::UnknownMode => Reason::NotFound,
+            WorldError::QuickPlayDisabled => Reason::QuickPlayDisabled,
+            WorldError::NotFound => Reason::WorldNotFound,
+            WorldError::AlreadyInWorld => Reason::AlreadyInWorld,
+            WorldError::CapacityReached => Reason::WorldCapacityReached,
+            WorldError::PlayerLimitReached => Reason::PlayerWorldLimitReached,
+            WorldError::Join(WorldJoinError::Full) => Reason::WorldFull,
+            WorldError::Join(WorldJoinError::ZoneUnavailable) => Reason::ZoneUnavailable,
+            WorldError::Join(WorldJoinError::Gone) => Reason::NotInMatch,
+        }
+    }
+}
+
+/// The world service.
+pub struct Worlds {
+    modes: HashMap<String, Arc<WorldMode>>,
+    shared: Arc<WorldsShared>,
+    spawn_lock: tokio::sync::Mutex<()>,
+    sim: tokio::runtime::Handle,
+}
+
+/// A successful join: the reply and the frames that must follow it.
+pub type Joined = (WorldInfo, Vec<Arc<OutFrame>>);
+
+impl Worlds {
+    /// A service for `modes`, running worlds on `sim`.
+    pub fn new(
+        modes: Vec<WorldMode>,
+        sessions: Arc<Sessions>,
+        db: Db,
+        sim: tokio::runtime::Handle,
+    ) -> Self {
+        let shared = Arc::new(WorldsShared {
+            live: Mutex::new(HashMap::new()),
+            by_player: Mutex::new(HashMap::new()),
+            sessions,
+            stats: Arc::new(WorldStats::default()),
+            db,
+            io: tokio::runtime::Handle::current(),
+        });
+        let modes = modes
+            .into_iter()
+            .map(|m| (m.descriptor.name.clone(), Arc::new(m)))
+            .collect();
+        Worlds {
+            modes,
+            shared,
+            spawn_lock: tokio::sync::Mutex::new(()),
+            sim,
+        }
+    }
+
+    /// Whether a world mode of this name exists.
+    pub fn has_mode(&self, name: &str) -> bool {
+        self.modes.contains_key(name)
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> &WorldStats {
+        &self.shared.stats
+    }
+
+    fn live(&self) -> Vec<WorldHandle> {
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Live worlds.
+    pub fn live_count(&self) -> usize {
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// A live world.
+    pub fn get(&self, id: &str) -> Option<WorldHandle> {
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// The world a player is in.
+    pub fn current(&self, player_id: &str) -> Option<WorldHandle> {
+        let id = self
+            .shared
+            .by_player
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(player_id)
+            .cloned()?;
+        self.get(&id)
+    }
+
+    /// Creates a world of `mode` for `creator`, within the caps.
+    pub fn create(&self, mode: &str, creator: Option<&str>) -> Result<WorldHandle, WorldError> {
+        let mode = self
+            .modes
+            .get(mode)
+            .cloned()
+            .ok_or(WorldError::UnknownMode)?;
+        let live = self.live();
+        if live.len() >= MAX_LIVE_WORLDS {
+            return Err(WorldError::CapacityReached);
+        }
+        if let Some(c) = creator
+            && live
+                .iter()
+                .filter(|w| w.creator.as_deref() == Some(c))
+                .count()
+                >= MAX_WORLDS_PER_PLAYER
+        {
+            return Err(WorldError::PlayerLimitReached);
+        }
+        let id = crate::auth::new_id();
+        let handle = WorldTask::spawn(
+            id.clone(),
+            mode,
+            creator.map(str::to_owned),
+            self.shared.clone(),
+            &self.sim,
+        );
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Joins a player to a world (`already_in_world` if they are in another one).
+    pub async fn join(&self, handle: &WorldHandle, player_id: &str) -> Result<Joined, WorldError> {
+        if self.current(player_id).is_some_and(|w| w.id != handle.id) {
+            return Err(WorldError::AlreadyInWorld);
+        }
+        let joined = handle.join(player_id).await.map_err(WorldError::Join)?;
+        self.shared
+            .by_player
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(player_id.to_owned(), handle.id.clone());
+        Ok(joined)
+    }
+
+    /// `world.find_or_create`: the first quick-play world of `mode` with room, else a new one,
+    /// joined inside the serialised section.
+    pub async fn find_or_create(&self, mode: &str, player_id: &str) -> Result<Joined, WorldError> {
+        let m = self.modes.get(mode).ok_or(WorldError::UnknownMode)?;
+        if !m.descriptor.quick_play {
+            return Err(WorldError::QuickPlayDisabled);
+        }
+        let _serial = self.spawn_lock.lock().await;
+        let mut candidates: Vec<WorldHandle> = self
+            .live()
+            .into_iter()
+            .filter(|w| w.mode.descriptor.name == mode)
+            .filter(|w| {
+                let s = w.snapshot();
+                s.status != "finished" && (s.players.len() as u32) < w.mode.descriptor.max_players
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.id.cmp(&b.id));
+        for w in candidates {
+            match self.join(&w, player_id).await {
+                Err(WorldError::Join(WorldJoinError::Full | WorldJoinError::Gone)) => continue,
+                other => return other,
+            }
+        }
+        let w = self.create(mode, Some(player_id))?;
+        self.join(&w, player_id).await
+    }
+
+    /// Leaves the player's world; the removal frames to send back.
+    pub async fn leave(&self, player_id: &str) -> Vec<Arc<OutFrame>> {
+        match self.current(player_id) {
+            Some(w) => {
+                let frames = w.leave(player_id).await;
+                self.shared.forget_player(player_id, &w.id);
+                frames
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Queues an input for the player's zone; `false` when not in a world.
+    pub fn input(&self, player_id: &str, input: Map<String, Value>, seq: Option<u64>) -> bool {
+        match self.current(player_id) {
+            Some(w) => {
+                w.send(Command::Input {
+                    player_id: player_id.to_owned(),
+                    input,
+                    seq,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `world.resync` for one zone.
+    pub fn resync(&self, player_id: &str, zone: [i64; 2]) {
+        if let (Some(w), Ok(x), Ok(y)) = (
+            self.current(player_id),
+            i32::try_from(zone[0]),
+            i32::try_from(zone[1]),
+        ) {
+            w.send(Command::Resync {
+                player_id: player_id.to_owned(),
+                zone: (x, y),
+            });
+        }
+    }
+
+    /// The player's last socket closed.
+    pub fn player_offline(&self, player_id: &str) {
+        if let Some(w) = self.current(player_id) {
+            w.send(Command::Offline {
+                player_id: player_id.to_owned(),
+            });
+        }
+    }
+
+    /// The player authenticated a socket: re-bind them to a world holding them.
+    pub fn player_online(&self, player_id: &str) {
+        if let Some(w) = self.current(player_id) {
+            w.send(Command::Rebind {
+                player_id: player_id.to_owned(),
+            });
+        }
+    }
+
+    /// Listed worlds.
+    pub fn list(&self, filter: &ListFilter) -> Vec<WorldListing> {
+        let mut out: Vec<WorldListing> = self
+            .live()
+            .iter()
+            .filter(|w| w.mode.descriptor.listed)
+            .map(WorldHandle::listing)
+            .filter(|l| l.status == "running" || l.status == "loading")
+            .filter(|l| {
+                filter
+                    .mode
+                    .as_ref()
+                    .is_none_or(|m| l.mode.as_ref() == Some(m))
+            })
+            .filter(|l| filter.has_capacity != Some(true) || l.player_count < l.max_players)
+            .collect();
+        out.sort_by(|a, b| a.world_id.cmp(&b.world_id));
+        out
+    }
+}

@@ -1,0 +1,178 @@
+//! The world-mode API: what a game author writes for a persistent world.
+//!
+//! A world is a grid of zones; each zone is its own bevy `App` built from the mode's zone
+//! plugin. A zone's entities are the contract's model (`worlds.md` §6): a map from entity id
+//! to JSON fields, held in the [`ZoneEntities`] resource, which the zone's systems read and
+//! write. The runtime owns everything around it: players joining and leaving, inputs
+//! ([`WorldInput`] messages, in arrival order), crossings between zones (an entity of type
+//! `player` or `npc` whose `x`/`y` left its zone), per-zone deltas to subscribers, keyframes,
+//! acks and terrain. The same model serves Lua zone VMs.
+
+use std::sync::Arc;
+
+use asobi_core::world::delta::Entities;
+use asobi_core::world::grid::{Grid, ZoneCoord};
+use asobi_core::world::terrain::TerrainProvider;
+use bevy_app::{App, Plugin};
+use bevy_ecs::prelude::*;
+use serde_json::{Map, Value};
+
+/// Static description of a world mode (`worlds.md` §2 defaults).
+#[derive(Clone)]
+pub struct WorldDescriptor {
+    /// Mode name.
+    pub name: String,
+    /// Players per world.
+    pub max_players: u32,
+    /// Zones per axis.
+    pub grid_size: u32,
+    /// Units per zone side.
+    pub zone_size: u32,
+    /// Milliseconds per world tick.
+    pub tick_rate_ms: u64,
+    /// Deltas every N ticks.
+    pub broadcast_interval: u64,
+    /// Interest ring radius in zones.
+    pub view_radius: u32,
+    /// Appears in `world.list`.
+    pub listed: bool,
+    /// Takes `world.find_or_create`.
+    pub quick_play: bool,
+    /// Zones are created on demand (else all at start).
+    pub lazy_zones: bool,
+    /// Idle zones are unloaded after this.
+    pub zone_idle_timeout_ms: u64,
+    /// Cap on loaded zones.
+    pub max_active_zones: usize,
+    /// Idle zones tick every N world ticks.
+    pub cold_tick_divisor: u64,
+    /// Crossing hysteresis, as a fraction of `zone_size`.
+    pub rehome_margin: f64,
+    /// Disconnect grace: 0 leave at once, −1 keep forever, N ms.
+    pub player_ttl_ms: i64,
+    /// Terrain, if any (chunk coordinates = zone coordinates).
+    pub terrain: Option<Arc<dyn TerrainProvider>>,
+}
+
+impl std::fmt::Debug for WorldDescriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorldDescriptor")
+            .field("name", &self.name)
+            .field("grid_size", &self.grid_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorldDescriptor {
+    /// A mode with the contract's defaults.
+    pub fn new(name: impl Into<String>) -> Self {
+        WorldDescriptor {
+            name: name.into(),
+            max_players: 500,
+            grid_size: 10,
+            zone_size: 200,
+            tick_rate_ms: 50,
+            broadcast_interval: 3,
+            view_radius: 1,
+            listed: true,
+            quick_play: true,
+            lazy_zones: false,
+            zone_idle_timeout_ms: 30_000,
+            max_active_zones: 10_000,
+            cold_tick_divisor: 10,
+            rehome_margin: 0.15,
+            player_ttl_ms: 0,
+            terrain: None,
+        }
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> Grid {
+        Grid::new(self.grid_size, self.zone_size)
+    }
+}
+
+/// Where a joining player appears: `(world_id, player_id) -> (x, y)`.
+pub type SpawnFn = dyn Fn(&str, &str) -> (f64, f64) + Send + Sync;
+
+/// A world mode: its description, its zone plugin, and its spawn rule.
+#[derive(Clone)]
+pub struct WorldMode {
+    /// The description.
+    pub descriptor: WorldDescriptor,
+    build_zone: Arc<dyn Fn(&mut App) + Send + Sync>,
+    spawn: Arc<SpawnFn>,
+}
+
+impl WorldMode {
+    /// A mode whose zones run `plugin`; players spawn at the world's centre unless
+    /// [`WorldMode::spawn_at`] says otherwise.
+    pub fn new<P: Plugin + Clone + Send + Sync>(descriptor: WorldDescriptor, plugin: P) -> Self {
+        let half = f64::from(descriptor.grid_size) * f64::from(descriptor.zone_size) / 2.0;
+        WorldMode {
+            descriptor,
+            build_zone: Arc::new(move |app: &mut App| {
+                app.add_plugins(plugin.clone());
+            }),
+            spawn: Arc::new(move |_, _| (half, half)),
+        }
+    }
+
+    /// Sets the spawn rule.
+    pub fn spawn_at(
+        mut self,
+        f: impl Fn(&str, &str) -> (f64, f64) + Send + Sync + 'static,
+    ) -> Self {
+        self.spawn = Arc::new(f);
+        self
+    }
+
+    pub(crate) fn build_zone(&self, app: &mut App) {
+        (self.build_zone)(app);
+    }
+
+    pub(crate) fn spawn_position(&self, world_id: &str, player_id: &str) -> (f64, f64) {
+        (self.spawn)(world_id, player_id)
+    }
+}
+
+/// A zone's entities: id → fields. `x`, `y` (numbers) and `type` (`"player"`, `"npc"`, …)
+/// are read by the runtime; everything else is the game's.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ZoneEntities(pub Entities);
+
+/// Facts about the zone, kept current by the runtime.
+#[derive(Resource, Debug, Clone)]
+pub struct ZoneInfo {
+    /// World id.
+    pub world_id: String,
+    /// This zone.
+    pub coord: ZoneCoord,
+    /// The world's grid.
+    pub grid: Grid,
+    /// The tick being run.
+    pub tick: u64,
+}
+
+/// One `world.input` (or `match.input` routed to the zone), in arrival order.
+#[derive(Message, Debug, Clone)]
+pub struct WorldInput {
+    /// The player.
+    pub player_id: String,
+    /// The normalised input object.
+    pub input: Map<String, Value>,
+    /// The client's input sequence, when it sent one.
+    pub seq: Option<u64>,
+}
+
+/// Consumed-input watermarks the game reports this tick (they beat the stamped `seq`s).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ConsumedSeq(pub std::collections::HashMap<String, u64>);
+
+/// The prelude for world modes.
+pub mod prelude {
+    pub use super::{ConsumedSeq, WorldDescriptor, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+    pub use asobi_core::world::terrain::{FlatTerrain, NoiseTerrain, Tile};
+    pub use bevy_app::prelude::*;
+    pub use bevy_ecs::prelude::*;
+}

@@ -1,0 +1,918 @@
+//! One world: its roster, its loaded zones and the tick loop, in one task on the simulation
+//! runtime (`worlds.md` §3–§8, `websocket.md` §12).
+//!
+//! Every `tick_rate` ms each hot zone (and each cold zone every `cold_tick_divisor` ticks)
+//! gets its queued inputs as [`WorldInput`] messages and runs its schedule once inside
+//! `catch_unwind`; a zone that panics is rebuilt from its last broadcast baseline while the
+//! others keep ticking. Every `broadcast_interval` ticks a zone diffs its entities against
+//! the baseline and sends the delta — encoded once — to its subscribers with the next
+//! `frame_seq`, plus `world.ack`s. Then entities of type `player` or `npc` that left their
+//! zone by more than the hysteresis margin cross into their new zone (created on demand),
+//! and players' interest rings are diffed: new zones send a keyframe and terrain, dropped
+//! zones a removal frame.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asobi_core::protocol::ServerMessage;
+use asobi_core::protocol::server::{
+    WorldAck, WorldFinished, WorldInfo, WorldListing, WorldTerrain, WorldTick,
+};
+use asobi_core::world::delta::{self, Entities, Fields};
+use asobi_core::world::grid::{Grid, ZoneCoord};
+use base64::Engine;
+use bevy_app::{App, SubApp};
+use bevy_ecs::message::Messages;
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::WorldsShared;
+use super::mode::{ConsumedSeq, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+use crate::matches::record::MatchRecord;
+use crate::matches::runtime::panic_message;
+use crate::session::OutFrame;
+use crate::time::now_ms;
+
+/// A finished world keeps answering (`not_in_match`) this long.
+const FINISHED_LINGER: Duration = Duration::from_secs(5);
+/// Idle zones are looked at this often.
+const REAP_EVERY: Duration = Duration::from_secs(10);
+/// A world nobody ever joined finishes after this (Asobi keeps it forever).
+const NEVER_JOINED: Duration = Duration::from_secs(60);
+
+/// Why a world join failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorldJoinError {
+    /// At `max_players`.
+    Full,
+    /// The spawn zone could not be loaded.
+    ZoneUnavailable,
+    /// The world finished.
+    Gone,
+}
+
+/// The `world.joined` info and the frames that follow it, or why the join failed.
+pub type JoinReply = Result<(WorldInfo, Vec<Arc<OutFrame>>), WorldJoinError>;
+
+pub(crate) enum Command {
+    Join {
+        player_id: String,
+        reply: oneshot::Sender<JoinReply>,
+    },
+    Leave {
+        player_id: String,
+        reply: Option<oneshot::Sender<Vec<Arc<OutFrame>>>>,
+    },
+    Input {
+        player_id: String,
+        input: Map<String, Value>,
+        seq: Option<u64>,
+    },
+    Resync {
+        player_id: String,
+        zone: ZoneCoord,
+    },
+    Offline {
+        player_id: String,
+    },
+    Rebind {
+        player_id: String,
+    },
+}
+
+/// What others can read without asking the world.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `loading`, `running` or `finished`.
+    pub status: &'static str,
+    /// Roster.
+    pub players: Vec<String>,
+    /// Unix ms.
+    pub started_at: Option<i64>,
+    /// Loaded zones.
+    pub zones_loaded: usize,
+}
+
+/// A handle on a live world.
+#[derive(Clone)]
+pub struct WorldHandle {
+    /// World id.
+    pub id: String,
+    /// Its mode.
+    pub mode: Arc<WorldMode>,
+    /// The player who created it (for the per-player cap).
+    pub creator: Option<String>,
+    pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) snapshot: Arc<Mutex<Snapshot>>,
+}
+
+impl WorldHandle {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The `world.list` entry.
+    pub fn listing(&self) -> WorldListing {
+        let s = self.snapshot();
+        let d = &self.mode.descriptor;
+        WorldListing {
+            world_id: self.id.clone(),
+            mode: Some(d.name.clone()),
+            status: s.status.to_owned(),
+            player_count: s.players.len() as u32,
+            max_players: d.max_players,
+            grid_size: d.grid_size,
+            started_at: s.started_at,
+            phase: None,
+        }
+    }
+
+    /// Joins a player: the `world.joined` info and the frames that must follow it (keyframes
+    /// and terrain of the interest ring).
+    pub async fn join(&self, player_id: &str) -> JoinReply {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Join {
+                player_id: player_id.to_owned(),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return Err(WorldJoinError::Gone);
+        }
+        rx.await.unwrap_or(Err(WorldJoinError::Gone))
+    }
+
+    /// Removes a player; resolves with the removal frames once done.
+    pub async fn leave(&self, player_id: &str) -> Vec<Arc<OutFrame>> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Leave {
+                player_id: player_id.to_owned(),
+                reply: Some(reply),
+            })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub(crate) fn send(&self, cmd: Command) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            // Inputs may be dropped under pressure; everything else is delivered.
+            if !matches!(cmd, Command::Input { .. }) {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(cmd).await;
+                });
+            }
+        }
+    }
+}
+
+struct Zone {
+    app: SubApp,
+    baseline: Entities,
+    frame_seq: u64,
+    subscribers: BTreeSet<String>,
+    inputs: Vec<WorldInput>,
+    acks: HashMap<String, u64>,
+    last_active: Instant,
+    hot: bool,
+}
+
+struct Slot {
+    zone: ZoneCoord,
+    ring: Vec<ZoneCoord>,
+    offline_since: Option<Instant>,
+    last_ack: Option<u64>,
+}
+
+pub(crate) struct WorldTask {
+    id: String,
+    mode: Arc<WorldMode>,
+    grid: Grid,
+    tick: u64,
+    started_at: i64,
+    created: Instant,
+    ever_joined: bool,
+    finished: bool,
+    zones: HashMap<ZoneCoord, Zone>,
+    players: HashMap<String, Slot>,
+    terrain: HashMap<ZoneCoord, Option<Arc<OutFrame>>>,
+    shared: Arc<WorldsShared>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    last_reap: Instant,
+    span: tracing::Span,
+}
+
+fn number(f: &Fields, key: &str) -> Option<f64> {
+    f.get(key).and_then(Value::as_f64)
+}
+
+impl WorldTask {
+    pub(crate) fn spawn(
+        id: String,
+        mode: Arc<WorldMode>,
+        creator: Option<String>,
+        shared: Arc<WorldsShared>,
+        sim: &tokio::runtime::Handle,
+    ) -> WorldHandle {
+        let (tx, rx) = mpsc::channel(4096);
+        let snapshot = Arc::new(Mutex::new(Snapshot {
+            status: "running",
+            players: Vec::new(),
+            started_at: Some(now_ms()),
+            zones_loaded: 0,
+        }));
+        let handle = WorldHandle {
+            id: id.clone(),
+            mode: mode.clone(),
+            creator,
+            tx,
+            snapshot: snapshot.clone(),
+        };
+        let grid = mode.descriptor.grid();
+        let span = tracing::info_span!("world", id = %id, mode = %mode.descriptor.name);
+        let mut task = WorldTask {
+            id,
+            mode,
+            grid,
+            tick: 0,
+            started_at: now_ms(),
+            created: Instant::now(),
+            ever_joined: false,
+            finished: false,
+            zones: HashMap::new(),
+            players: HashMap::new(),
+            terrain: HashMap::new(),
+            shared,
+            snapshot,
+            last_reap: Instant::now(),
+            span,
+        };
+        sim.spawn(async move {
+            if !task.mode.descriptor.lazy_zones {
+                for y in 0..grid.grid_size as i32 {
+                    for x in 0..grid.grid_size as i32 {
+                        let _ = task.ensure_zone((x, y));
+                    }
+                }
+            }
+            task.publish();
+            task.run(rx).await;
+        });
+        handle
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(
+            self.mode.descriptor.tick_rate_ms.max(1),
+        ));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                _ = ticker.tick() => self.tick(),
+            }
+            if self.finished {
+                break;
+            }
+        }
+        let linger = tokio::time::sleep(FINISHED_LINGER);
+        tokio::pin!(linger);
+        loop {
+            tokio::select! {
+                () = &mut linger => break,
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Join { reply, .. }) => { let _ = reply.send(Err(WorldJoinError::Gone)); }
+                    Some(Command::Leave { reply: Some(reply), .. }) => { let _ = reply.send(Vec::new()); }
+                    Some(_) => {}
+                    None => break,
+                },
+            }
+        }
+        self.shared.remove_world(&self.id);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join { player_id, reply } => {
+                let _ = reply.send(self.join(&player_id));
+            }
+            Command::Leave { player_id, reply } => {
+                let frames = self.leave(&player_id);
+                match reply {
+                    Some(r) => {
+                        let _ = r.send(frames);
+                    }
+                    None => self.push_all(&player_id, &frames),
+                }
+            }
+            Command::Input {
+                player_id,
+                input,
+                seq,
+            } => {
+                if let Some(zone) = self.players.get(&player_id).map(|s| s.zone)
+                    && let Some(z) = self.zones.get_mut(&zone)
+                {
+                    z.inputs.push(WorldInput {
+                        player_id,
+                        input,
+                        seq,
+                    });
+                    z.hot = true;
+                }
+            }
+            Command::Resync { player_id, zone } => {
+                if let Some(z) = self.zones.get(&zone)
+                    && z.subscribers.contains(&player_id)
+                {
+                    let kf = self.keyframe(zone);
+                    self.shared.sessions.push_to_player(&player_id, &kf);
+                }
+            }
+            Command::Offline { player_id } => {
+                let ttl = self.mode.descriptor.player_ttl_ms;
+                if ttl == 0 {
+                    let frames = self.leave(&player_id);
+                    drop(frames); // nobody is there to receive them
+                } else if let Some(slot) = self.players.get_mut(&player_id) {
+                    slot.offline_since = Some(Instant::now());
+                }
+            }
+            Command::Rebind { player_id } => self.rebind(&player_id),
+        }
+    }
+
+    fn publish(&self) {
+        let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        s.status = if self.finished { "finished" } else { "running" };
+        s.players = self.players.keys().cloned().collect();
+        s.players.sort();
+        s.started_at = Some(self.started_at);
+        s.zones_loaded = self.zones.len();
+    }
+
+    fn info(&self) -> WorldInfo {
+        let d = &self.mode.descriptor;
+        let mut players: Vec<String> = self.players.keys().cloned().collect();
+        players.sort();
+        WorldInfo {
+            world_id: self.id.clone(),
+            mode: Some(d.name.clone()),
+            status: "running".into(),
+            player_count: players.len() as u32,
+            max_players: d.max_players,
+            grid_size: d.grid_size,
+            started_at: Some(self.started_at),
+            listed: d.listed,
+            quick_play: d.quick_play,
+            players,
+            phase: None,
+        }
+    }
+
+    fn build_zone(&self, coord: ZoneCoord, entities: Entities) -> Option<SubApp> {
+        let mode = self.mode.clone();
+        let info = ZoneInfo {
+            world_id: self.id.clone(),
+            coord,
+            grid: self.grid,
+            tick: self.tick,
+        };
+        let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            let mut app = App::new();
+            app.add_message::<WorldInput>()
+                .insert_resource(ZoneEntities(entities))
+                .insert_resource(info)
+                .init_resource::<ConsumedSeq>();
+            mode.build_zone(&mut app);
+            app.finish();
+            app.cleanup();
+            std::mem::take(app.main_mut())
+        }));
+        match built {
+            Ok(app) => Some(app),
+            Err(p) => {
+                tracing::error!(parent: &self.span, zone = ?coord, panic = %panic_message(&p), "zone failed to build");
+                None
+            }
+        }
+    }
+
+    /// Loads a zone if needed. Newly loaded zones subscribe the players whose ring holds them.
+    fn ensure_zone(&mut self, coord: ZoneCoord) -> Result<(), WorldJoinError> {
+        if let Some(z) = self.zones.get_mut(&coord) {
+            z.last_active = Instant::now();
+            return Ok(());
+        }
+        if !self.grid.contains(coord) || self.zones.len() >= self.mode.descriptor.max_active_zones {
+            return Err(WorldJoinError::ZoneUnavailable);
+        }
+        let app = self
+            .build_zone(coord, Entities::new())
+            .ok_or(WorldJoinError::ZoneUnavailable)?;
+        self.zones.insert(
+            coord,
+            Zone {
+                app,
+                baseline: Entities::new(),
+                frame_seq: 0,
+                subscribers: BTreeSet::new(),
+                inputs: Vec::new(),
+                acks: HashMap::new(),
+                last_active: Instant::now(),
+                hot: false,
+            },
+        );
+        self.shared
+            .stats
+            .zones_loaded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let watchers: Vec<String> = self
+            .players
+            .iter()
+            .filter(|(_, s)| s.ring.contains(&coord))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in watchers {
+            let frames = self.subscribe(&p, coord);
+            self.push_all(&p, &frames);
+        }
+        Ok(())
+    }
+
+    fn entities_mut(&mut self, coord: ZoneCoord) -> Option<&mut Entities> {
+        self.zones
+            .get_mut(&coord)
+            .and_then(|z| z.app.world_mut().get_resource_mut::<ZoneEntities>())
+            .map(|e| &mut e.into_inner().0)
+    }
+
+    fn keyframe(&self, coord: ZoneCoord) -> Arc<OutFrame> {
+        let (seq, updates) = match self.zones.get(&coord) {
+            Some(z) => (z.frame_seq, delta::keyframe(&z.baseline)),
+            None => (0, Vec::new()),
+        };
+        let msg = WorldTick {
+            zone: [coord.0.into(), coord.1.into()],
+            frame_seq: Some(seq),
+            kf: Some(true),
+            tick: 0,
+            updates,
+        };
+        OutFrame::new(ServerMessage::WorldTick(msg), None)
+    }
+
+    fn terrain_frame(&mut self, coord: ZoneCoord) -> Option<Arc<OutFrame>> {
+        let provider = self.mode.descriptor.terrain.clone()?;
+        if self.terrain.len() > 4096 {
+            self.terrain.clear(); // a bound on what one world caches
+        }
+        self.terrain
+            .entry(coord)
+            .or_insert_with(|| {
+                provider.chunk(coord.0, coord.1).map(|chunk| {
+                    let data = base64::engine::general_purpose::STANDARD.encode(chunk.encode());
+                    let msg = WorldTerrain {
+                        coords: [coord.0.into(), coord.1.into()],
+                        data,
+                    };
+                    OutFrame::new(ServerMessage::WorldTerrain(msg), None)
+                })
+            })
+            .clone()
+    }
+
+    /// Subscribes a player to a loaded zone; returns the keyframe and terrain (none if they
+    /// were subscribed already).
+    fn subscribe(&mut self, player: &str, coord: ZoneCoord) -> Vec<Arc<OutFrame>> {
+        let Some(z) = self.zones.get_mut(&coord) else {
+            return Vec::new();
+        };
+        if !z.subscribers.insert(player.to_owned()) {
+            return Vec::new();
+        }
+        z.last_active = Instant::now();
+        let mut frames = vec![self.keyframe(coord)];
+        frames.extend(self.terrain_frame(coord));
+        frames
+    }
+
+    fn unsubscribe(&mut self, player: &str, coord: ZoneCoord) -> Option<Arc<OutFrame>> {
+        let z = self.zones.get_mut(&coord)?;
+        if !z.subscribers.remove(player) || z.baseline.is_empty() {
+            return None;
+        }
+        let msg = WorldTick {
+            zone: [coord.0.into(), coord.1.into()],
+            frame_seq: None,
+            kf: None,
+            tick: 0,
+            updates: delta::removal(&z.baseline),
+        };
+        Some(OutFrame::new(ServerMessage::WorldTick(msg), None))
+    }
+
+    fn push_all(&self, player: &str, frames: &[Arc<OutFrame>]) {
+        for f in frames {
+            self.shared.sessions.push_to_player(player, f);
+        }
+    }
+
+    fn join(&mut self, player_id: &str) -> JoinReply {
+        if self.finished {
+            return Err(WorldJoinError::Gone);
+        }
+        if self.players.contains_key(player_id) {
+            return Ok((self.info(), Vec::new()));
+        }
+        if self.players.len() as u32 >= self.mode.descriptor.max_players {
+            return Err(WorldJoinError::Full);
+        }
+        let (x, y) = self.mode.spawn_position(&self.id, player_id);
+        let coord = self.grid.zone_of(x, y);
+        self.ensure_zone(coord)?;
+        let mut fields = Map::new();
+        fields.insert("x".into(), json!(x));
+        fields.insert("y".into(), json!(y));
+        fields.insert("type".into(), json!("player"));
+        if let Some(e) = self.entities_mut(coord) {
+            e.insert(player_id.to_owned(), fields);
+        }
+        if let Some(z) = self.zones.get_mut(&coord) {
+            z.hot = true;
+        }
+        let ring = self.grid.ring(coord, self.mode.descriptor.view_radius);
+        self.players.insert(
+            player_id.to_owned(),
+            Slot {
+                zone: coord,
+                ring: ring.clone(),
+                offline_since: None,
+                last_ack: None,
+            },
+        );
+        let mut frames = Vec::new();
+        for z in ring {
+            frames.extend(self.subscribe(player_id, z));
+        }
+        self.ever_joined = true;
+        self.publish();
+        Ok((self.info(), frames))
+    }
+
+    fn leave(&mut self, player_id: &str) -> Vec<Arc<OutFrame>> {
+        let Some(slot) = self.players.remove(player_id) else {
+            return Vec::new();
+        };
+        if let Some(e) = self.entities_mut(slot.zone) {
+            e.remove(player_id);
+        }
+        let mut frames = Vec::new();
+        for z in &slot.ring {
+            frames.extend(self.unsubscribe(player_id, *z));
+        }
+        self.shared.forget_player(player_id, &self.id);
+        self.publish();
+        if self.players.is_empty() {
+            self.finish(json!({"status": "empty"}));
+        }
+        frames
+    }
+
+    fn rebind(&mut self, player_id: &str) {
+        let Some(slot) = self.players.get_mut(player_id) else {
+            return;
+        };
+        if self.mode.descriptor.player_ttl_ms == 0 {
+            return;
+        }
+        slot.offline_since = None;
+        slot.last_ack = None;
+        let ring = slot.ring.clone();
+        let mut frames = Vec::new();
+        for z in ring {
+            if self.zones.contains_key(&z) {
+                if let Some(zone) = self.zones.get_mut(&z) {
+                    zone.subscribers.insert(player_id.to_owned());
+                }
+                frames.push(self.keyframe(z));
+                frames.extend(self.terrain_frame(z));
+            }
+        }
+        self.push_all(player_id, &frames);
+        tracing::debug!(parent: &self.span, player = player_id, "player re-bound after reconnect");
+    }
+
+    fn tick(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.tick += 1;
+        let started = Instant::now();
+        let broadcast = self
+            .tick
+            .is_multiple_of(self.mode.descriptor.broadcast_interval.max(1));
+        let cold_due = self
+            .tick
+            .is_multiple_of(self.mode.descriptor.cold_tick_divisor.max(1));
+        let coords: Vec<ZoneCoord> = self.zones.keys().copied().collect();
+        for coord in &coords {
+            let due = self.zones.get(coord).is_some_and(|z| z.hot || cold_due);
+            if due {
+                self.run_zone(*coord);
+            }
+            if broadcast {
+                self.broadcast(*coord);
+            }
+        }
+        self.crossings();
+        self.expire_grace();
+        self.reap();
+        if !self.ever_joined && self.created.elapsed() >= NEVER_JOINED {
+            self.finish(json!({"status": "empty"}));
+        }
+        self.shared.stats.tick.record(started.elapsed());
+    }
+
+    fn run_zone(&mut self, coord: ZoneCoord) {
+        let tick = self.tick;
+        let Some(z) = self.zones.get_mut(&coord) else {
+            return;
+        };
+        let inputs = std::mem::take(&mut z.inputs);
+        let mut stamped: HashMap<String, u64> = HashMap::new();
+        for i in &inputs {
+            if let Some(seq) = i.seq {
+                let e = stamped.entry(i.player_id.clone()).or_default();
+                *e = (*e).max(seq);
+            }
+        }
+        let world = z.app.world_mut();
+        if let Some(mut info) = world.get_resource_mut::<ZoneInfo>() {
+            info.tick = tick;
+        }
+        if let Some(mut m) = world.get_resource_mut::<Messages<WorldInput>>() {
+            m.write_batch(inputs);
+        }
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| z.app.update()));
+        if let Err(p) = ran {
+            let baseline = z.baseline.clone();
+            tracing::error!(parent: &self.span, zone = ?coord, panic = %panic_message(&p), "zone crashed; restarting it from its last broadcast");
+            self.shared
+                .stats
+                .zone_crashes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.build_zone(coord, baseline) {
+                Some(app) => {
+                    if let Some(z) = self.zones.get_mut(&coord) {
+                        z.app = app;
+                    }
+                }
+                None => {
+                    self.zones.remove(&coord);
+                }
+            }
+            return;
+        }
+        let reported = z
+            .app
+            .world_mut()
+            .get_resource_mut::<ConsumedSeq>()
+            .map(|mut c| std::mem::take(&mut c.0))
+            .unwrap_or_default();
+        for (p, seq) in stamped.into_iter().chain(reported) {
+            let e = z.acks.entry(p).or_default();
+            *e = (*e).max(seq);
+        }
+        let entities = z
+            .app
+            .world()
+            .get_resource::<ZoneEntities>()
+            .map_or(0, |e| e.0.len());
+        z.hot = entities > 0 || !z.inputs.is_empty();
+        if !z.subscribers.is_empty() {
+            z.last_active = Instant::now();
+        }
+    }
+
+    fn broadcast(&mut self, coord: ZoneCoord) {
+        let tick = self.tick;
+        let Some(z) = self.zones.get_mut(&coord) else {
+            return;
+        };
+        let current = z
+            .app
+            .world()
+            .get_resource::<ZoneEntities>()
+            .map(|e| e.0.clone())
+            .unwrap_or_default();
+        let updates = delta::diff(&z.baseline, &current);
+        if !updates.is_empty() {
+            z.frame_seq += 1;
+            let msg = WorldTick {
+                zone: [coord.0.into(), coord.1.into()],
+                frame_seq: Some(z.frame_seq),
+                kf: Some(false),
+                tick,
+                updates,
+            };
+            let frame = OutFrame::new(ServerMessage::WorldTick(msg), None);
+            let encoded = frame.json().len();
+            for p in &z.subscribers {
+                self.shared.sessions.push_to_player(p, &frame);
+            }
+            self.shared.stats.bytes_out.fetch_add(
+                (encoded * z.subscribers.len()) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        z.baseline = current;
+        let acks: Vec<(String, u64)> = z
+            .subscribers
+            .iter()
+            .filter_map(|p| z.acks.get(p).map(|s| (p.clone(), *s)))
+            .collect();
+        for (p, seq) in acks {
+            let Some(slot) = self.players.get_mut(&p) else {
+                continue;
+            };
+            if slot.last_ack.is_some_and(|last| last >= seq) {
+                continue;
+            }
+            slot.last_ack = Some(seq);
+            let frame = OutFrame::new(ServerMessage::WorldAck(WorldAck { tick, seq }), None);
+            self.shared.sessions.push_to_player(&p, &frame);
+        }
+    }
+
+    /// Moves `player`/`npc` entities that left their zone (past the margin) to their new zone.
+    fn crossings(&mut self) {
+        let margin = self.mode.descriptor.rehome_margin * f64::from(self.grid.zone_size);
+        let mut moves: Vec<(ZoneCoord, String, ZoneCoord)> = Vec::new();
+        for (coord, z) in &self.zones {
+            let Some(ents) = z.app.world().get_resource::<ZoneEntities>() else {
+                continue;
+            };
+            for (id, f) in &ents.0 {
+                let is_mover = matches!(
+                    f.get("type").and_then(Value::as_str),
+                    Some("player" | "npc")
+                );
+                let (Some(x), Some(y)) = (number(f, "x"), number(f, "y")) else {
+                    continue;
+                };
+                if is_mover && self.grid.left_zone(*coord, x, y, margin) {
+                    let target = self.grid.zone_of(x, y);
+                    if target != *coord {
+                        moves.push((*coord, id.clone(), target));
+                    }
+                }
+            }
+        }
+        for (from, id, to) in moves {
+            if self.ensure_zone(to).is_err() {
+                // The target cannot be loaded: clamp the entity back into its zone.
+                let grid = self.grid;
+                if let Some(f) = self.entities_mut(from).and_then(|e| e.get_mut(&id))
+                    && let (Some(x), Some(y)) = (number(f, "x"), number(f, "y"))
+                {
+                    let (cx, cy) = grid.clamp_into(from, x, y);
+                    f.insert("x".into(), json!(cx));
+                    f.insert("y".into(), json!(cy));
+                }
+                continue;
+            }
+            let Some(fields) = self.entities_mut(from).and_then(|e| e.remove(&id)) else {
+                continue;
+            };
+            if let Some(e) = self.entities_mut(to) {
+                e.insert(id.clone(), fields);
+            }
+            if let Some(z) = self.zones.get_mut(&to) {
+                z.hot = true;
+            }
+            if let Some(slot) = self.players.get_mut(&id) {
+                let old_ring = std::mem::replace(
+                    &mut slot.ring,
+                    self.grid.ring(to, self.mode.descriptor.view_radius),
+                );
+                slot.zone = to;
+                let new_ring = slot.ring.clone();
+                let mut frames = Vec::new();
+                for z in new_ring.iter().filter(|z| !old_ring.contains(z)) {
+                    frames.extend(self.subscribe(&id, *z));
+                }
+                for z in old_ring.iter().filter(|z| !new_ring.contains(z)) {
+                    frames.extend(self.unsubscribe(&id, *z));
+                }
+                self.push_all(&id, &frames);
+            }
+        }
+    }
+
+    fn expire_grace(&mut self) {
+        let ttl = self.mode.descriptor.player_ttl_ms;
+        if ttl <= 0 {
+            return;
+        }
+        let grace = Duration::from_millis(ttl as u64);
+        let expired: Vec<String> = self
+            .players
+            .iter()
+            .filter(|(_, s)| s.offline_since.is_some_and(|t| t.elapsed() >= grace))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in expired {
+            tracing::debug!(parent: &self.span, player = %p, "reconnect grace expired");
+            self.leave(&p);
+        }
+    }
+
+    /// Unloads zones that hold nothing, have no subscribers and were idle past the timeout.
+    fn reap(&mut self) {
+        let every = REAP_EVERY.min(Duration::from_millis(
+            self.mode.descriptor.zone_idle_timeout_ms,
+        ));
+        if self.last_reap.elapsed() < every {
+            return;
+        }
+        self.last_reap = Instant::now();
+        let idle = Duration::from_millis(self.mode.descriptor.zone_idle_timeout_ms);
+        let before = self.zones.len();
+        self.zones.retain(|_, z| {
+            let empty = z
+                .app
+                .world()
+                .get_resource::<ZoneEntities>()
+                .is_none_or(|e| e.0.is_empty());
+            !(empty
+                && z.subscribers.is_empty()
+                && z.inputs.is_empty()
+                && z.last_active.elapsed() >= idle)
+        });
+        let reaped = before - self.zones.len();
+        if reaped > 0 {
+            self.shared
+                .stats
+                .zones_loaded
+                .fetch_sub(reaped as u64, std::sync::atomic::Ordering::Relaxed);
+            self.publish();
+        }
+    }
+
+    fn finish(&mut self, result: Value) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let result = match result {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let frame = OutFrame::new(
+            ServerMessage::WorldFinished(WorldFinished {
+                world_id: self.id.clone(),
+                result: result.clone(),
+            }),
+            None,
+        );
+        let players: Vec<String> = self.players.keys().cloned().collect();
+        for p in &players {
+            self.shared.sessions.push_to_player(p, &frame);
+            self.shared.forget_player(p, &self.id);
+        }
+        self.shared.record(MatchRecord {
+            id: self.id.clone(),
+            mode: self.mode.descriptor.name.clone(),
+            status: "finished".into(),
+            result,
+            players: Vec::new(), // worlds record no per-player stats
+            started_at: Some(self.started_at),
+            finished_at: now_ms(),
+        });
+        self.shared.stats.zones_loaded.fetch_sub(
+            self.zones.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.zones.clear();
+        self.publish();
+    }
+}

@@ -1,0 +1,402 @@
+//! Worlds end to end: joining, convergence from deltas, crossings and interest rings, resync,
+//! acks, lazy zones and reaping, terrain, concurrent find-or-create, reconnect grace, and a
+//! panicking zone.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use asobi_core::world::delta::{self, Entities, Fields};
+use asobi_core::world::terrain::{Chunk, NoiseTerrain, TerrainProvider};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::common::{Account, TestServer, Ws};
+use crate::world_modes;
+
+async fn server() -> TestServer {
+    TestServer::start_with_game(Vec::new(), world_modes::all(), |_| {}).await
+}
+
+/// A client's view: one entity table and high-water mark per zone (what SDKs keep).
+#[derive(Default)]
+struct View {
+    zones: BTreeMap<(i64, i64), (Entities, Option<u64>)>,
+    gaps: Vec<(i64, i64)>,
+    acks: Vec<Value>,
+}
+
+impl View {
+    /// Applies a `world.tick`; returns false when it was a gap (the delta is not applied).
+    fn apply(&mut self, frame: &Value) -> bool {
+        let p = &frame["payload"];
+        let zone = (
+            p["zone"][0].as_i64().unwrap(),
+            p["zone"][1].as_i64().unwrap(),
+        );
+        let updates: Vec<Fields> = serde_json::from_value(p["updates"].clone()).unwrap();
+        let (table, mark) = self.zones.entry(zone).or_default();
+        match (
+            p.get("frame_seq").and_then(Value::as_u64),
+            p["kf"].as_bool(),
+        ) {
+            (Some(seq), Some(true)) => {
+                table.clear();
+                delta::apply(table, &updates);
+                *mark = Some(seq);
+            }
+            (Some(seq), _) => {
+                if mark.is_some_and(|m| seq <= m) {
+                    return true;
+                }
+                if mark.is_some_and(|m| seq > m + 1) {
+                    self.gaps.push(zone);
+                    return false;
+                }
+                delta::apply(table, &updates);
+                *mark = Some(seq);
+            }
+            (None, _) => delta::apply(table, &updates),
+        }
+        true
+    }
+
+    fn position(&self, zone: (i64, i64), id: &str) -> Option<(f64, f64)> {
+        let e = self.zones.get(&zone)?.0.get(id)?;
+        Some((e.get("x")?.as_f64()?, e.get("y")?.as_f64()?))
+    }
+}
+
+/// Reads frames into the view until `done` holds (or 5 s pass).
+async fn until(ws: &mut Ws, view: &mut View, done: impl Fn(&View) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done(view) {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached; view: {:?}",
+            view.zones.keys().collect::<Vec<_>>()
+        );
+        let f = ws.recv().await;
+        if f["type"] == "world.tick" {
+            view.apply(&f);
+        } else if f["type"] == "world.ack" {
+            view.acks.push(f);
+        }
+    }
+}
+
+async fn enter(s: &TestServer, name: &str, mode: &str) -> (Account, Ws, Value) {
+    let acc = s.register(name).await;
+    let mut ws = s.ws_as(&acc).await;
+    let joined = ws
+        .request("world.find_or_create", json!({"mode": mode}))
+        .await;
+    assert_eq!(joined["type"], "world.joined", "{joined}");
+    (acc, ws, joined)
+}
+
+fn mv(x: f64, y: f64) -> Value {
+    json!({"type": "world.input", "payload": {"x": x, "y": y}})
+}
+
+#[tokio::test]
+async fn clients_converge_on_each_others_positions_from_deltas_alone() {
+    let s = server().await;
+    let mut clients = Vec::new();
+    let mut world_id = None;
+    for i in 0..5 {
+        let (acc, ws, joined) = enter(&s, &format!("walker{i}"), "walkers").await;
+        let p = &joined["payload"];
+        assert_eq!(
+            (
+                p["grid_size"].as_u64(),
+                p["listed"].as_bool(),
+                p["quick_play"].as_bool()
+            ),
+            (Some(4), Some(true), Some(true))
+        );
+        let id = p["world_id"].clone();
+        assert!(
+            world_id.get_or_insert(id.clone()) == &id,
+            "all in one world"
+        );
+        clients.push((acc, ws, View::default()));
+    }
+    // Everyone moves somewhere in zone (0,0).
+    for (i, (_, ws, _)) in clients.iter_mut().enumerate() {
+        ws.send(mv(10.0 + 15.0 * i as f64, 80.0)).await;
+    }
+    let expected: Vec<(String, f64)> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, (a, _, _))| (a.player_id.clone(), 10.0 + 15.0 * i as f64))
+        .collect();
+    for (_, ws, view) in &mut clients {
+        until(ws, view, |v| {
+            expected
+                .iter()
+                .all(|(id, x)| v.position((0, 0), id) == Some((*x, 80.0)))
+        })
+        .await;
+        assert!(view.gaps.is_empty(), "contiguous frame_seq");
+    }
+    let list = clients[0]
+        .1
+        .request("world.list", json!({"mode": "walkers"}))
+        .await;
+    assert_eq!(list["payload"]["worlds"][0]["player_count"], 5);
+}
+
+#[tokio::test]
+async fn crossing_zones_sends_keyframes_and_drops_the_old_ring() {
+    let s = server().await;
+    let (a, mut wa, _) = enter(&s, "crosser", "walkers").await;
+    let (b, mut wb, _) = enter(&s, "stayer", "walkers").await;
+    let mut va = View::default();
+    until(&mut wa, &mut va, |v| {
+        v.position((0, 0), &b.player_id).is_some()
+    })
+    .await;
+
+    // Within the hysteresis margin (15 units past the edge): no crossing yet.
+    wa.send(mv(110.0, 50.0)).await;
+    until(&mut wa, &mut va, |v| {
+        v.position((0, 0), &a.player_id) == Some((110.0, 50.0))
+    })
+    .await;
+    // Far across: a keyframe for the new zone, a removal frame for the zone left behind.
+    wa.send(mv(350.0, 50.0)).await;
+    let (mut got_kf, mut got_removal) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(got_kf && got_removal) {
+        assert!(
+            Instant::now() < deadline,
+            "kf {got_kf}, removal {got_removal}"
+        );
+        let f = wa.recv().await;
+        if f["type"] != "world.tick" {
+            continue;
+        }
+        let p = &f["payload"];
+        if p["zone"] == json!([3, 0]) && p["kf"] == true {
+            got_kf = true;
+        }
+        if p["zone"] == json!([0, 0]) && p.get("frame_seq").is_none() {
+            assert!(p.get("kf").is_none());
+            assert!(
+                p["updates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|u| u["op"] == "r")
+            );
+            got_removal = true;
+        }
+        va.apply(&f);
+    }
+    until(&mut wa, &mut va, |v| {
+        v.position((3, 0), &a.player_id) == Some((350.0, 50.0))
+    })
+    .await;
+    // The stayer keeps moving in (0,0); the crosser no longer hears about it.
+    wb.send(mv(20.0, 20.0)).await;
+    let mut vb = View::default();
+    until(&mut wb, &mut vb, |v| {
+        v.position((0, 0), &b.player_id) == Some((20.0, 20.0))
+    })
+    .await;
+    let quiet_until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet_until {
+        if let Ok(f) = tokio::time::timeout(Duration::from_millis(50), wa.recv()).await {
+            assert!(
+                !(f["type"] == "world.tick" && f["payload"]["zone"] == json!([0, 0])),
+                "still subscribed to (0,0): {f}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_seq_gap_recovers_by_resync_and_inputs_are_acked() {
+    let s = server().await;
+    let (a, mut wa, _) = enter(&s, "gappy", "walkers").await;
+    let mut view = View::default();
+    until(&mut wa, &mut view, |v| {
+        v.position((0, 0), &a.player_id).is_some()
+    })
+    .await;
+    // Drop one delta on the floor, as a lossy client would.
+    wa.send(mv(30.0, 30.0)).await;
+    loop {
+        let f = wa.recv().await;
+        if f["type"] == "world.tick" && f["payload"]["kf"] == false {
+            break;
+        }
+    }
+    wa.send(json!({"type": "world.input", "seq": 41, "payload": {"x": 31.0, "y": 31.0}}))
+        .await;
+    until(&mut wa, &mut view, |v| !v.gaps.is_empty()).await;
+    wa.send(json!({"type": "world.resync", "payload": {"zone": [0, 0]}}))
+        .await;
+    until(&mut wa, &mut view, |v| {
+        v.position((0, 0), &a.player_id) == Some((31.0, 31.0))
+    })
+    .await;
+    // Acks: the consumed seq comes back, once (acks only ever increase).
+    until(&mut wa, &mut view, |v| !v.acks.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Ok(f) = tokio::time::timeout(Duration::from_millis(50), wa.recv()).await {
+        if f["type"] == "world.ack" {
+            view.acks.push(f);
+        }
+    }
+    assert_eq!(view.acks.len(), 1, "{:?}", view.acks);
+    let ack = &view.acks[0];
+    assert_eq!(ack["payload"]["seq"], 41);
+    assert!(ack["payload"]["tick"].as_u64().unwrap() > 0);
+    assert!(ack.get("cid").is_none());
+}
+
+#[tokio::test]
+async fn lazy_zones_load_on_entry_and_unload_after_idle() {
+    let s = server().await;
+    let (_, mut wa, _) = enter(&s, "lazy", "walkers").await;
+    let loaded = |s: &TestServer| {
+        let st = s.running().state();
+        st.worlds()
+            .stats()
+            .zones_loaded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(loaded(&s), 1, "only the spawn zone");
+    wa.send(mv(350.0, 350.0)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while loaded(&s) < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The zone left behind is empty and unwatched: reaped after the idle timeout (300 ms).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while loaded(&s) != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle zone was never unloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let h = s.get("/health", None).await;
+    assert_eq!(h.body["worlds"]["zones_loaded"], 1);
+}
+
+#[tokio::test]
+async fn terrain_bytes_decode_to_exactly_the_providers_chunk() {
+    let s = server().await;
+    let acc = s.register("surveyor").await;
+    let mut ws = s.ws_as(&acc).await;
+    ws.send(json!({"type": "world.find_or_create", "cid": "j", "payload": {"mode": "walkers"}}))
+        .await;
+    // The reply comes first, then the ring's keyframes and terrain.
+    let first = ws.recv().await;
+    assert_eq!(first["type"], "world.joined");
+    let terrain = ws.recv_type("world.terrain").await;
+    assert_eq!(terrain["payload"]["coords"], json!([0, 0]));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(terrain["payload"]["data"].as_str().unwrap())
+        .unwrap();
+    let chunk = Chunk::decode(&bytes).unwrap();
+    assert_eq!(Some(chunk), NoiseTerrain { seed: 42 }.chunk(0, 0));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_find_or_create_land_in_one_world() {
+    let s = server().await;
+    let mut accounts = Vec::new();
+    for i in 0..20 {
+        accounts.push(s.register(&format!("rush{i}")).await);
+    }
+    let mut sockets = Vec::new();
+    for a in &accounts {
+        sockets.push(s.ws_as(a).await);
+    }
+    let joins = sockets.into_iter().map(|mut ws| {
+        tokio::spawn(async move {
+            ws.request("world.find_or_create", json!({"mode": "walkers"}))
+                .await
+        })
+    });
+    let replies = futures_util::future::join_all(joins).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .into_iter()
+        .map(|r| {
+            r.unwrap()["payload"]["world_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one world: {ids:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_player_reconnects_inside_the_grace_to_the_same_entity() {
+    let s = server().await;
+    let (a, mut wa, _) = enter(&s, "flaky", "graceful").await;
+    let (_, mut wb, _) = enter(&s, "watcher", "graceful").await;
+    wa.send(mv(60.0, 70.0)).await;
+    let mut vb = View::default();
+    until(&mut wb, &mut vb, |v| {
+        v.position((0, 0), &a.player_id) == Some((60.0, 70.0))
+    })
+    .await;
+    drop(wa);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Reconnect: no world.joined, keyframes re-sent, the same entity where it was.
+    let mut wa = s.ws_as(&a).await;
+    let mut va = View::default();
+    until(&mut wa, &mut va, |v| {
+        v.position((0, 0), &a.player_id) == Some((60.0, 70.0))
+    })
+    .await;
+    wa.send(mv(61.0, 70.0)).await;
+    until(&mut wb, &mut vb, |v| {
+        v.position((0, 0), &a.player_id) == Some((61.0, 70.0))
+    })
+    .await;
+    // Gone for good: after the grace the entity is removed.
+    drop(wa);
+    until(&mut wb, &mut vb, |v| {
+        v.position((0, 0), &a.player_id).is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_panicking_zone_is_rebuilt_and_its_neighbours_keep_ticking() {
+    let s = server().await;
+    let (a, mut wa, _) = enter(&s, "crasher", "walkers").await;
+    let (b, mut wb, _) = enter(&s, "bystander", "walkers").await;
+    wb.send(mv(350.0, 350.0)).await;
+    let mut vb = View::default();
+    until(&mut wb, &mut vb, |v| {
+        v.position((3, 3), &b.player_id) == Some((350.0, 350.0))
+    })
+    .await;
+    wa.send(json!({"type": "world.input", "payload": {"panic": true}}))
+        .await;
+    // The bystander's zone keeps delivering.
+    for step in 1..=5 {
+        wb.send(mv(350.0 + f64::from(step), 350.0)).await;
+        until(&mut wb, &mut vb, |v| {
+            v.position((3, 3), &b.player_id) == Some((350.0 + f64::from(step), 350.0))
+        })
+        .await;
+    }
+    // The crashed zone was rebuilt from its last broadcast: the crasher can move again.
+    wa.send(mv(42.0, 42.0)).await;
+    let mut va = View::default();
+    until(&mut wa, &mut va, |v| {
+        v.position((0, 0), &a.player_id) == Some((42.0, 42.0))
+    })
+    .await;
+    let h = s.get("/health", None).await;
+    assert_eq!(h.body["worlds"]["zone_crashes"], 1);
+}
