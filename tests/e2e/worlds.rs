@@ -400,3 +400,78 @@ async fn a_panicking_zone_is_rebuilt_and_its_neighbours_keep_ticking() {
     let h = s.get("/health", None).await;
     assert_eq!(h.body["worlds"]["zone_crashes"], 1);
 }
+
+#[tokio::test]
+async fn the_rest_routes_list_show_and_create_worlds() {
+    use reqwest::StatusCode;
+    let s = server().await;
+    let acc = s.register("rester").await;
+    let t = Some(acc.access_token.as_str());
+    let created = s
+        .post("/api/v1/worlds", json!({"mode": "walkers"}), t)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["world_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            created.body["player_count"].as_u64(),
+            created.body["grid_size"].as_u64()
+        ),
+        (Some(0), Some(4))
+    );
+    let one = s.get(&format!("/api/v1/worlds/{id}"), t).await;
+    assert_eq!(
+        (one.status, one.body["world_id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let list = s
+        .get("/api/v1/worlds?mode=walkers&has_capacity=true", t)
+        .await;
+    assert!(
+        list.body["worlds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["world_id"] == id.as_str())
+    );
+    let missing = s
+        .get("/api/v1/worlds/0198f3a2-0004-7000-8000-00000000d009", t)
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::NOT_FOUND, "world.not_found")
+    );
+    let bad = s.post("/api/v1/worlds", json!({"mode": "nope"}), t).await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (StatusCode::BAD_REQUEST, "world.create_failed")
+    );
+    assert_eq!(bad.body["error"]["details"]["reason"], "not_found");
+    let no_mode = s.post("/api/v1/worlds", json!({}), t).await;
+    assert_eq!(
+        (no_mode.status, no_mode.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            s.post("/api/v1/worlds", json!({"mode": "walkers"}), t)
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    let capped = s
+        .post("/api/v1/worlds", json!({"mode": "walkers"}), t)
+        .await;
+    assert_eq!(
+        (capped.status, capped.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "world.player_limit_reached")
+    );
+    // On the socket the same cap is a ws.request_failed with details.reason (kept asymmetric).
+    let mut ws = s.ws_as(&acc).await;
+    let e = ws.request("world.create", json!({"mode": "walkers"})).await;
+    assert_eq!(
+        e["payload"]["error"]["details"]["reason"],
+        "player_world_limit_reached"
+    );
+}

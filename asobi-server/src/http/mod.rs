@@ -9,6 +9,7 @@ mod matchmaker;
 mod middleware;
 mod players;
 mod static_files;
+mod worlds;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +35,8 @@ pub fn router(state: AppState) -> Router {
             "/matchmaker/{ticket_id}",
             get(matchmaker::get).delete(matchmaker::remove),
         )
+        .route("/worlds", get(worlds::list).post(worlds::create))
+        .route("/worlds/{id}", get(worlds::one))
         .route("/matches", get(matches::history))
         .route("/matches/live", get(matches::live))
         .route("/matches/{id}", get(matches::one))
