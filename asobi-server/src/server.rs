@@ -136,6 +136,11 @@ pub async fn start_with_game(
         matchmaker,
         worlds,
     };
+    match services.worlds.restore_persistent().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(worlds = n, "persistent worlds restored"),
+        Err(e) => tracing::error!(error = %e, "cannot restore persistent worlds"),
+    }
     let state = AppState::new(config, db, services);
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -196,6 +201,7 @@ impl RunningServer {
             tracing::warn!(left = sessions.count(), "drain timed out; closing anyway");
             self.serve.abort();
         }
+        self.state.worlds().shutdown().await;
         self.state.db().close().await;
         tracing::info!(sessions_closed = open, "stopped");
     }

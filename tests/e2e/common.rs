@@ -101,6 +101,20 @@ impl TestServer {
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
         let (database_url, temp_dir) = fresh_database().await;
+        let mut server =
+            TestServer::start_on_with_game(database_url, modes, world_modes, adjust).await;
+        server.temp_dir = temp_dir;
+        server
+    }
+
+    /// A server with match and world modes on an existing database (a restart).
+    pub async fn start_on_with_game(
+        database_url: String,
+        modes: Vec<asobi_server::game::MatchMode>,
+        world_modes: Vec<asobi_server::worlds::WorldMode>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let temp_dir = None;
         let mut config = test_config(database_url.clone());
         adjust(&mut config);
         let server = asobi_server::start_with_game(config, modes, world_modes)

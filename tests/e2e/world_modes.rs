@@ -14,6 +14,20 @@ fn walk(mut inputs: MessageReader<WorldInput>, mut entities: ResMut<ZoneEntities
         if i.input.get("panic") == Some(&Value::Bool(true)) {
             panic!("zone panic requested by a test");
         }
+        if let Some(Value::String(id)) = i.input.get("plant") {
+            let (x, y) = (
+                i.input.get("x").cloned().unwrap_or(json!(0)),
+                i.input.get("y").cloned().unwrap_or(json!(0)),
+            );
+            entities.0.insert(
+                id.clone(),
+                json!({"type": "tree", "x": x, "y": y})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
         let (Some(x), Some(y)) = (
             i.input.get("x").and_then(Value::as_f64),
             i.input.get("y").and_then(Value::as_f64),
@@ -56,6 +70,13 @@ pub fn graceful() -> WorldMode {
     WorldMode::new(d, Walk).spawn_at(|_, _| (50.0, 50.0))
 }
 
+pub fn garden() -> WorldMode {
+    let mut d = descriptor("garden");
+    d.persistent = true;
+    d.snapshot_interval = 50;
+    WorldMode::new(d, Walk).spawn_at(|_, _| (50.0, 50.0))
+}
+
 pub fn all() -> Vec<WorldMode> {
-    vec![walkers(), graceful()]
+    vec![walkers(), graceful(), garden()]
 }

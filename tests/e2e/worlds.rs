@@ -475,3 +475,72 @@ async fn the_rest_routes_list_show_and_create_worlds() {
         "player_world_limit_reached"
     );
 }
+
+#[tokio::test]
+async fn a_persistent_worlds_zone_survives_unload_and_a_restart() {
+    let mut s = server().await;
+    let (a, mut wa, joined) = enter(&s, "gardener", "garden").await;
+    let world_id = joined["payload"]["world_id"].as_str().unwrap().to_owned();
+    wa.send(json!({"type": "world.input", "payload": {"plant": "tree-1", "x": 20, "y": 30}}))
+        .await;
+    let mut view = View::default();
+    until(&mut wa, &mut view, |v| {
+        v.position((0, 0), "tree-1") == Some((20.0, 30.0))
+    })
+    .await;
+    // Walk far away: zone (0,0) keeps only the tree, nobody watches it, and it unloads.
+    wa.send(mv(350.0, 350.0)).await;
+    let zones = |s: &TestServer| {
+        s.running()
+            .state()
+            .worlds()
+            .stats()
+            .zones_loaded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        until(&mut wa, &mut view, |v| {
+            v.position((3, 3), &a.player_id).is_some()
+        })
+        .await;
+        if zones(&s) == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "zone (0,0) never unloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Walk back: the zone loads again, with the tree.
+    wa.send(mv(50.0, 50.0)).await;
+    let mut back = View::default();
+    until(&mut wa, &mut back, |v| {
+        v.position((0, 0), "tree-1") == Some((20.0, 30.0))
+    })
+    .await;
+    drop(wa);
+
+    // Restart the server on the same database: the world comes back under its id, tree included.
+    s.stop().await;
+    let s2 = TestServer::start_on_with_game(
+        s.database_url.clone(),
+        Vec::new(),
+        world_modes::all(),
+        |_| {},
+    )
+    .await;
+    let acc = s2.register("visitor").await;
+    let mut wv = s2.ws_as(&acc).await;
+    let j = wv
+        .request("world.join", json!({"world_id": world_id}))
+        .await;
+    assert_eq!(j["type"], "world.joined", "{j}");
+    let mut v2 = View::default();
+    until(&mut wv, &mut v2, |v| {
+        v.position((0, 0), "tree-1") == Some((20.0, 30.0))
+    })
+    .await;
+    assert!(
+        v2.position((0, 0), &a.player_id).is_none(),
+        "players are not persisted"
+    );
+}

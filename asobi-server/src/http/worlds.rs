@@ -50,7 +50,7 @@ pub async fn create(
     let Some(Value::String(mode)) = body.0.get("mode") else {
         return Err(ApiError::new(ErrorCode::InvalidPayload).message("`mode` must be a string."));
     };
-    match app.worlds().create(mode, Some(&me.player_id)) {
+    match app.worlds().create(mode, Some(&me.player_id)).await {
         Ok(w) => Ok((StatusCode::CREATED, Json(json!(w.listing())))),
         Err(WorldError::PlayerLimitReached) => {
             Err(ApiError::new(ErrorCode::WorldPlayerLimitReached))

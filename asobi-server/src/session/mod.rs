@@ -291,7 +291,7 @@ impl Session {
                 Some(w) => worlds.join(&w, &player).await,
                 None => Err(WorldError::NotFound),
             },
-            WorldTarget::Create(mode) => match worlds.create(&mode, Some(&player)) {
+            WorldTarget::Create(mode) => match worlds.create(&mode, Some(&player)).await {
                 Ok(w) => worlds.join(&w, &player).await,
                 Err(e) => Err(e),
             },
@@ -439,13 +439,17 @@ impl Session {
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);
-        // A player held by a world (reconnect grace) is re-bound: keyframes follow.
-        self.app.worlds().player_online(&player_id);
         let wire = "json".to_owned();
         self.reply(
             cid,
-            ServerMessage::SessionConnected(SessionConnected { player_id, wire }),
+            ServerMessage::SessionConnected(SessionConnected {
+                player_id: player_id.clone(),
+                wire,
+            }),
         );
+        // A player held by a world (reconnect grace) is re-bound; its keyframes follow the
+        // reply, never precede it.
+        self.app.worlds().player_online(&player_id);
     }
 
     /// `rpc.call` (`websocket.md` §8.24): the cid rule first, then authentication, then the

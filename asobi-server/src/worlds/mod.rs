@@ -6,6 +6,7 @@
 //! the same world until it is full (Asobi could hand two callers the last slot).
 
 pub mod mode;
+pub mod persist;
 pub mod runtime;
 
 use std::collections::HashMap;
@@ -207,8 +208,13 @@ impl Worlds {
         self.get(&id)
     }
 
-    /// Creates a world of `mode` for `creator`, within the caps.
-    pub fn create(&self, mode: &str, creator: Option<&str>) -> Result<WorldHandle, WorldError> {
+    /// Creates a world of `mode` for `creator`, within the caps. A persistent world is
+    /// registered first, so it is re-created after a restart.
+    pub async fn create(
+        &self,
+        mode: &str,
+        creator: Option<&str>,
+    ) -> Result<WorldHandle, WorldError> {
         let mode = self
             .modes
             .get(mode)
@@ -228,6 +234,13 @@ impl Worlds {
             return Err(WorldError::PlayerLimitReached);
         }
         let id = crate::auth::new_id();
+        if mode.descriptor.persistent
+            && let Err(e) =
+                persist::register_world(&self.shared.db, &id, &mode.descriptor.name).await
+        {
+            tracing::error!(error = %e, "cannot register a persistent world");
+            return Err(WorldError::CapacityReached);
+        }
         let handle = WorldTask::spawn(
             id.clone(),
             mode,
@@ -281,7 +294,7 @@ impl Worlds {
                 other => return other,
             }
         }
-        let w = self.create(mode, Some(player_id))?;
+        let w = self.create(mode, Some(player_id)).await?;
         self.join(&w, player_id).await
     }
 
@@ -341,6 +354,35 @@ impl Worlds {
             w.send(Command::Rebind {
                 player_id: player_id.to_owned(),
             });
+        }
+    }
+
+    /// Re-creates this node's persistent worlds under their ids (at start).
+    pub async fn restore_persistent(&self) -> Result<usize, sqlx::Error> {
+        let mut n = 0;
+        for (id, mode) in persist::worlds(&self.shared.db).await? {
+            let Some(mode) = self.modes.get(&mode).cloned() else {
+                tracing::warn!(world_id = %id, mode = %mode, "persistent world of an unknown mode not restored");
+                continue;
+            };
+            let handle = WorldTask::spawn(id.clone(), mode, None, self.shared.clone(), &self.sim);
+            self.shared
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, handle);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Snapshots persistent worlds and stops every world (graceful shutdown).
+    pub async fn shutdown(&self) {
+        for w in self.live() {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            if w.tx.send(Command::Shutdown { reply }).await.is_ok() {
+                let _ = rx.await;
+            }
         }
     }
 

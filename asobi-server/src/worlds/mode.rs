@@ -50,6 +50,11 @@ pub struct WorldDescriptor {
     pub rehome_margin: f64,
     /// Disconnect grace: 0 leave at once, −1 keep forever, N ms.
     pub player_ttl_ms: i64,
+    /// Zones are snapshotted and restored; the world survives restarts and never finishes
+    /// for being empty.
+    pub persistent: bool,
+    /// Ticks between periodic snapshots of a persistent world's zones.
+    pub snapshot_interval: u64,
     /// Terrain, if any (chunk coordinates = zone coordinates).
     pub terrain: Option<Arc<dyn TerrainProvider>>,
 }
@@ -82,6 +87,8 @@ impl WorldDescriptor {
             cold_tick_divisor: 10,
             rehome_margin: 0.15,
             player_ttl_ms: 0,
+            persistent: false,
+            snapshot_interval: 600,
             terrain: None,
         }
     }

@@ -80,6 +80,10 @@ pub(crate) enum Command {
     Rebind {
         player_id: String,
     },
+    /// Snapshot (when persistent) and stop.
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// What others can read without asking the world.
@@ -211,6 +215,8 @@ pub(crate) struct WorldTask {
     zones: HashMap<ZoneCoord, Zone>,
     players: HashMap<String, Slot>,
     terrain: HashMap<ZoneCoord, Option<Arc<OutFrame>>>,
+    /// Snapshots of unloaded zones of a persistent world, restored when they load again.
+    restore: HashMap<ZoneCoord, Entities>,
     shared: Arc<WorldsShared>,
     snapshot: Arc<Mutex<Snapshot>>,
     last_reap: Instant,
@@ -257,12 +263,21 @@ impl WorldTask {
             zones: HashMap::new(),
             players: HashMap::new(),
             terrain: HashMap::new(),
+            restore: HashMap::new(),
             shared,
             snapshot,
             last_reap: Instant::now(),
             span,
         };
         sim.spawn(async move {
+            if task.mode.descriptor.persistent {
+                let (db, id) = (task.shared.db.clone(), task.id.clone());
+                match task.shared.io.spawn(async move { super::persist::load(&db, &id).await }).await {
+                    Ok(Ok(rows)) => task.restore = rows.into_iter().collect(),
+                    Ok(Err(e)) => tracing::error!(parent: &task.span, error = %e, "cannot load zone snapshots"),
+                    Err(e) => tracing::error!(parent: &task.span, error = %e, "snapshot load task failed"),
+                }
+            }
             if !task.mode.descriptor.lazy_zones {
                 for y in 0..grid.grid_size as i32 {
                     for x in 0..grid.grid_size as i32 {
@@ -283,7 +298,12 @@ impl WorldTask {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                cmd = rx.recv() => match cmd {
+                                cmd = rx.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        self.snapshot_all().await;
+                        let _ = reply.send(());
+                        return;
+                    }
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
@@ -300,6 +320,7 @@ impl WorldTask {
                 () = &mut linger => break,
                 cmd = rx.recv() => match cmd {
                     Some(Command::Join { reply, .. }) => { let _ = reply.send(Err(WorldJoinError::Gone)); }
+                    Some(Command::Shutdown { reply }) => { let _ = reply.send(()); }
                     Some(Command::Leave { reply: Some(reply), .. }) => { let _ = reply.send(Vec::new()); }
                     Some(_) => {}
                     None => break,
@@ -357,6 +378,9 @@ impl WorldTask {
                 }
             }
             Command::Rebind { player_id } => self.rebind(&player_id),
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
         }
     }
 
@@ -425,8 +449,9 @@ impl WorldTask {
         if !self.grid.contains(coord) || self.zones.len() >= self.mode.descriptor.max_active_zones {
             return Err(WorldJoinError::ZoneUnavailable);
         }
+        let restored = self.restore.remove(&coord).unwrap_or_default();
         let app = self
-            .build_zone(coord, Entities::new())
+            .build_zone(coord, restored)
             .ok_or(WorldJoinError::ZoneUnavailable)?;
         self.zones.insert(
             coord,
@@ -591,7 +616,7 @@ impl WorldTask {
         }
         self.shared.forget_player(player_id, &self.id);
         self.publish();
-        if self.players.is_empty() {
+        if self.players.is_empty() && !self.mode.descriptor.persistent {
             self.finish(json!({"status": "empty"}));
         }
         frames
@@ -646,7 +671,17 @@ impl WorldTask {
         self.crossings();
         self.expire_grace();
         self.reap();
-        if !self.ever_joined && self.created.elapsed() >= NEVER_JOINED {
+        let interval = self.mode.descriptor.snapshot_interval.max(1);
+        if self.mode.descriptor.persistent && self.tick.is_multiple_of(interval) {
+            let coords: Vec<ZoneCoord> = self.zones.keys().copied().collect();
+            for c in coords {
+                drop(self.snapshot(c));
+            }
+        }
+        if !self.ever_joined
+            && !self.mode.descriptor.persistent
+            && self.created.elapsed() >= NEVER_JOINED
+        {
             self.finish(json!({"status": "empty"}));
         }
         self.shared.stats.tick.record(started.elapsed());
@@ -856,25 +891,74 @@ impl WorldTask {
         }
         self.last_reap = Instant::now();
         let idle = Duration::from_millis(self.mode.descriptor.zone_idle_timeout_ms);
-        let before = self.zones.len();
-        self.zones.retain(|_, z| {
-            let empty = z
-                .app
-                .world()
-                .get_resource::<ZoneEntities>()
-                .is_none_or(|e| e.0.is_empty());
-            !(empty
-                && z.subscribers.is_empty()
-                && z.inputs.is_empty()
-                && z.last_active.elapsed() >= idle)
-        });
-        let reaped = before - self.zones.len();
+        let persistent = self.mode.descriptor.persistent;
+        // Only empty zones stop (Asobi); a persistent world's zone may also stop while it
+        // holds only static entities, because its snapshot restores them.
+        let reapable: Vec<ZoneCoord> = self
+            .zones
+            .iter()
+            .filter(|(_, z)| {
+                z.subscribers.is_empty() && z.inputs.is_empty() && z.last_active.elapsed() >= idle
+            })
+            .filter(
+                |(_, z)| match z.app.world().get_resource::<ZoneEntities>() {
+                    None => true,
+                    Some(e) if persistent => !e.0.values().any(|f| {
+                        matches!(
+                            f.get("type").and_then(Value::as_str),
+                            Some("player" | "npc")
+                        )
+                    }),
+                    Some(e) => e.0.is_empty(),
+                },
+            )
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &reapable {
+            if persistent {
+                drop(self.snapshot(*c));
+                if let Some(e) = self
+                    .zones
+                    .get(c)
+                    .and_then(|z| z.app.world().get_resource::<ZoneEntities>())
+                {
+                    self.restore.insert(*c, super::persist::persisted(&e.0));
+                }
+            }
+            self.zones.remove(c);
+        }
+        let reaped = reapable.len();
         if reaped > 0 {
             self.shared
                 .stats
                 .zones_loaded
                 .fetch_sub(reaped as u64, std::sync::atomic::Ordering::Relaxed);
             self.publish();
+        }
+    }
+
+    /// Writes a zone's snapshot (persistent worlds); the returned handle resolves when stored.
+    fn snapshot(&self, coord: ZoneCoord) -> Option<tokio::task::JoinHandle<()>> {
+        let z = self.zones.get(&coord)?;
+        let entities = super::persist::persisted(&z.app.world().get_resource::<ZoneEntities>()?.0);
+        let (db, id, tick) = (self.shared.db.clone(), self.id.clone(), self.tick);
+        Some(self.shared.io.spawn(async move {
+            if let Err(e) = super::persist::save(&db, &id, coord, &entities, tick).await {
+                tracing::error!(world_id = %id, zone = ?coord, error = %e, "cannot write zone snapshot");
+            }
+        }))
+    }
+
+    /// Snapshots every loaded zone and waits for the writes (shutdown).
+    async fn snapshot_all(&mut self) {
+        if !self.mode.descriptor.persistent {
+            return;
+        }
+        let coords: Vec<ZoneCoord> = self.zones.keys().copied().collect();
+        for c in coords {
+            if let Some(h) = self.snapshot(c) {
+                let _ = h.await;
+            }
         }
     }
 
