@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bevy_app::{App, Plugin, Update};
 use bevy_ecs::message::Messages;
@@ -29,6 +29,7 @@ use serde_json::{Map, Value as Json, json};
 use super::api::{Api, Context};
 use super::convert::{Nulls, deep_copy, object_to_lua, to_object};
 use super::discovery::LuaModeDef;
+use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{
     Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, Payloads, Player,
@@ -44,11 +45,7 @@ mod budget {
     pub const JOIN_LEAVE: Duration = Duration::from_millis(200);
     pub const GET_STATE: Duration = Duration::from_millis(100);
     pub const INPUT: Duration = Duration::from_millis(50);
-    pub const RELOAD: Duration = Duration::from_millis(5000);
 }
-
-/// How often a match looks at its script's mtime.
-const RELOAD_POLL: Duration = Duration::from_millis(200);
 
 /// Settings shared by every Lua match.
 #[derive(Debug, Clone, Copy)]
@@ -93,11 +90,8 @@ struct LuaMatch {
     state: Value,
     style: Style,
     shared: bool,
-    script: PathBuf,
     rel: String,
-    mtime: Option<SystemTime>,
-    last_check: Instant,
-    reload: bool,
+    reloader: Reloader,
     last_sent: Option<Map<String, Json>>,
     error_log: HashMap<&'static str, (Instant, u32, u32)>,
     overrun: Option<ScriptError>,
@@ -124,10 +118,6 @@ impl Plugin for LuaMatchPlugin {
             }
         }
     }
-}
-
-fn mtime(path: &PathBuf) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn truthy(v: &Value) -> bool {
@@ -161,7 +151,6 @@ impl LuaMatch {
         let api = Api::new(match_id, &basename, Context::Match);
         api.install(sandbox.lua()).map_err(|e| e.to_string())?;
         let source = std::fs::read(&def.script).map_err(|e| format!("{}: {e}", def.rel))?;
-        let mtime = mtime(&def.script);
         sandbox
             .exec(&source, &def.rel, budget::TOP_LEVEL)
             .map_err(|e| e.to_string())?;
@@ -210,11 +199,8 @@ impl LuaMatch {
             state,
             style,
             shared: def.shared_state,
-            script: def.script.clone(),
             rel: def.rel.clone(),
-            mtime,
-            last_check: Instant::now(),
-            reload: settings.reload,
+            reloader: Reloader::new(&def.script, &def.rel, settings.reload),
             last_sent: None,
             error_log: HashMap::new(),
             overrun: None,
@@ -482,42 +468,8 @@ impl LuaMatch {
         }
     }
 
-    /// Re-evaluates the script into the live VM when its file changed. Globals are restored
-    /// if the new code fails part-way.
     fn maybe_reload(&mut self) {
-        if !self.reload || self.last_check.elapsed() < RELOAD_POLL {
-            return;
-        }
-        self.last_check = Instant::now();
-        let now = mtime(&self.script);
-        if now.is_none() || now == self.mtime {
-            return;
-        }
-        self.mtime = now;
-        let Ok(source) = std::fs::read(&self.script) else {
-            return;
-        };
-        let lua = self.sandbox.lua().clone();
-        let saved: Vec<(Value, Value)> = lua.globals().pairs::<Value, Value>().flatten().collect();
-        let _ = self.sandbox.clear_require_cache();
-        match self.sandbox.exec(&source, &self.rel, budget::RELOAD) {
-            Ok(()) => tracing::info!(script = %self.rel, "script reloaded; state kept"),
-            Err(e) => {
-                let g = lua.globals();
-                let now: Vec<Value> = g
-                    .pairs::<Value, Value>()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                for k in now {
-                    let _ = g.raw_set(k, Value::Nil);
-                }
-                for (k, v) in saved {
-                    let _ = g.raw_set(k, v);
-                }
-                tracing::warn!(script = %self.rel, error = %e, "reload failed; previous code kept");
-            }
-        }
+        self.reloader.poll(&self.sandbox);
     }
 
     /// Moves what the script asked for into the world.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod convert;
 pub mod discovery;
 pub mod match_mode;
+pub mod reload;
 pub mod sandbox;
 
 use std::path::{Path, PathBuf};

@@ -28,7 +28,7 @@ use crate::matchmaker::MatchmakerError;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::time::now_ms;
-use crate::worlds::WorldError;
+use crate::worlds::{WorldError, WorldJoinError};
 pub use registry::{CloseReason, OutFrame, SessionHandle, SessionInbox, Sessions};
 
 /// The not-in-match hint is pushed at most this often per connection.
@@ -279,20 +279,23 @@ impl Session {
         {
             return self.world_fail(cid, &WorldError::NotFound);
         }
-        if let Err(reason) = self.admit_join(ctx) {
-            return self.reply_error(&InboundError {
-                reason,
-                cid,
-                request_type: None,
-            });
-        }
+        let ctx = match self.admit_join(ctx) {
+            Ok(ctx) => ctx,
+            Err(reason) => {
+                return self.reply_error(&InboundError {
+                    reason,
+                    cid,
+                    request_type: None,
+                });
+            }
+        };
         let joined = match target {
             WorldTarget::Id(id) => match worlds.get(&id) {
-                Some(w) => worlds.join(&w, &player).await,
+                Some(w) => worlds.join(&w, &player, ctx).await,
                 None => Err(WorldError::NotFound),
             },
             WorldTarget::Create(mode) => match worlds.create(&mode, Some(&player)).await {
-                Ok(w) => worlds.join(&w, &player).await,
+                Ok(w) => worlds.join(&w, &player, serde_json::Map::new()).await,
                 Err(e) => Err(e),
             },
             WorldTarget::FindOrCreate(mode) => worlds.find_or_create(&mode, &player).await,
@@ -309,11 +312,13 @@ impl Session {
     }
 
     fn world_fail(&self, cid: Option<Cid>, e: &WorldError) {
-        self.reply_error(&InboundError {
-            reason: e.reason(),
-            cid,
-            request_type: None,
-        });
+        let mut payload = ErrorPayload::from_reason(e.reason());
+        if let WorldError::Join(WorldJoinError::Refused(why)) = e
+            && !why.is_empty()
+        {
+            payload = payload.with_detail("refused_reason", why.clone());
+        }
+        self.reply(cid, ServerMessage::Error(payload));
     }
 
     fn player_id(&self) -> &str {

@@ -99,6 +99,8 @@ pub enum WorldError {
     PlayerLimitReached,
     /// The world refused the join.
     Join(WorldJoinError),
+    /// The world's game could not start (a script's `init` failed).
+    StartFailed(String),
 }
 
 impl WorldError {
@@ -114,6 +116,8 @@ impl WorldError {
             WorldError::Join(WorldJoinError::Full) => Reason::WorldFull,
             WorldError::Join(WorldJoinError::ZoneUnavailable) => Reason::ZoneUnavailable,
             WorldError::Join(WorldJoinError::Gone) => Reason::NotInMatch,
+            WorldError::Join(WorldJoinError::Refused(_)) => Reason::JoinRefused,
+            WorldError::StartFailed(_) => Reason::WorldServerNotStarted,
         }
     }
 }
@@ -247,7 +251,8 @@ impl Worlds {
             creator.map(str::to_owned),
             self.shared.clone(),
             &self.sim,
-        );
+        )
+        .map_err(WorldError::StartFailed)?;
         self.shared
             .live
             .lock()
@@ -257,11 +262,19 @@ impl Worlds {
     }
 
     /// Joins a player to a world (`already_in_world` if they are in another one).
-    pub async fn join(&self, handle: &WorldHandle, player_id: &str) -> Result<Joined, WorldError> {
+    pub async fn join(
+        &self,
+        handle: &WorldHandle,
+        player_id: &str,
+        ctx: Map<String, Value>,
+    ) -> Result<Joined, WorldError> {
         if self.current(player_id).is_some_and(|w| w.id != handle.id) {
             return Err(WorldError::AlreadyInWorld);
         }
-        let joined = handle.join(player_id).await.map_err(WorldError::Join)?;
+        let joined = handle
+            .join(player_id, ctx)
+            .await
+            .map_err(WorldError::Join)?;
         self.shared
             .by_player
             .lock()
@@ -289,13 +302,13 @@ impl Worlds {
             .collect();
         candidates.sort_by(|a, b| a.id.cmp(&b.id));
         for w in candidates {
-            match self.join(&w, player_id).await {
+            match self.join(&w, player_id, Map::new()).await {
                 Err(WorldError::Join(WorldJoinError::Full | WorldJoinError::Gone)) => continue,
                 other => return other,
             }
         }
         let w = self.create(mode, Some(player_id)).await?;
-        self.join(&w, player_id).await
+        self.join(&w, player_id, Map::new()).await
     }
 
     /// Leaves the player's world; the removal frames to send back.
@@ -365,7 +378,19 @@ impl Worlds {
                 tracing::warn!(world_id = %id, mode = %mode, "persistent world of an unknown mode not restored");
                 continue;
             };
-            let handle = WorldTask::spawn(id.clone(), mode, None, self.shared.clone(), &self.sim);
+            let handle = match WorldTask::spawn(
+                id.clone(),
+                mode,
+                None,
+                self.shared.clone(),
+                &self.sim,
+            ) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(world_id = %id, error = %e, "persistent world failed to restart");
+                    continue;
+                }
+            };
             self.shared
                 .live
                 .lock()

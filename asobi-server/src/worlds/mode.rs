@@ -102,6 +102,35 @@ impl WorldDescriptor {
 /// Where a joining player appears: `(world_id, player_id) -> (x, y)`.
 pub type SpawnFn = dyn Fn(&str, &str) -> (f64, f64) + Send + Sync;
 
+/// World-level game logic (the world VM of a Lua world): one instance per world, called by the
+/// world task between ticks. Every method has a neutral default.
+pub trait WorldHooks: Send {
+    /// A player asks to join; `Err(reason)` refuses (`match.join_refused`).
+    fn join(&mut self, _player_id: &str, _ctx: &Map<String, Value>) -> Result<(), String> {
+        Ok(())
+    }
+    /// Where the player appears; `None` uses the mode's spawn rule.
+    fn spawn_position(&mut self, _player_id: &str) -> Option<(f64, f64)> {
+        None
+    }
+    /// A player left.
+    fn leave(&mut self, _player_id: &str) {}
+    /// After every zone ran tick `tick`; `Some(result)` finishes the world.
+    fn post_tick(&mut self, _tick: u64) -> Option<Map<String, Value>> {
+        None
+    }
+    /// Events to send to every member as `world.<name>`, and messages for one player.
+    fn take_effects(&mut self) -> (Vec<(String, Value)>, Vec<(String, Value)>) {
+        (Vec::new(), Vec::new())
+    }
+}
+
+struct NoHooks;
+impl WorldHooks for NoHooks {}
+
+/// Makes a world's hooks: `(world_id) -> hooks`, or why the world cannot start.
+pub type HooksFn = dyn Fn(&str) -> Result<Box<dyn WorldHooks>, String> + Send + Sync;
+
 /// A world mode: its description, its zone plugin, and its spawn rule.
 #[derive(Clone)]
 pub struct WorldMode {
@@ -109,6 +138,7 @@ pub struct WorldMode {
     pub descriptor: WorldDescriptor,
     build_zone: Arc<dyn Fn(&mut App) + Send + Sync>,
     spawn: Arc<SpawnFn>,
+    hooks: Arc<HooksFn>,
 }
 
 impl WorldMode {
@@ -122,7 +152,21 @@ impl WorldMode {
                 app.add_plugins(plugin.clone());
             }),
             spawn: Arc::new(move |_, _| (half, half)),
+            hooks: Arc::new(|_| Ok(Box::new(NoHooks))),
         }
+    }
+
+    /// Sets the world-level hooks.
+    pub fn with_hooks(
+        mut self,
+        f: impl Fn(&str) -> Result<Box<dyn WorldHooks>, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks = Arc::new(f);
+        self
+    }
+
+    pub(crate) fn hooks(&self, world_id: &str) -> Result<Box<dyn WorldHooks>, String> {
+        (self.hooks)(world_id)
     }
 
     /// Sets the spawn rule.
@@ -172,13 +216,20 @@ pub struct WorldInput {
     pub seq: Option<u64>,
 }
 
+/// Set by a zone that must keep ticking at full rate even while empty (Lua `_keep_hot`).
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct KeepHot(pub bool);
+
 /// Consumed-input watermarks the game reports this tick (they beat the stamped `seq`s).
 #[derive(Resource, Debug, Clone, Default)]
 pub struct ConsumedSeq(pub std::collections::HashMap<String, u64>);
 
 /// The prelude for world modes.
 pub mod prelude {
-    pub use super::{ConsumedSeq, WorldDescriptor, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+    pub use super::{
+        ConsumedSeq, WorldDescriptor, WorldHooks, WorldInput, WorldMode, ZoneEntities, ZoneInfo,
+    };
+    pub use crate::game::{Broadcast, SendTo};
     pub use asobi_core::world::terrain::{FlatTerrain, NoiseTerrain, Tile};
     pub use bevy_app::prelude::*;
     pub use bevy_ecs::prelude::*;

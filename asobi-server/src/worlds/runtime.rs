@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use asobi_core::protocol::ServerMessage;
 use asobi_core::protocol::server::{
-    WorldAck, WorldFinished, WorldInfo, WorldListing, WorldTerrain, WorldTick,
+    GameEvent, ModuleMessage, WorldAck, WorldFinished, WorldInfo, WorldListing, WorldTerrain,
+    WorldTick,
 };
 use asobi_core::world::delta::{self, Entities, Fields};
 use asobi_core::world::grid::{Grid, ZoneCoord};
@@ -29,7 +30,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::WorldsShared;
-use super::mode::{ConsumedSeq, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+use super::mode::{ConsumedSeq, KeepHot, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+use crate::game::{Broadcast, SendTo};
 use crate::matches::record::MatchRecord;
 use crate::matches::runtime::panic_message;
 use crate::session::OutFrame;
@@ -51,6 +53,8 @@ pub enum WorldJoinError {
     ZoneUnavailable,
     /// The world finished.
     Gone,
+    /// The game refused the player, with its reason.
+    Refused(String),
 }
 
 /// The `world.joined` info and the frames that follow it, or why the join failed.
@@ -59,6 +63,7 @@ pub type JoinReply = Result<(WorldInfo, Vec<Arc<OutFrame>>), WorldJoinError>;
 pub(crate) enum Command {
     Join {
         player_id: String,
+        ctx: Map<String, Value>,
         reply: oneshot::Sender<JoinReply>,
     },
     Leave {
@@ -139,12 +144,13 @@ impl WorldHandle {
 
     /// Joins a player: the `world.joined` info and the frames that must follow it (keyframes
     /// and terrain of the interest ring).
-    pub async fn join(&self, player_id: &str) -> JoinReply {
+    pub async fn join(&self, player_id: &str, ctx: Map<String, Value>) -> JoinReply {
         let (reply, rx) = oneshot::channel();
         if self
             .tx
             .send(Command::Join {
                 player_id: player_id.to_owned(),
+                ctx,
                 reply,
             })
             .await
@@ -217,6 +223,8 @@ pub(crate) struct WorldTask {
     terrain: HashMap<ZoneCoord, Option<Arc<OutFrame>>>,
     /// Snapshots of unloaded zones of a persistent world, restored when they load again.
     restore: HashMap<ZoneCoord, Entities>,
+    /// World-level game logic (a Lua world VM).
+    hooks: Box<dyn super::mode::WorldHooks>,
     shared: Arc<WorldsShared>,
     snapshot: Arc<Mutex<Snapshot>>,
     last_reap: Instant,
@@ -234,7 +242,9 @@ impl WorldTask {
         creator: Option<String>,
         shared: Arc<WorldsShared>,
         sim: &tokio::runtime::Handle,
-    ) -> WorldHandle {
+    ) -> Result<WorldHandle, String> {
+        let hooks = std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
+            .map_err(|p| panic_message(&p))??;
         let (tx, rx) = mpsc::channel(4096);
         let snapshot = Arc::new(Mutex::new(Snapshot {
             status: "running",
@@ -264,6 +274,7 @@ impl WorldTask {
             players: HashMap::new(),
             terrain: HashMap::new(),
             restore: HashMap::new(),
+            hooks,
             shared,
             snapshot,
             last_reap: Instant::now(),
@@ -285,10 +296,51 @@ impl WorldTask {
                     }
                 }
             }
-            task.publish();
+                        task.publish();
             task.run(rx).await;
         });
-        handle
+        Ok(handle)
+    }
+
+    /// Sends what the world hooks and zones asked for: `world.<name>` events to every member,
+    /// `module.message` to one player.
+    fn flush_hooks(&mut self) {
+        let (events, sends) = self.hooks.take_effects();
+        self.send_effects(events, sends);
+    }
+
+    fn send_effects(&self, events: Vec<(String, Value)>, sends: Vec<(String, Value)>) {
+        for (name, payload) in events {
+            match GameEvent::new(&name, payload) {
+                Ok(e) => {
+                    let frame = OutFrame::new(ServerMessage::WorldEvent(e), None);
+                    if frame.json().len() > 65_536 {
+                        tracing::warn!(parent: &self.span, name = %name, "broadcast over 64 KiB dropped");
+                        continue;
+                    }
+                    for p in self.players.keys() {
+                        self.shared.sessions.push_to_player(p, &frame);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(parent: &self.span, name = %name, error = %e, "broadcast refused")
+                }
+            }
+        }
+        for (player, message) in sends {
+            let msg = ModuleMessage {
+                module: "lua".into(),
+                message,
+            };
+            self.shared.sessions.push_to_player(
+                &player,
+                &OutFrame::new(ServerMessage::GameMessage(msg.clone()), None),
+            );
+            self.shared.sessions.push_to_player(
+                &player,
+                &OutFrame::new(ServerMessage::ModuleMessage(msg), None),
+            );
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -332,8 +384,14 @@ impl WorldTask {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Join { player_id, reply } => {
-                let _ = reply.send(self.join(&player_id));
+            Command::Join {
+                player_id,
+                ctx,
+                reply,
+            } => {
+                let joined = self.join(&player_id, &ctx);
+                let _ = reply.send(joined);
+                self.flush_hooks();
             }
             Command::Leave { player_id, reply } => {
                 let frames = self.leave(&player_id);
@@ -423,6 +481,8 @@ impl WorldTask {
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
+                .add_message::<Broadcast>()
+                .add_message::<SendTo>()
                 .insert_resource(ZoneEntities(entities))
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
@@ -561,7 +621,7 @@ impl WorldTask {
         }
     }
 
-    fn join(&mut self, player_id: &str) -> JoinReply {
+    fn join(&mut self, player_id: &str, ctx: &Map<String, Value>) -> JoinReply {
         if self.finished {
             return Err(WorldJoinError::Gone);
         }
@@ -571,7 +631,13 @@ impl WorldTask {
         if self.players.len() as u32 >= self.mode.descriptor.max_players {
             return Err(WorldJoinError::Full);
         }
-        let (x, y) = self.mode.spawn_position(&self.id, player_id);
+        self.hooks
+            .join(player_id, ctx)
+            .map_err(WorldJoinError::Refused)?;
+        let (x, y) = self
+            .hooks
+            .spawn_position(player_id)
+            .unwrap_or_else(|| self.mode.spawn_position(&self.id, player_id));
         let coord = self.grid.zone_of(x, y);
         self.ensure_zone(coord)?;
         let mut fields = Map::new();
@@ -607,6 +673,7 @@ impl WorldTask {
         let Some(slot) = self.players.remove(player_id) else {
             return Vec::new();
         };
+        self.hooks.leave(player_id);
         if let Some(e) = self.entities_mut(slot.zone) {
             e.remove(player_id);
         }
@@ -669,6 +736,12 @@ impl WorldTask {
             }
         }
         self.crossings();
+        if let Some(result) = self.hooks.post_tick(self.tick) {
+            self.flush_hooks();
+            self.finish(Value::Object(result));
+            return;
+        }
+        self.flush_hooks();
         self.expire_grace();
         self.reap();
         let interval = self.mode.descriptor.snapshot_interval.max(1);
@@ -742,10 +815,21 @@ impl WorldTask {
             .world()
             .get_resource::<ZoneEntities>()
             .map_or(0, |e| e.0.len());
-        z.hot = entities > 0 || !z.inputs.is_empty();
+        let keep_hot = z.app.world().get_resource::<KeepHot>().is_some_and(|k| k.0);
+        z.hot = entities > 0 || !z.inputs.is_empty() || keep_hot;
         if !z.subscribers.is_empty() {
             z.last_active = Instant::now();
         }
+        let world = z.app.world_mut();
+        let events: Vec<(String, Value)> = world
+            .get_resource_mut::<Messages<Broadcast>>()
+            .map(|mut m| m.drain().map(|b| (b.name, b.payload)).collect())
+            .unwrap_or_default();
+        let sends: Vec<(String, Value)> = world
+            .get_resource_mut::<Messages<SendTo>>()
+            .map(|mut m| m.drain().map(|s| (s.player_id, s.message)).collect())
+            .unwrap_or_default();
+        self.send_effects(events, sends);
     }
 
     fn broadcast(&mut self, coord: ZoneCoord) {
