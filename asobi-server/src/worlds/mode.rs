@@ -119,10 +119,19 @@ pub trait WorldHooks: Send {
     fn post_tick(&mut self, _tick: u64) -> Option<Map<String, Value>> {
         None
     }
-    /// Events to send to every member as `world.<name>`, and messages for one player.
-    fn take_effects(&mut self) -> (Vec<(String, Value)>, Vec<(String, Value)>) {
-        (Vec::new(), Vec::new())
+    /// What the hooks asked to send since the last call.
+    fn take_effects(&mut self) -> HookEffects {
+        HookEffects::default()
     }
+}
+
+/// Messages world hooks produced.
+#[derive(Debug, Default)]
+pub struct HookEffects {
+    /// `world.<name>` events for every member: `(name, payload)`.
+    pub events: Vec<(String, Value)>,
+    /// `module.message` for one player: `(player_id, message)`.
+    pub sends: Vec<(String, Value)>,
 }
 
 struct NoHooks;

@@ -305,8 +305,8 @@ impl WorldTask {
     /// Sends what the world hooks and zones asked for: `world.<name>` events to every member,
     /// `module.message` to one player.
     fn flush_hooks(&mut self) {
-        let (events, sends) = self.hooks.take_effects();
-        self.send_effects(events, sends);
+        let effects = self.hooks.take_effects();
+        self.send_effects(effects.events, effects.sends);
     }
 
     fn send_effects(&self, events: Vec<(String, Value)>, sends: Vec<(String, Value)>) {
