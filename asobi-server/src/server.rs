@@ -89,7 +89,22 @@ pub async fn start_with_game(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!(database = %redact(&config.database_url), backend = db.backend().name(), "database migrated");
-    let (script_modes, scripts) = lua_modes(&config)?;
+    let crate::lua::LoadedModes {
+        matches: script_modes,
+        worlds: script_worlds,
+        scripts,
+    } = lua_modes(&config)?;
+    let mut world_modes = world_modes;
+    for w in script_worlds {
+        if world_modes
+            .iter()
+            .any(|r| r.descriptor.name == w.descriptor.name)
+        {
+            tracing::warn!(mode = %w.descriptor.name, "a Rust world mode of the same name wins over the script");
+        } else {
+            world_modes.push(w);
+        }
+    }
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -229,16 +244,23 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The game directory's Lua modes and the scripts to watch (none without `--game`).
-fn lua_modes(config: &Config) -> Result<(Vec<MatchMode>, Vec<std::path::PathBuf>), StartError> {
+/// The game directory's Lua modes (none without `--game`).
+fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
     let Some(dir) = &config.game_dir else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(crate::lua::LoadedModes {
+            matches: Vec::new(),
+            worlds: Vec::new(),
+            scripts: Vec::new(),
+        });
     };
-    let (modes, scripts) = crate::lua::load_modes(dir, lua_settings(config))?;
-    for m in &modes {
-        tracing::info!(mode = %m.descriptor.name, "Lua mode loaded");
+    let loaded = crate::lua::load_modes(dir, lua_settings(config))?;
+    for m in &loaded.matches {
+        tracing::info!(mode = %m.descriptor.name, "Lua match mode loaded");
     }
-    Ok((modes, scripts))
+    for w in &loaded.worlds {
+        tracing::info!(mode = %w.descriptor.name, "Lua world mode loaded");
+    }
+    Ok(loaded)
 }
 
 fn lua_settings(config: &Config) -> crate::lua::match_mode::LuaSettings {

@@ -519,3 +519,83 @@ async fn changed_mode_globals_apply_to_new_matches() {
     let st = wa.recv_type("match.state").await;
     assert!(st["payload"]["players"][&b.player_id].is_object());
 }
+
+#[tokio::test]
+async fn a_lua_world_runs_its_world_vm_and_zone_vms() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b) = (s.register("realm_a").await, s.register("realm_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    let refused = wa
+        .request("world.find_or_create", json!({"mode": "realm"}))
+        .await;
+    let id = refused["payload"]["world_id"].clone();
+    assert_eq!(refused["type"], "world.joined", "{refused}");
+    // join refusal with a reason (Asobi cannot refuse in worlds; we can).
+    let banned = wb
+        .request(
+            "world.join",
+            json!({"world_id": id, "ctx": {"banned": true}}),
+        )
+        .await;
+    assert_eq!(banned["payload"]["reason"], "join_refused");
+    assert_eq!(
+        banned["payload"]["error"]["details"]["refused_reason"],
+        "banned"
+    );
+    let ok = wb.request("world.join", json!({"world_id": id})).await;
+    assert_eq!(ok["type"], "world.joined");
+
+    // spawn_position came from the world VM; zone_tick touched the entity in the zone VM.
+    let entity = |f: &Value, who: &str| {
+        f["payload"]["updates"]
+            .as_array()
+            .and_then(|u| u.iter().find(|r| r["id"] == who).cloned())
+    };
+    let spawned = loop {
+        let f = wa.recv_type("world.tick").await;
+        if let Some(e) = entity(&f, &a.player_id)
+            && e.get("seen_by_zone").is_some()
+        {
+            break e;
+        }
+    };
+    assert_eq!(
+        (spawned["x"].as_f64(), spawned["y"].as_f64()),
+        (Some(11.0), Some(20.0)),
+        "{spawned}"
+    );
+
+    // handle_input in the zone VM moves the entity, returns a consumed seq, and broadcasts.
+    wa.send(
+        json!({"type": "world.input", "seq": 5, "payload": {"x": 40, "y": 41, "consumed": 77}}),
+    )
+    .await;
+    loop {
+        let f = wb.recv_type("world.tick").await;
+        if entity(&f, &a.player_id).is_some_and(|e| e["x"] == 40) {
+            break;
+        }
+    }
+    let ack = wa.recv_type("world.ack").await;
+    assert_eq!(
+        ack["payload"]["seq"], 77,
+        "the reported watermark beats the stamp"
+    );
+    wa.send(json!({"type": "world.input", "payload": {"shout": "hello"}}))
+        .await;
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(
+            ws.recv_type("world.hello").await["payload"],
+            json!({"from": a.player_id})
+        );
+    }
+    // Entities the script adds are authoritative.
+    wb.send(json!({"type": "world.input", "payload": {"plant": "oak"}}))
+        .await;
+    loop {
+        let f = wa.recv_type("world.tick").await;
+        if entity(&f, "oak").is_some_and(|e| e["type"] == "tree") {
+            break;
+        }
+    }
+}

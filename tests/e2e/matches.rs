@@ -570,3 +570,28 @@ async fn a_refused_join_elsewhere_keeps_the_player_in_their_match() {
         }
     }
 }
+
+#[tokio::test]
+async fn match_joined_always_precedes_the_first_state() {
+    let s = server().await;
+    for round in 0..5 {
+        let (a, b) = (
+            s.register(&format!("order_a{round}")).await,
+            s.register(&format!("order_b{round}")).await,
+        );
+        let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+        let m = wa
+            .request("match.find_or_create", json!({"mode": "lockable"}))
+            .await;
+        // b joins a match that starts running with this very join.
+        wb.send(json!({"type": "match.join", "cid": "j", "payload": {"match_id": m["payload"]["match_id"]}})).await;
+        let first = wb.recv().await;
+        assert_eq!(
+            (first["type"].as_str(), first["cid"].as_str()),
+            (Some("match.joined"), Some("j")),
+            "{first}"
+        );
+        wa.request("match.leave", json!({})).await;
+        wb.request("match.leave", json!({})).await;
+    }
+}

@@ -32,6 +32,10 @@ pub struct Effects {
 pub enum Context {
     /// A match VM.
     Match,
+    /// A world VM.
+    World,
+    /// A zone VM.
+    Zone,
 }
 
 /// Per-VM state behind the API.

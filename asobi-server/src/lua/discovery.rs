@@ -58,6 +58,8 @@ pub struct LuaModeDef {
     pub rel: String,
     /// `state_strategy = "shared"`.
     pub shared_state: bool,
+    /// Set for `game_type = "world"` modes.
+    pub world: Option<crate::worlds::WorldDescriptor>,
 }
 
 /// A loaded game directory.
@@ -65,10 +67,8 @@ pub struct LuaModeDef {
 pub struct LuaGame {
     /// The directory.
     pub dir: PathBuf,
-    /// Its match modes.
+    /// Its modes (match and world).
     pub modes: Vec<LuaModeDef>,
-    /// World modes found and not served yet (worlds arrive later).
-    pub skipped_world_modes: Vec<String>,
 }
 
 /// Loads `dir`.
@@ -88,14 +88,11 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
     let mut game = LuaGame {
         dir: dir.clone(),
         modes: Vec::new(),
-        skipped_world_modes: Vec::new(),
     };
     for (name, rel) in entries {
         let script = dir.join(&rel);
-        match read_mode(&name, &rel, &script, memory_limit)? {
-            Some(def) => game.modes.push(def),
-            None => game.skipped_world_modes.push(name),
-        }
+        game.modes
+            .push(read_mode(&name, &rel, &script, memory_limit)?);
     }
     game.modes
         .sort_by(|a, b| a.descriptor.name.cmp(&b.descriptor.name));
@@ -181,7 +178,7 @@ fn read_mode(
     rel: &str,
     script: &Path,
     memory_limit: usize,
-) -> Result<Option<LuaModeDef>, LoadError> {
+) -> Result<LuaModeDef, LoadError> {
     let source = std::fs::read(script).map_err(|source| LoadError::Io {
         path: script.to_owned(),
         source,
@@ -211,14 +208,7 @@ fn read_mode(
         Value::String(s) => Some(s.to_string_lossy()),
         _ => None,
     };
-    if string("game_type").as_deref() == Some("world") {
-        tracing::warn!(
-            mode = name,
-            script = rel,
-            "world modes are not served yet; mode skipped"
-        );
-        return Ok(None);
-    }
+
     let flag = |k: &str| match get(k) {
         Value::Boolean(b) => Some(b),
         Value::Nil => None,
@@ -245,12 +235,39 @@ fn read_mode(
         .quick_play(flag("quick_play").unwrap_or(false));
     // Matches tick every 100 ms whatever `tick_rate` says (lua.md §2.2).
     d = d.tick_rate(10);
-    Ok(Some(LuaModeDef {
+    let world = if string("game_type").as_deref() == Some("world") {
+        let mut w = crate::worlds::WorldDescriptor::new(name);
+        w.max_players = positive("max_players")?.unwrap_or(match_size);
+        w.tick_rate_ms = positive("tick_rate")?.map_or(50, u64::from);
+        w.broadcast_interval = positive("broadcast_interval")?.map_or(3, u64::from);
+        w.grid_size = positive("grid_size")?.unwrap_or(10);
+        w.zone_size = positive("zone_size")?.unwrap_or(200);
+        w.view_radius = match get("view_radius") {
+            Value::Integer(i) if i >= 0 => i as u32,
+            _ => 1,
+        };
+        w.persistent = flag("persistent").unwrap_or(false);
+        w.lazy_zones = flag("lazy_zones").unwrap_or(w.grid_size > 100);
+        w.zone_idle_timeout_ms = positive("zone_idle_timeout")?.map_or(30_000, u64::from);
+        w.max_active_zones = positive("max_active_zones")?.map_or(10_000, |n| n as usize);
+        w.cold_tick_divisor = positive("cold_tick_divisor")?.map_or(10, u64::from);
+        w.player_ttl_ms = match get("player_ttl_ms") {
+            Value::Integer(i) => i,
+            _ => 0,
+        };
+        w.listed = flag("listed").unwrap_or(true);
+        w.quick_play = flag("quick_play").unwrap_or(true);
+        Some(w)
+    } else {
+        None
+    };
+    Ok(LuaModeDef {
         descriptor: d,
         script: script.to_owned(),
         rel: rel.to_owned(),
         shared_state: string("state_strategy").as_deref() == Some("shared"),
-    }))
+        world,
+    })
 }
 
 #[cfg(test)]

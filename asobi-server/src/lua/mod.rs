@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod match_mode;
 pub mod reload;
 pub mod sandbox;
+pub mod world_mode;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,19 +30,35 @@ fn fingerprint(dir: &Path, scripts: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTi
         .collect()
 }
 
-/// Loads the game's match modes as [`crate::game::MatchMode`]s.
+/// A game's modes, split by kind, and the scripts behind them.
+pub struct LoadedModes {
+    /// Match modes.
+    pub matches: Vec<crate::game::MatchMode>,
+    /// World modes.
+    pub worlds: Vec<crate::worlds::WorldMode>,
+    /// Every mode script (watched for changes).
+    pub scripts: Vec<PathBuf>,
+}
+
+/// Loads the game's modes.
 pub fn load_modes(
     dir: &Path,
     settings: match_mode::LuaSettings,
-) -> Result<(Vec<crate::game::MatchMode>, Vec<PathBuf>), discovery::LoadError> {
+) -> Result<LoadedModes, discovery::LoadError> {
     let game = discovery::load(dir, settings.memory_limit)?;
-    let scripts = game.modes.iter().map(|d| d.script.clone()).collect();
-    let modes = game
-        .modes
-        .into_iter()
-        .map(|d| match_mode::mode(d, settings))
-        .collect();
-    Ok((modes, scripts))
+    let mut out = LoadedModes {
+        matches: Vec::new(),
+        worlds: Vec::new(),
+        scripts: Vec::new(),
+    };
+    for def in game.modes {
+        out.scripts.push(def.script.clone());
+        match def.world.clone() {
+            Some(w) => out.worlds.push(world_mode::mode(def, w, settings)),
+            None => out.matches.push(match_mode::mode(def, settings)),
+        }
+    }
+    Ok(out)
 }
 
 /// Re-reads the game's modes whenever its files change; new matches use the new modes,
@@ -67,11 +84,14 @@ pub fn watch_modes(
             })
             .await;
             match loaded {
-                Ok(Ok((modes, new_scripts))) => {
-                    let names: Vec<String> =
-                        modes.iter().map(|m| m.descriptor.name.clone()).collect();
-                    matches.set_script_modes(modes);
-                    scripts = new_scripts;
+                Ok(Ok(loaded)) => {
+                    let names: Vec<String> = loaded
+                        .matches
+                        .iter()
+                        .map(|m| m.descriptor.name.clone())
+                        .collect();
+                    matches.set_script_modes(loaded.matches);
+                    scripts = loaded.scripts;
                     seen = fingerprint(&dir, &scripts);
                     tracing::info!(?names, "Lua modes re-read; new matches use them");
                 }

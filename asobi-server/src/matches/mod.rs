@@ -260,12 +260,13 @@ impl Matches {
         handle: &MatchHandle,
         player_id: &str,
         ctx: Map<String, Value>,
+        respond: Option<crate::session::Responder>,
     ) -> Result<asobi_core::protocol::server::MatchInfo, MatchError> {
         // The previous match is left only once the new one accepted the player, so a refused
         // join never strands them.
         let previous = self.current(player_id).filter(|c| c.id != handle.id);
         let info = handle
-            .join(player_id, ctx)
+            .join(player_id, ctx, respond)
             .await
             .map_err(MatchError::Join)?;
         if let Some(previous) = previous {
@@ -286,6 +287,7 @@ impl Matches {
         mode_name: &str,
         player_id: &str,
         ctx: Map<String, Value>,
+        respond: Option<crate::session::Responder>,
     ) -> Result<asobi_core::protocol::server::MatchInfo, MatchError> {
         let mode = self.mode(mode_name).ok_or(MatchError::UnknownMode)?;
         if !mode.descriptor.quick_play {
@@ -309,7 +311,7 @@ impl Matches {
             Some(h) => h,
             None => self.create(&mode)?,
         };
-        self.join(&handle, player_id, ctx).await
+        self.join(&handle, player_id, ctx, respond).await
     }
 
     /// Removes a player from their match, if any.

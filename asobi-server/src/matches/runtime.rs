@@ -28,7 +28,7 @@ use crate::game::{
     Player, PlayerInput, PlayerJoined, PlayerLeft, Replication, SendTo, StartFailure,
     StatePayloads, merge_into,
 };
-use crate::session::OutFrame;
+use crate::session::{OutFrame, Responder};
 use crate::time::now_ms;
 
 /// A waiting match that does not start within this stops (`websocket.md` §11); the default of
@@ -67,6 +67,7 @@ pub(crate) enum Command {
     Join {
         player_id: String,
         ctx: Map<String, Value>,
+        respond: Option<Responder>,
         reply: oneshot::Sender<Result<MatchInfo, JoinError>>,
     },
     Leave {
@@ -150,15 +151,19 @@ impl MatchHandle {
     }
 
     /// Asks the match to take a player.
+    /// Asks the match to take a player. With a `respond`er the match queues `match.joined` to
+    /// that session itself, before any state it sends afterwards.
     pub async fn join(
         &self,
         player_id: &str,
         ctx: Map<String, Value>,
+        respond: Option<Responder>,
     ) -> Result<MatchInfo, JoinError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Join {
             player_id: player_id.to_owned(),
             ctx,
+            respond,
             reply,
         };
         if self.tx.send(cmd).await.is_err() {
@@ -332,9 +337,16 @@ impl MatchTask {
             Command::Join {
                 player_id,
                 ctx,
+                respond,
                 reply,
             } => {
                 let result = self.join(player_id, ctx);
+                if let (Ok(info), Some(r)) = (&result, respond) {
+                    r.handle.send(OutFrame::new(
+                        ServerMessage::MatchJoined(info.clone()),
+                        r.cid,
+                    ));
+                }
                 let _ = reply.send(result);
             }
             Command::Leave { player_id } => self.leave(&player_id),

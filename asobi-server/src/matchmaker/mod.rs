@@ -405,7 +405,7 @@ impl Matchmaker {
         };
         let mut joined = Vec::new();
         for t in members {
-            match matches.join(&handle, &t.player_id, Map::new()).await {
+            match matches.join(&handle, &t.player_id, Map::new(), None).await {
                 Ok(_) => joined.push(t.player_id.clone()),
                 Err(e) => {
                     tracing::warn!(player = %t.player_id, error = ?e, "matched player could not join");

@@ -29,7 +29,7 @@ use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::time::now_ms;
 use crate::worlds::{WorldError, WorldJoinError};
-pub use registry::{CloseReason, OutFrame, SessionHandle, SessionInbox, Sessions};
+pub use registry::{CloseReason, OutFrame, Responder, SessionHandle, SessionInbox, Sessions};
 
 /// The not-in-match hint is pushed at most this often per connection.
 const NOT_IN_MATCH_HINT_EVERY: Duration = Duration::from_secs(5);
@@ -289,25 +289,28 @@ impl Session {
                 });
             }
         };
+        // The world queues `world.joined` and the ring's keyframes to this session itself.
+        let respond = Some(Responder {
+            handle: self.handle.clone(),
+            cid: cid.clone(),
+        });
         let joined = match target {
             WorldTarget::Id(id) => match worlds.get(&id) {
-                Some(w) => worlds.join(&w, &player, ctx).await,
+                Some(w) => worlds.join(&w, &player, ctx, respond).await,
                 None => Err(WorldError::NotFound),
             },
             WorldTarget::Create(mode) => match worlds.create(&mode, Some(&player)).await {
-                Ok(w) => worlds.join(&w, &player, serde_json::Map::new()).await,
+                Ok(w) => {
+                    worlds
+                        .join(&w, &player, serde_json::Map::new(), respond)
+                        .await
+                }
                 Err(e) => Err(e),
             },
-            WorldTarget::FindOrCreate(mode) => worlds.find_or_create(&mode, &player).await,
+            WorldTarget::FindOrCreate(mode) => worlds.find_or_create(&mode, &player, respond).await,
         };
-        match joined {
-            Ok((info, frames)) => {
-                self.reply(cid, ServerMessage::WorldJoined(info));
-                for f in frames {
-                    self.handle.send(f);
-                }
-            }
-            Err(e) => self.world_fail(cid, &e),
+        if let Err(e) = joined {
+            self.world_fail(cid, &e);
         }
     }
 
@@ -358,14 +361,18 @@ impl Session {
                 });
             }
         };
+        // The match queues `match.joined` to this session itself, before any state.
+        let respond = Some(Responder {
+            handle: self.handle.clone(),
+            cid: cid.clone(),
+        });
         let joined = self
             .app
             .matches()
-            .join(&handle, self.player_id(), ctx)
+            .join(&handle, self.player_id(), ctx, respond)
             .await;
-        match joined {
-            Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
-            Err(e) => self.fail(cid, &e),
+        if let Err(e) = joined {
+            self.fail(cid, &e);
         }
     }
 
@@ -381,9 +388,17 @@ impl Session {
             }
         };
         let player = self.player_id().to_owned();
-        match self.app.matches().find_or_create(&mode, &player, ctx).await {
-            Ok(info) => self.reply(cid, ServerMessage::MatchJoined(info)),
-            Err(e) => self.fail(cid, &e),
+        let respond = Some(Responder {
+            handle: self.handle.clone(),
+            cid: cid.clone(),
+        });
+        if let Err(e) = self
+            .app
+            .matches()
+            .find_or_create(&mode, &player, ctx, respond)
+            .await
+        {
+            self.fail(cid, &e);
         }
     }
 

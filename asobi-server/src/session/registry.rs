@@ -153,6 +153,17 @@ impl SessionHandle {
     }
 }
 
+/// Where a join reply goes: the requesting session and the request's cid. A match or world
+/// that accepts a join queues its reply (and what must follow it) straight to this session,
+/// so nothing it sends afterwards can overtake the reply.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// The requesting session.
+    pub handle: SessionHandle,
+    /// The request's cid.
+    pub cid: Option<Cid>,
+}
+
 /// What the connection task reads from.
 #[derive(Debug)]
 pub struct SessionInbox {

@@ -23,7 +23,7 @@ use crate::session::{OutFrame, Sessions};
 use crate::stats::Histogram;
 pub use mode::{WorldDescriptor, WorldMode};
 use runtime::{Command, WorldTask};
-pub use runtime::{WorldHandle, WorldJoinError};
+pub use runtime::{Responder, WorldHandle, WorldJoinError};
 
 /// Node-wide cap on live worlds (`world_max`).
 pub const MAX_LIVE_WORLDS: usize = 1000;
@@ -261,18 +261,20 @@ impl Worlds {
         Ok(handle)
     }
 
-    /// Joins a player to a world (`already_in_world` if they are in another one).
+    /// Joins a player to a world (`already_in_world` if they are in another one). With a
+    /// `respond`er the world queues `world.joined` and the ring's frames to that session itself.
     pub async fn join(
         &self,
         handle: &WorldHandle,
         player_id: &str,
         ctx: Map<String, Value>,
+        respond: Option<Responder>,
     ) -> Result<Joined, WorldError> {
         if self.current(player_id).is_some_and(|w| w.id != handle.id) {
             return Err(WorldError::AlreadyInWorld);
         }
         let joined = handle
-            .join(player_id, ctx)
+            .join(player_id, ctx, respond)
             .await
             .map_err(WorldError::Join)?;
         self.shared
@@ -285,7 +287,12 @@ impl Worlds {
 
     /// `world.find_or_create`: the first quick-play world of `mode` with room, else a new one,
     /// joined inside the serialised section.
-    pub async fn find_or_create(&self, mode: &str, player_id: &str) -> Result<Joined, WorldError> {
+    pub async fn find_or_create(
+        &self,
+        mode: &str,
+        player_id: &str,
+        respond: Option<Responder>,
+    ) -> Result<Joined, WorldError> {
         let m = self.modes.get(mode).ok_or(WorldError::UnknownMode)?;
         if !m.descriptor.quick_play {
             return Err(WorldError::QuickPlayDisabled);
@@ -302,13 +309,13 @@ impl Worlds {
             .collect();
         candidates.sort_by(|a, b| a.id.cmp(&b.id));
         for w in candidates {
-            match self.join(&w, player_id, Map::new()).await {
+            match self.join(&w, player_id, Map::new(), respond.clone()).await {
                 Err(WorldError::Join(WorldJoinError::Full | WorldJoinError::Gone)) => continue,
                 other => return other,
             }
         }
         let w = self.create(mode, Some(player_id)).await?;
-        self.join(&w, player_id, Map::new()).await
+        self.join(&w, player_id, Map::new(), respond).await
     }
 
     /// Leaves the player's world; the removal frames to send back.

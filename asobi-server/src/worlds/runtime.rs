@@ -57,6 +57,8 @@ pub enum WorldJoinError {
     Refused(String),
 }
 
+pub use crate::session::Responder;
+
 /// The `world.joined` info and the frames that follow it, or why the join failed.
 pub type JoinReply = Result<(WorldInfo, Vec<Arc<OutFrame>>), WorldJoinError>;
 
@@ -64,6 +66,7 @@ pub(crate) enum Command {
     Join {
         player_id: String,
         ctx: Map<String, Value>,
+        respond: Option<Responder>,
         reply: oneshot::Sender<JoinReply>,
     },
     Leave {
@@ -144,13 +147,21 @@ impl WorldHandle {
 
     /// Joins a player: the `world.joined` info and the frames that must follow it (keyframes
     /// and terrain of the interest ring).
-    pub async fn join(&self, player_id: &str, ctx: Map<String, Value>) -> JoinReply {
+    /// With a `respond`er, `world.joined` and the frames after it are queued to that session by
+    /// the world itself, so nothing the world sends later can overtake them.
+    pub async fn join(
+        &self,
+        player_id: &str,
+        ctx: Map<String, Value>,
+        respond: Option<Responder>,
+    ) -> JoinReply {
         let (reply, rx) = oneshot::channel();
         if self
             .tx
             .send(Command::Join {
                 player_id: player_id.to_owned(),
                 ctx,
+                respond,
                 reply,
             })
             .await
@@ -387,9 +398,19 @@ impl WorldTask {
             Command::Join {
                 player_id,
                 ctx,
+                respond,
                 reply,
             } => {
                 let joined = self.join(&player_id, &ctx);
+                if let (Ok((info, frames)), Some(r)) = (&joined, respond) {
+                    r.handle.send(OutFrame::new(
+                        ServerMessage::WorldJoined(info.clone()),
+                        r.cid,
+                    ));
+                    for f in frames {
+                        r.handle.send(f.clone());
+                    }
+                }
                 let _ = reply.send(joined);
                 self.flush_hooks();
             }
@@ -489,10 +510,17 @@ impl WorldTask {
             mode.build_zone(&mut app);
             app.finish();
             app.cleanup();
-            std::mem::take(app.main_mut())
+            match app.world().get_resource::<crate::game::StartFailure>() {
+                Some(f) => Err(f.0.clone()),
+                None => Ok(std::mem::take(app.main_mut())),
+            }
         }));
         match built {
-            Ok(app) => Some(app),
+            Ok(Ok(app)) => Some(app),
+            Ok(Err(why)) => {
+                tracing::error!(parent: &self.span, zone = ?coord, error = %why, "zone failed to start");
+                None
+            }
             Err(p) => {
                 tracing::error!(parent: &self.span, zone = ?coord, panic = %panic_message(&p), "zone failed to build");
                 None

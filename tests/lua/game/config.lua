@@ -4,4 +4,5 @@ return {
   probe = "probe/match.lua",
   events = "events/match.lua",
   shared = "shared/match.lua",
+  realm = "world/world.lua",
 }

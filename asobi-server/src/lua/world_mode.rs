@@ -1,0 +1,405 @@
+//! Lua world modes (`lua.md` §5): one **world VM** per world and a separate **zone VM** per
+//! zone, evaluated from the same script. Globals are never shared between them.
+//!
+//! World VM (behind [`WorldHooks`]): `init(config)`, `join(player_id, state, ctx)` (returning
+//! `nil[, reason]` refuses — Asobi has no world refusal; scripts that always return the state
+//! are unaffected), `spawn_position(player_id, state)` → `{x, y}` (missing keys 0, errors
+//! (0, 0)), `leave`, and `post_tick(tick, state)` whose `_finished`/`_result` finish the world.
+//!
+//! Zone VM (a plugin on each zone App; `init` is not called): per tick
+//! `zone_tick(entities, zone_state) -> entities, zone_state`, then each queued input
+//! `handle_input(player_id, input, entities) -> entities[, consumed_seq]` in arrival order;
+//! `zone_state._keep_hot = true` keeps an empty zone ticking at full rate. The entities the
+//! script returns are authoritative. Failures keep the previous entities and state; every VM
+//! hot-reloads like match VMs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy_app::{App, Plugin, Update};
+use bevy_ecs::message::Messages;
+use bevy_ecs::prelude::*;
+use mlua::{MultiValue, Value};
+use serde_json::{Map, Value as Json};
+
+use super::api::{Api, Context};
+use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_object};
+use super::discovery::LuaModeDef;
+use super::match_mode::LuaSettings;
+use super::reload::Reloader;
+use super::sandbox::{Sandbox, ScriptError};
+use crate::game::{Broadcast, SendTo, StartFailure};
+use crate::worlds::mode::{
+    ConsumedSeq, HookEffects, KeepHot, WorldHooks, WorldInput, ZoneEntities, ZoneInfo,
+};
+use crate::worlds::{WorldDescriptor, WorldMode};
+
+const TOP_LEVEL: Duration = Duration::from_millis(2000);
+const ZONE_TOP_LEVEL: Duration = Duration::from_millis(5000);
+const INIT: Duration = Duration::from_millis(2000);
+const JOIN_LEAVE: Duration = Duration::from_millis(200);
+const SPAWN: Duration = Duration::from_millis(100);
+const POST_TICK: Duration = Duration::from_millis(500);
+const ZONE_TICK: Duration = Duration::from_millis(500);
+const INPUT: Duration = Duration::from_millis(50);
+
+/// The world mode for a Lua world script.
+pub fn mode(def: LuaModeDef, descriptor: WorldDescriptor, settings: LuaSettings) -> WorldMode {
+    let def = Arc::new(def);
+    let hooks_def = def.clone();
+    WorldMode::new(descriptor, LuaZonePlugin { def, settings }).with_hooks(move |world_id| {
+        LuaWorld::start(&hooks_def, settings, world_id).map(|w| Box::new(w) as Box<dyn WorldHooks>)
+    })
+}
+
+fn new_vm(
+    def: &LuaModeDef,
+    settings: LuaSettings,
+    owner: &str,
+    context: Context,
+    budget: Duration,
+) -> Result<(Sandbox, Api), String> {
+    let dir = def
+        .script
+        .parent()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let sandbox = Sandbox::new(&dir, settings.memory_limit).map_err(|e| e.to_string())?;
+    let basename = def
+        .script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let api = Api::new(owner, &basename, context);
+    api.install(sandbox.lua()).map_err(|e| e.to_string())?;
+    let source = std::fs::read(&def.script).map_err(|e| format!("{}: {e}", def.rel))?;
+    sandbox
+        .exec(&source, &def.rel, budget)
+        .map_err(|e| e.to_string())?;
+    Ok((sandbox, api))
+}
+
+fn log_failure(rel: &str, callback: &str, e: &ScriptError) {
+    tracing::error!(script = %rel, callback, class = e.label(), error = %e, "script error");
+}
+
+/// The world VM.
+struct LuaWorld {
+    sandbox: Sandbox,
+    api: Api,
+    state: Value,
+    rel: String,
+    reloader: Reloader,
+}
+
+impl LuaWorld {
+    fn start(def: &LuaModeDef, settings: LuaSettings, world_id: &str) -> Result<LuaWorld, String> {
+        let (sandbox, api) = new_vm(def, settings, world_id, Context::World, TOP_LEVEL)?;
+        let config = sandbox.lua().create_table().map_err(|e| e.to_string())?;
+        let out = sandbox
+            .call("init", MultiValue::from_iter([Value::Table(config)]), INIT)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{}: init is not defined", def.rel))?;
+        let state = match out.into_iter().next() {
+            Some(v) if !v.is_nil() => v,
+            _ => return Err(format!("{}: init returned nothing", def.rel)),
+        };
+        Ok(LuaWorld {
+            sandbox,
+            api,
+            state,
+            rel: def.rel.clone(),
+            reloader: Reloader::new(&def.script, &def.rel, settings.reload),
+        })
+    }
+
+    fn pid(&self, player_id: &str) -> Value {
+        self.sandbox
+            .lua()
+            .create_string(player_id)
+            .map(Value::String)
+            .unwrap_or(Value::Nil)
+    }
+
+    /// Calls a state-returning callback; its first return value becomes the state, and on error
+    /// or `nil` the previous state is kept.
+    fn update(
+        &mut self,
+        callback: &'static str,
+        args: MultiValue,
+        budget: Duration,
+    ) -> Option<MultiValue> {
+        let snapshot = deep_copy(self.sandbox.lua(), &self.state).ok();
+        match self.sandbox.call(callback, args, budget) {
+            Ok(Some(out)) => {
+                if let Some(v) = out.iter().next().filter(|v| !v.is_nil()) {
+                    self.state = v.clone();
+                }
+                Some(out)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                if let Some(s) = snapshot {
+                    self.state = s;
+                }
+                log_failure(&self.rel, callback, &e);
+                None
+            }
+        }
+    }
+}
+
+impl WorldHooks for LuaWorld {
+    fn join(&mut self, player_id: &str, ctx: &Map<String, Json>) -> Result<(), String> {
+        let lua = self.sandbox.lua().clone();
+        let ctx = object_to_lua(&lua, ctx, Nulls::AsNil).map_err(|e| e.to_string())?;
+        let snapshot = deep_copy(&lua, &self.state).map_err(|e| e.to_string())?;
+        let args =
+            MultiValue::from_iter([self.pid(player_id), self.state.clone(), Value::Table(ctx)]);
+        match self.sandbox.call("join", args, JOIN_LEAVE) {
+            Ok(Some(out)) => {
+                let values: Vec<Value> = out.into_iter().collect();
+                match values.first() {
+                    Some(v) if !matches!(v, Value::Nil | Value::Boolean(false)) => {
+                        self.state = v.clone();
+                        Ok(())
+                    }
+                    _ => {
+                        self.state = snapshot;
+                        Err(match values.get(1) {
+                            Some(Value::String(s)) => {
+                                let s = s.to_string_lossy();
+                                if !s.is_empty()
+                                    && s.len() <= 64
+                                    && s.bytes().all(|b| (32..=126).contains(&b))
+                                {
+                                    s
+                                } else {
+                                    String::new()
+                                }
+                            }
+                            _ => String::new(),
+                        })
+                    }
+                }
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.state = snapshot;
+                log_failure(&self.rel, "join", &e);
+                Err(e.label().to_owned())
+            }
+        }
+    }
+
+    fn spawn_position(&mut self, player_id: &str) -> Option<(f64, f64)> {
+        if !self.sandbox.has_function("spawn_position") {
+            return None;
+        }
+        let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
+        match self.sandbox.call("spawn_position", args, SPAWN) {
+            Ok(Some(out)) => {
+                let pos = out
+                    .into_iter()
+                    .next()
+                    .map(|v| to_json(&v))
+                    .unwrap_or(Json::Null);
+                let axis = |k: &str| pos.get(k).and_then(Json::as_f64).unwrap_or(0.0);
+                Some((axis("x"), axis("y")))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log_failure(&self.rel, "spawn_position", &e);
+                Some((0.0, 0.0))
+            }
+        }
+    }
+
+    fn leave(&mut self, player_id: &str) {
+        let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
+        self.update("leave", args, JOIN_LEAVE);
+    }
+
+    fn post_tick(&mut self, tick: u64) -> Option<Map<String, Json>> {
+        self.reloader.poll(&self.sandbox);
+        let args = MultiValue::from_iter([Value::Integer(tick as i64), self.state.clone()]);
+        self.update("post_tick", args, POST_TICK);
+        let Value::Table(t) = &self.state else {
+            return None;
+        };
+        if t.raw_get::<Value>("_finished").ok()? != Value::Boolean(true) {
+            return None;
+        }
+        Some(to_object(
+            &t.raw_get::<Value>("_result").unwrap_or(Value::Nil),
+        ))
+    }
+
+    fn take_effects(&mut self) -> HookEffects {
+        let e = self.api.take_effects();
+        HookEffects {
+            events: e.broadcasts,
+            sends: e.sends,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct LuaZonePlugin {
+    def: Arc<LuaModeDef>,
+    settings: LuaSettings,
+}
+
+/// A zone VM.
+#[derive(Resource)]
+struct LuaZone {
+    sandbox: Sandbox,
+    api: Api,
+    zone_state: Value,
+    rel: String,
+    reloader: Reloader,
+}
+
+impl Plugin for LuaZonePlugin {
+    fn build(&self, app: &mut App) {
+        let owner = app
+            .world()
+            .get_resource::<ZoneInfo>()
+            .map(|i| format!("{}:{},{}", i.world_id, i.coord.0, i.coord.1))
+            .unwrap_or_default();
+        match new_vm(
+            &self.def,
+            self.settings,
+            &owner,
+            Context::Zone,
+            ZONE_TOP_LEVEL,
+        ) {
+            Ok((sandbox, api)) => {
+                app.insert_resource(LuaZone {
+                    sandbox,
+                    api,
+                    zone_state: Value::Nil,
+                    rel: self.def.rel.clone(),
+                    reloader: Reloader::new(&self.def.script, &self.def.rel, self.settings.reload),
+                })
+                .init_resource::<KeepHot>()
+                .add_systems(Update, lua_zone_tick);
+            }
+            Err(why) => {
+                tracing::error!(script = %self.def.rel, zone = %owner, error = %why, "zone VM failed to start");
+                app.insert_resource(StartFailure(why));
+            }
+        }
+    }
+}
+
+impl LuaZone {
+    fn entities_table(&self, entities: &ZoneEntities) -> mlua::Result<Value> {
+        let lua = self.sandbox.lua();
+        let t = lua.create_table()?;
+        for (id, fields) in &entities.0 {
+            t.raw_set(id.as_str(), object_to_lua(lua, fields, Nulls::AsNil)?)?;
+        }
+        Ok(Value::Table(t))
+    }
+
+    fn adopt_entities(v: &Value, entities: &mut ZoneEntities) {
+        let Json::Object(map) = to_json(v) else {
+            return;
+        };
+        entities.0 = map
+            .into_iter()
+            .filter_map(|(id, f)| match f {
+                Json::Object(fields) => Some((id, fields)),
+                _ => None,
+            })
+            .collect();
+    }
+
+    fn tick(
+        &mut self,
+        entities: &mut ZoneEntities,
+        inputs: Vec<WorldInput>,
+        consumed: &mut ConsumedSeq,
+    ) {
+        self.reloader.poll(&self.sandbox);
+        if let Ok(table) = self.entities_table(entities) {
+            let args = MultiValue::from_iter([table, self.zone_state.clone()]);
+            match self.sandbox.call("zone_tick", args, ZONE_TICK) {
+                Ok(Some(out)) => {
+                    let mut values = out.into_iter();
+                    if let Some(e) = values.next().filter(|v| matches!(v, Value::Table(_))) {
+                        Self::adopt_entities(&e, entities);
+                    }
+                    if let Some(s) = values.next() {
+                        self.zone_state = s;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log_failure(&self.rel, "zone_tick", &e),
+            }
+        }
+        for input in inputs {
+            let lua = self.sandbox.lua().clone();
+            let (Ok(table), Ok(pid), Ok(input_table)) = (
+                self.entities_table(entities),
+                lua.create_string(&input.player_id),
+                object_to_lua(&lua, &input.input, Nulls::AsString),
+            ) else {
+                continue;
+            };
+            let args =
+                MultiValue::from_iter([Value::String(pid), Value::Table(input_table), table]);
+            match self.sandbox.call("handle_input", args, INPUT) {
+                Ok(Some(out)) => {
+                    let mut values = out.into_iter();
+                    if let Some(e) = values.next().filter(|v| matches!(v, Value::Table(_))) {
+                        Self::adopt_entities(&e, entities);
+                    }
+                    if let Some(Value::Integer(seq)) = values.next()
+                        && seq >= 0
+                    {
+                        consumed.0.insert(input.player_id.clone(), seq as u64);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log_failure(&self.rel, "handle_input", &e),
+            }
+        }
+    }
+
+    fn keep_hot(&self) -> bool {
+        match &self.zone_state {
+            Value::Table(t) => t.raw_get::<Value>("_keep_hot").ok() == Some(Value::Boolean(true)),
+            _ => false,
+        }
+    }
+}
+
+fn lua_zone_tick(world: &mut World) {
+    let Some(mut zone) = world.remove_resource::<LuaZone>() else {
+        return;
+    };
+    let inputs: Vec<WorldInput> = world
+        .get_resource_mut::<Messages<WorldInput>>()
+        .map(|mut m| m.drain().collect())
+        .unwrap_or_default();
+    let mut entities = world.remove_resource::<ZoneEntities>().unwrap_or_default();
+    let mut consumed = world.remove_resource::<ConsumedSeq>().unwrap_or_default();
+    zone.tick(&mut entities, inputs, &mut consumed);
+    world.insert_resource(entities);
+    world.insert_resource(consumed);
+    world.insert_resource(KeepHot(zone.keep_hot()));
+    let effects = zone.api.take_effects();
+    if let Some(mut m) = world.get_resource_mut::<Messages<Broadcast>>() {
+        for (name, payload) in effects.broadcasts {
+            m.write(Broadcast::new(name, payload));
+        }
+    }
+    if let Some(mut m) = world.get_resource_mut::<Messages<SendTo>>() {
+        for (player_id, message) in effects.sends {
+            m.write(SendTo { player_id, message });
+        }
+    }
+    world.insert_resource(zone);
+}
