@@ -589,6 +589,20 @@ async fn a_lua_world_runs_its_world_vm_and_zone_vms() {
             json!({"from": a.player_id})
         );
     }
+    // terrain_provider picked the built-in perlin provider; game.terrain works in zone VMs.
+    wa.send(json!({"type": "world.input", "payload": {"chunk": true}}))
+        .await;
+    let reply = sent(&mut wa).await;
+    let expected = asobi_core::world::terrain::NoiseTerrain { seed: 99 };
+    let wire = asobi_core::world::terrain::TerrainProvider::chunk(&expected, 0, 0)
+        .unwrap()
+        .encode();
+    assert_eq!(
+        (reply["ok"].as_bool(), reply["bytes"].as_u64()),
+        (Some(true), Some(wire.len() as u64)),
+        "{reply}"
+    );
+    assert!(reply["bad"].as_str().unwrap().contains("get_chunk"));
     // Entities the script adds are authoritative.
     wb.send(json!({"type": "world.input", "payload": {"plant": "oak"}}))
         .await;

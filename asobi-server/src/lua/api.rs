@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use asobi_core::protocol::event::validate_event_name;
+use asobi_core::world::terrain::TerrainProvider;
 use mlua::{Lua, MultiValue, Table, Value};
 use serde_json::Value as Json;
 
@@ -50,6 +51,7 @@ pub struct Api {
     /// Where the API is installed.
     pub context: Context,
     log_window: Arc<Mutex<(Instant, u32)>>,
+    terrain: Arc<Mutex<Option<Arc<dyn TerrainProvider>>>>,
 }
 
 /// Lines per second per match or zone.
@@ -68,7 +70,13 @@ impl Api {
             effects: Arc::default(),
             context,
             log_window: Arc::new(Mutex::new((Instant::now(), 0))),
+            terrain: Arc::default(),
         }
+    }
+
+    /// The world's terrain, for `game.terrain.get_chunk`.
+    pub fn set_terrain(&self, provider: Option<Arc<dyn TerrainProvider>>) {
+        *lock(&self.terrain) = provider;
     }
 
     /// Takes the collected effects.
@@ -140,6 +148,34 @@ impl Api {
             })?,
         )?;
         game.raw_set("match", m)?;
+        let terrain = lua.create_table()?;
+        let provider = self.terrain.clone();
+        terrain.raw_set(
+            "get_chunk",
+            lua.create_function(move |lua, (cx, cy): (Value, Value)| {
+                let (Value::Integer(cx), Value::Integer(cy)) = (cx, cy) else {
+                    return error(lua, "get_chunk(cx: integer, cy: integer)");
+                };
+                let (Ok(cx), Ok(cy)) = (i32::try_from(cx), i32::try_from(cy)) else {
+                    return error(lua, "get_chunk: coordinates out of range");
+                };
+                let Some(p) = lock(&provider).clone() else {
+                    return error(
+                        lua,
+                        "terrain not available (this world has no terrain provider)",
+                    );
+                };
+                match p.chunk(cx, cy) {
+                    Some(chunk) => {
+                        let t = lua.create_table()?;
+                        t.raw_set("ok", lua.create_string(chunk.encode())?)?;
+                        Ok(Value::Table(t))
+                    }
+                    None => error(lua, "not_found"),
+                }
+            })?,
+        )?;
+        game.raw_set("terrain", terrain)?;
         game.raw_set("spatial", spatial(lua)?)?;
         lua.globals().raw_set("game", game)
     }

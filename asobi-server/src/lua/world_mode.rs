@@ -29,10 +29,12 @@ use super::match_mode::LuaSettings;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
+use crate::worlds::mode::ZoneTerrain;
 use crate::worlds::mode::{
     ConsumedSeq, HookEffects, KeepHot, WorldHooks, WorldInput, ZoneEntities, ZoneInfo,
 };
 use crate::worlds::{WorldDescriptor, WorldMode};
+use asobi_core::world::terrain::{FlatTerrain, NoiseTerrain, TerrainProvider, Tile};
 
 const TOP_LEVEL: Duration = Duration::from_millis(2000);
 const ZONE_TOP_LEVEL: Duration = Duration::from_millis(5000);
@@ -220,6 +222,49 @@ impl WorldHooks for LuaWorld {
         self.update("leave", args, JOIN_LEAVE);
     }
 
+    /// `terrain_provider(config) -> {module = name, args = table}`, from the allowlist of
+    /// built-in providers: `asobi_terrain_flat {tile, elevation}`, `asobi_terrain_perlin {seed}`.
+    fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
+        let config = self.sandbox.lua().create_table().ok()?;
+        let out = match self.sandbox.call(
+            "terrain_provider",
+            MultiValue::from_iter([Value::Table(config)]),
+            INIT,
+        ) {
+            Ok(Some(out)) => out,
+            Ok(None) => return None,
+            Err(e) => {
+                log_failure(&self.rel, "terrain_provider", &e);
+                return None;
+            }
+        };
+        let spec = out
+            .into_iter()
+            .next()
+            .map(|v| to_json(&v))
+            .unwrap_or(Json::Null);
+        let args = spec.get("args").cloned().unwrap_or(Json::Null);
+        let int = |k: &str, default: i64| args.get(k).and_then(Json::as_i64).unwrap_or(default);
+        let provider: Arc<dyn TerrainProvider> = match spec.get("module").and_then(Json::as_str) {
+            Some("asobi_terrain_flat") => Arc::new(FlatTerrain {
+                tile: Tile {
+                    id: int("tile", 1).clamp(0, 65_535) as u16,
+                    flags: 0,
+                    elevation: int("elevation", 0).clamp(0, 255) as u8,
+                },
+            }),
+            Some("asobi_terrain_perlin") => Arc::new(NoiseTerrain {
+                seed: int("seed", crate::time::now_ms()) as u64,
+            }),
+            other => {
+                tracing::warn!(script = %self.rel, module = ?other, "terrain provider not on the allowlist; no terrain");
+                return None;
+            }
+        };
+        self.api.set_terrain(Some(provider.clone()));
+        Some(provider)
+    }
+
     fn post_tick(&mut self, tick: u64) -> Option<Map<String, Json>> {
         self.reloader.poll(&self.sandbox);
         let args = MultiValue::from_iter([Value::Integer(tick as i64), self.state.clone()]);
@@ -275,6 +320,11 @@ impl Plugin for LuaZonePlugin {
             ZONE_TOP_LEVEL,
         ) {
             Ok((sandbox, api)) => {
+                api.set_terrain(
+                    app.world()
+                        .get_resource::<ZoneTerrain>()
+                        .and_then(|t| t.0.clone()),
+                );
                 app.insert_resource(LuaZone {
                     sandbox,
                     api,

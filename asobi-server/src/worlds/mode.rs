@@ -115,6 +115,10 @@ pub trait WorldHooks: Send {
     }
     /// A player left.
     fn leave(&mut self, _player_id: &str) {}
+    /// This world's terrain, chosen when it starts; `None` uses the mode's.
+    fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
+        None
+    }
     /// After every zone ran tick `tick`; `Some(result)` finishes the world.
     fn post_tick(&mut self, _tick: u64) -> Option<Map<String, Value>> {
         None
@@ -224,6 +228,10 @@ pub struct WorldInput {
     /// The client's input sequence, when it sent one.
     pub seq: Option<u64>,
 }
+
+/// The world's terrain, for zone systems (and `game.terrain` in zone VMs).
+#[derive(Resource, Clone, Default)]
+pub struct ZoneTerrain(pub Option<Arc<dyn TerrainProvider>>);
 
 /// Set by a zone that must keep ticking at full rate even while empty (Lua `_keep_hot`).
 #[derive(Resource, Debug, Clone, Copy, Default)]

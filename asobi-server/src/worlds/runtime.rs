@@ -236,6 +236,8 @@ pub(crate) struct WorldTask {
     restore: HashMap<ZoneCoord, Entities>,
     /// World-level game logic (a Lua world VM).
     hooks: Box<dyn super::mode::WorldHooks>,
+    /// This world's terrain.
+    terrain_provider: Option<Arc<dyn asobi_core::world::terrain::TerrainProvider>>,
     shared: Arc<WorldsShared>,
     snapshot: Arc<Mutex<Snapshot>>,
     last_reap: Instant,
@@ -254,8 +256,9 @@ impl WorldTask {
         shared: Arc<WorldsShared>,
         sim: &tokio::runtime::Handle,
     ) -> Result<WorldHandle, String> {
-        let hooks = std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
+        let mut hooks = std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
             .map_err(|p| panic_message(&p))??;
+        let terrain_provider = hooks.terrain().or_else(|| mode.descriptor.terrain.clone());
         let (tx, rx) = mpsc::channel(4096);
         let snapshot = Arc::new(Mutex::new(Snapshot {
             status: "running",
@@ -286,6 +289,7 @@ impl WorldTask {
             terrain: HashMap::new(),
             restore: HashMap::new(),
             hooks,
+            terrain_provider,
             shared,
             snapshot,
             last_reap: Instant::now(),
@@ -499,12 +503,14 @@ impl WorldTask {
             grid: self.grid,
             tick: self.tick,
         };
+        let terrain = super::mode::ZoneTerrain(self.terrain_provider.clone());
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
                 .add_message::<Broadcast>()
                 .add_message::<SendTo>()
                 .insert_resource(ZoneEntities(entities))
+                .insert_resource(terrain)
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
             mode.build_zone(&mut app);
@@ -594,7 +600,7 @@ impl WorldTask {
     }
 
     fn terrain_frame(&mut self, coord: ZoneCoord) -> Option<Arc<OutFrame>> {
-        let provider = self.mode.descriptor.terrain.clone()?;
+        let provider = self.terrain_provider.clone()?;
         if self.terrain.len() > 4096 {
             self.terrain.clear(); // a bound on what one world caches
         }

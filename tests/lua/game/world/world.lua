@@ -24,6 +24,10 @@ function spawn_position(player_id, state)
   return { x = 10 + state.joined, y = 20 }
 end
 
+function terrain_provider(config)
+  return { module = "asobi_terrain_perlin", args = { seed = 99 } }
+end
+
 function leave(player_id, state)
   return state
 end
@@ -55,6 +59,10 @@ function handle_input(player_id, input, entities)
   end
   if input.plant then
     entities[input.plant] = { type = "tree", x = 30, y = 30 }
+  end
+  if input.chunk then
+    local r = game.terrain.get_chunk(0, 0)
+    game.send(player_id, { ok = type(r.ok) == "string", bytes = r.ok and #r.ok or 0, bad = game.terrain.get_chunk("x", 0).error })
   end
   if input.consumed then
     return entities, input.consumed
