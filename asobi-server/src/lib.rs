@@ -28,6 +28,7 @@ pub mod error;
 pub mod game;
 pub mod gateway;
 pub mod http;
+pub mod instances;
 pub mod logging;
 pub mod lua;
 pub mod matches;

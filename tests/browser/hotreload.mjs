@@ -6,46 +6,27 @@
 //
 // Prints "browser: N passed, M failed" and exits non-zero on any failure.
 
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { Checks, launchBrowser, sleep, startServer } from "./harness.mjs";
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const bin = process.env.ASOBI_SERVER_BIN || join(root, "target/debug/asobi-server");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let passed = 0, failed = 0;
-const check = (name, ok, detail) => {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name}: ${detail}`); }
-};
+const checks = new Checks();
+const check = (name, ok, detail) => checks.check(name, ok, detail);
 
 const work = mkdtempSync(join(tmpdir(), "asobi-browser-"));
 cpSync(join(root, "examples/hotreload-demo/lua"), join(work, "lua"), { recursive: true });
 const script = join(work, "lua/match.lua");
 
-const server = spawn(bin, [
-  "--http-addr", "127.0.0.1:0",
+const { url, server } = await startServer(bin, [
   "--database-url", `sqlite://${join(work, "asobi.db")}`,
   "--game", join(work, "lua"),
-  "--static-dir", join(root, "examples/hotreload-demo/public"),
-  "--log-filter", "warn",
-], { stdio: ["ignore", "pipe", "inherit"] });
-const url = await new Promise((res, rej) => {
-  let out = "";
-  server.stdout.on("data", (d) => {
-    out += d;
-    const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
-    if (m) res(m[1]);
-  });
-  server.on("exit", (code) => rej(new Error(`server exited ${code}`)));
-  setTimeout(() => rej(new Error("server did not start")), 30000);
-});
+  "--static-dir", join(root, "examples/hotreload-demo/public")
+]);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run"],
-});
+const browser = await launchBrowser();
 try {
   const page = await browser.newPage();
   await page.goto(url + "/");
@@ -84,11 +65,9 @@ try {
   const still = await drive();
   check("a broken edit keeps the old code", still > 2.5 * before && (await speed()) === 16, `moved ${still}`);
 } catch (e) {
-  failed++;
-  console.log(`FAIL ${e.stack || e}`);
+  checks.fail(e);
 } finally {
   await browser.close();
   server.kill("SIGTERM");
 }
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+checks.finish();

@@ -316,20 +316,8 @@ impl Accounts {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = inserted {
-            return Err(if is_unique_violation(&e) {
-                AuthError::UsernameTaken
-            } else {
-                e.into()
-            });
-        }
-        let tokens = self.issue(&mut tx, &player.id, None).await?;
-        tx.commit().await?;
-        Ok(SignIn {
-            player,
-            tokens,
-            created: true,
-        })
+        inserted.map_err(|e| conflict_or(e, AuthError::UsernameTaken))?;
+        self.complete(tx, player, true).await
     }
 
     /// Checks a username and password and signs in.
@@ -355,14 +343,8 @@ impl Accounts {
             return Err(AuthError::InvalidCredentials);
         };
         let player = Player::from_row(&row)?;
-        let mut tx = self.db.pool().begin().await?;
-        let tokens = self.issue(&mut tx, &player.id, None).await?;
-        tx.commit().await?;
-        Ok(SignIn {
-            player,
-            tokens,
-            created: false,
-        })
+        let tx = self.db.pool().begin().await?;
+        self.complete(tx, player, false).await
     }
 
     /// Redeems a refresh token for the next pair of its family. A token presented twice
@@ -493,14 +475,8 @@ impl Accounts {
                 .player(&player_id)
                 .await?
                 .ok_or(AuthError::PlayerNotFound)?;
-            let mut tx = self.db.pool().begin().await?;
-            let tokens = self.issue(&mut tx, &player.id, None).await?;
-            tx.commit().await?;
-            return Ok(SignIn {
-                player,
-                tokens,
-                created: false,
-            });
+            let tx = self.db.pool().begin().await?;
+            return self.complete(tx, player, false).await;
         }
         if self.registration == Registration::Closed {
             return Err(AuthError::RegistrationClosed);
@@ -554,20 +530,8 @@ impl Accounts {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = inserted {
-            return Err(if is_unique_violation(&e) {
-                AuthError::GuestDeviceAlreadyRegistered
-            } else {
-                e.into()
-            });
-        }
-        let tokens = self.issue(&mut tx, &player.id, None).await?;
-        tx.commit().await?;
-        Ok(SignIn {
-            player,
-            tokens,
-            created: true,
-        })
+        inserted.map_err(|e| conflict_or(e, AuthError::GuestDeviceAlreadyRegistered))?;
+        self.complete(tx, player, true).await
     }
 
     /// Looks a player up.
@@ -653,6 +617,22 @@ impl Accounts {
         Ok(row.try_get::<Option<String>, _>("password_hash")?.is_some())
     }
 
+    /// Issues the first token pair of a new sign-in inside `tx` and commits.
+    async fn complete(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        player: Player,
+        created: bool,
+    ) -> Result<SignIn, AuthError> {
+        let tokens = self.issue(&mut tx, &player.id, None).await?;
+        tx.commit().await?;
+        Ok(SignIn {
+            player,
+            tokens,
+            created,
+        })
+    }
+
     /// Issues an access/refresh pair, in a new family unless one is given.
     async fn issue(
         &self,
@@ -707,9 +687,15 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
+/// A unique-key violation becomes `conflict`; any other error stays a storage error.
+fn conflict_or(e: sqlx::Error, conflict: AuthError) -> AuthError {
+    if e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
+    {
+        conflict
+    } else {
+        e.into()
+    }
 }
 
 /// Validation of register fields (`rest.md` §5.1). Returns `{field: [messages]}` when invalid.

@@ -10,8 +10,8 @@ pub mod record;
 pub mod runtime;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 
 use asobi_core::protocol::server::MatchListing;
 use asobi_core::protocol::{ListFilter, Reason};
@@ -39,8 +39,7 @@ pub struct MatchStats {
 
 /// What match tasks share with the service.
 pub(crate) struct MatchesShared {
-    live: Mutex<HashMap<String, MatchHandle>>,
-    by_player: Mutex<HashMap<String, String>>,
+    pub(crate) instances: crate::instances::Instances<MatchHandle>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) stats: Arc<MatchStats>,
     pub(crate) waiting_timeout: std::time::Duration,
@@ -50,31 +49,16 @@ pub(crate) struct MatchesShared {
 
 impl MatchesShared {
     pub(crate) fn remove_match(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        self.by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, m| m != id);
+        self.instances.remove(id);
     }
 
     pub(crate) fn forget_player(&self, player_id: &str, match_id: &str) {
-        let mut by_player = self.by_player.lock().unwrap_or_else(|p| p.into_inner());
-        if by_player.get(player_id).is_some_and(|m| m == match_id) {
-            by_player.remove(player_id);
-        }
+        self.instances.forget(player_id, match_id);
     }
 
     /// Records a finished match on the I/O runtime (where the pool lives).
-    pub(crate) fn record(&self, record: record::MatchRecord) {
-        let db = self.db.clone();
-        self.io.spawn(async move {
-            if let Err(e) = record::write(&db, &record).await {
-                tracing::error!(match_id = %record.id, error = %e, "cannot record match result");
-            }
-        });
+    pub(crate) fn record(&self, r: record::MatchRecord) {
+        record::spawn_write(&self.io, &self.db, r);
     }
 }
 
@@ -146,8 +130,7 @@ impl Matches {
             .enable_time()
             .build()?;
         let shared = Arc::new(MatchesShared {
-            live: Mutex::new(HashMap::new()),
-            by_player: Mutex::new(HashMap::new()),
+            instances: Default::default(),
             sessions,
             stats: Arc::new(MatchStats::default()),
             waiting_timeout,
@@ -203,33 +186,17 @@ impl Matches {
 
     /// Live matches.
     pub fn live_count(&self) -> usize {
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shared.instances.count()
     }
 
     /// A live match.
     pub fn get(&self, id: &str) -> Option<MatchHandle> {
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.shared.instances.get(id)
     }
 
     /// The match a player is in.
     pub fn current(&self, player_id: &str) -> Option<MatchHandle> {
-        let id = self
-            .shared
-            .by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(player_id)
-            .cloned()?;
-        self.get(&id)
+        self.shared.instances.current(player_id)
     }
 
     /// Creates a match of `mode` (no players yet).
@@ -246,11 +213,7 @@ impl Matches {
             .ok_or(MatchError::CapacityReached)?;
         let handle = runtime::MatchTask::spawn(id.clone(), mode.clone(), self.shared.clone(), &sim)
             .map_err(MatchError::StartFailed)?;
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle.clone());
+        self.shared.instances.insert(id, handle.clone());
         Ok(handle)
     }
 
@@ -272,11 +235,7 @@ impl Matches {
         if let Some(previous) = previous {
             previous.leave(player_id);
         }
-        self.shared
-            .by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(player_id.to_owned(), handle.id.clone());
+        self.shared.instances.bind(player_id, &handle.id);
         Ok(info)
     }
 
@@ -295,8 +254,10 @@ impl Matches {
         }
         let _serial = self.spawn_lock.lock().await;
         let best = {
-            let live = self.shared.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.values()
+            self.shared
+                .instances
+                .all()
+                .into_iter()
                 .filter(|h| h.mode.descriptor.name == mode_name)
                 .map(|h| (h.clone(), h.snapshot()))
                 .filter(|(h, s)| {
@@ -340,14 +301,7 @@ impl Matches {
 
     /// Listed live matches for `match.list` and `GET /matches/live`.
     pub fn list(&self, filter: &ListFilter) -> Vec<MatchListing> {
-        let live: Vec<MatchHandle> = self
-            .shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let live: Vec<MatchHandle> = self.shared.instances.all();
         let mut out: Vec<MatchListing> = live
             .iter()
             .filter(|h| h.mode.descriptor.listed)

@@ -42,6 +42,17 @@ impl MatchRecord {
     }
 }
 
+/// Writes a record on the I/O runtime (where the pool lives), logging a failure; used by the
+/// simulation tasks, which must not wait on storage.
+pub fn spawn_write(io: &tokio::runtime::Handle, db: &Db, record: MatchRecord) {
+    let db = db.clone();
+    io.spawn(async move {
+        if let Err(e) = write(&db, &record).await {
+            tracing::error!(id = %record.id, mode = %record.mode, error = %e, "cannot record a finished match or world");
+        }
+    });
+}
+
 /// Writes a record, its roster and the players' stats atomically.
 pub async fn write(db: &Db, record: &MatchRecord) -> Result<(), sqlx::Error> {
     let winners = record.winners();

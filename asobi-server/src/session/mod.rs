@@ -279,15 +279,8 @@ impl Session {
         {
             return self.world_fail(cid, &WorldError::NotFound);
         }
-        let ctx = match self.admit_join(ctx) {
-            Ok(ctx) => ctx,
-            Err(reason) => {
-                return self.reply_error(&InboundError {
-                    reason,
-                    cid,
-                    request_type: None,
-                });
-            }
+        let Some(ctx) = self.admit_join(&cid, ctx) else {
+            return;
         };
         // The world queues `world.joined` and the ring's keyframes to this session itself.
         let respond = Some(Responder {
@@ -331,19 +324,36 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The join rate limit, then the `ctx` rules (`websocket.md` §8.4–8.5).
-    fn admit_join(&self, ctx: Option<Value>) -> Result<serde_json::Map<String, Value>, Reason> {
-        if self
+    /// The join rate limit, then the `ctx` rules (`websocket.md` §8.4–8.5). On failure the
+    /// error is answered here and `None` returned.
+    fn admit_join(
+        &self,
+        cid: &Option<Cid>,
+        ctx: Option<Value>,
+    ) -> Option<serde_json::Map<String, Value>> {
+        let admitted = if self
             .app
             .limiter()
             .check(Bucket::Join, self.player_id())
             .is_err()
         {
-            return Err(Reason::JoinRateLimited);
-        }
-        match ctx {
-            None => Ok(serde_json::Map::new()),
-            Some(ctx) => validate_join_ctx(&ctx).cloned(),
+            Err(Reason::JoinRateLimited)
+        } else {
+            match ctx {
+                None => Ok(serde_json::Map::new()),
+                Some(ctx) => validate_join_ctx(&ctx).cloned(),
+            }
+        };
+        match admitted {
+            Ok(ctx) => Some(ctx),
+            Err(reason) => {
+                self.reply_error(&InboundError {
+                    reason,
+                    cid: cid.clone(),
+                    request_type: None,
+                });
+                None
+            }
         }
     }
 
@@ -351,15 +361,8 @@ impl Session {
         let Some(handle) = self.app.matches().get(&match_id) else {
             return self.fail(cid, &MatchError::NotFound);
         };
-        let ctx = match self.admit_join(ctx) {
-            Ok(ctx) => ctx,
-            Err(reason) => {
-                return self.reply_error(&InboundError {
-                    reason,
-                    cid,
-                    request_type: None,
-                });
-            }
+        let Some(ctx) = self.admit_join(&cid, ctx) else {
+            return;
         };
         // The match queues `match.joined` to this session itself, before any state.
         let respond = Some(Responder {
@@ -377,15 +380,8 @@ impl Session {
     }
 
     async fn match_find_or_create(&mut self, cid: Option<Cid>, mode: String, ctx: Option<Value>) {
-        let ctx = match self.admit_join(ctx) {
-            Ok(ctx) => ctx,
-            Err(reason) => {
-                return self.reply_error(&InboundError {
-                    reason,
-                    cid,
-                    request_type: None,
-                });
-            }
+        let Some(ctx) = self.admit_join(&cid, ctx) else {
+            return;
         };
         let player = self.player_id().to_owned();
         let respond = Some(Responder {

@@ -10,8 +10,8 @@ pub mod persist;
 pub mod runtime;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 
 use asobi_core::protocol::server::{WorldInfo, WorldListing};
 use asobi_core::protocol::{ListFilter, Reason};
@@ -45,8 +45,7 @@ pub struct WorldStats {
 
 /// What world tasks share with the service.
 pub(crate) struct WorldsShared {
-    live: Mutex<HashMap<String, WorldHandle>>,
-    by_player: Mutex<HashMap<String, String>>,
+    pub(crate) instances: crate::instances::Instances<WorldHandle>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) stats: Arc<WorldStats>,
     db: Db,
@@ -55,30 +54,15 @@ pub(crate) struct WorldsShared {
 
 impl WorldsShared {
     pub(crate) fn remove_world(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        self.by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, w| w != id);
+        self.instances.remove(id);
     }
 
     pub(crate) fn forget_player(&self, player_id: &str, world_id: &str) {
-        let mut by_player = self.by_player.lock().unwrap_or_else(|p| p.into_inner());
-        if by_player.get(player_id).is_some_and(|w| w == world_id) {
-            by_player.remove(player_id);
-        }
+        self.instances.forget(player_id, world_id);
     }
 
     pub(crate) fn record(&self, r: MatchRecord) {
-        let db = self.db.clone();
-        self.io.spawn(async move {
-            if let Err(e) = record::write(&db, &r).await {
-                tracing::error!(world_id = %r.id, error = %e, "cannot record world result");
-            }
-        });
+        record::spawn_write(&self.io, &self.db, r);
     }
 }
 
@@ -142,8 +126,7 @@ impl Worlds {
         sim: tokio::runtime::Handle,
     ) -> Self {
         let shared = Arc::new(WorldsShared {
-            live: Mutex::new(HashMap::new()),
-            by_player: Mutex::new(HashMap::new()),
+            instances: Default::default(),
             sessions,
             stats: Arc::new(WorldStats::default()),
             db,
@@ -172,44 +155,22 @@ impl Worlds {
     }
 
     fn live(&self) -> Vec<WorldHandle> {
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.shared.instances.all()
     }
 
     /// Live worlds.
     pub fn live_count(&self) -> usize {
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shared.instances.count()
     }
 
     /// A live world.
     pub fn get(&self, id: &str) -> Option<WorldHandle> {
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.shared.instances.get(id)
     }
 
     /// The world a player is in.
     pub fn current(&self, player_id: &str) -> Option<WorldHandle> {
-        let id = self
-            .shared
-            .by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(player_id)
-            .cloned()?;
-        self.get(&id)
+        self.shared.instances.current(player_id)
     }
 
     /// Creates a world of `mode` for `creator`, within the caps. A persistent world is
@@ -253,11 +214,7 @@ impl Worlds {
             &self.sim,
         )
         .map_err(WorldError::StartFailed)?;
-        self.shared
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle.clone());
+        self.shared.instances.insert(id, handle.clone());
         Ok(handle)
     }
 
@@ -277,11 +234,7 @@ impl Worlds {
             .join(player_id, ctx, respond)
             .await
             .map_err(WorldError::Join)?;
-        self.shared
-            .by_player
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(player_id.to_owned(), handle.id.clone());
+        self.shared.instances.bind(player_id, &handle.id);
         Ok(joined)
     }
 
@@ -398,11 +351,7 @@ impl Worlds {
                     continue;
                 }
             };
-            self.shared
-                .live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, handle);
+            self.shared.instances.insert(id, handle);
             n += 1;
         }
         Ok(n)
