@@ -613,3 +613,50 @@ async fn a_lua_world_runs_its_world_vm_and_zone_vms() {
         }
     }
 }
+
+#[tokio::test]
+async fn border_bands_let_zones_see_and_affect_their_neighbours() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b) = (s.register("west_side").await, s.register("east_side").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "borders"}))
+        .await;
+    wb.request("world.join", json!({"world_id": j["payload"]["world_id"]}))
+        .await;
+    // Let a tick publish the bands, then probe from the west zone.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    wa.send(json!({"type": "world.input", "payload": {"probe": true}}))
+        .await;
+    let r = sent(&mut wa).await;
+    assert_eq!(
+        (r["own"].as_i64(), r["own_id"].as_str()),
+        (Some(1), Some(a.player_id.as_str())),
+        "own zone query: {r}"
+    );
+    assert_eq!(r["rect"], 1);
+    assert_eq!(
+        (r["near"].as_i64(), r["near_id"].as_str()),
+        (Some(1), Some(b.player_id.as_str())),
+        "neighbour band: {r}"
+    );
+    assert_eq!(r["box"], 1);
+    // An effect for the neighbour's entity is handled by the zone that owns it.
+    wa.send(json!({"type": "world.input", "payload": {"poke": b.player_id}}))
+        .await;
+    assert_eq!(sent(&mut wa).await["poked"], true);
+    loop {
+        let f = wb.recv_type("world.tick").await;
+        let hit = f["payload"]["updates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|u| u["id"] == b.player_id.as_str() && u["hits"] == 5);
+        if hit {
+            break;
+        }
+    }
+    wa.send(json!({"type": "world.input", "payload": {"poke": "nobody"}}))
+        .await;
+    assert_eq!(sent(&mut wa).await["poked"], false);
+}

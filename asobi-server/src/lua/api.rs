@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use asobi_core::protocol::event::validate_event_name;
+use asobi_core::world::delta::Entities;
+use asobi_core::world::grid::ZoneCoord;
 use asobi_core::world::terrain::TerrainProvider;
 use mlua::{Lua, MultiValue, Table, Value};
 use serde_json::Value as Json;
+use std::collections::HashMap;
 
 use super::convert::{to_json, to_object};
 
@@ -26,6 +29,19 @@ pub struct Effects {
     pub sends: Vec<(String, Json)>,
     /// `game.match.set_joinable(bool)`.
     pub joinable: Option<bool>,
+}
+
+/// What a zone VM's zone-form spatial queries and `game.zone.apply` see: the zone's own
+/// entities and the neighbours' border bands, set by the zone before each callback, and the
+/// effects the script sends.
+#[derive(Debug, Default)]
+pub struct ZoneView {
+    /// This zone's entities at the start of the callback.
+    pub entities: Entities,
+    /// The 8 neighbours' border-band entities, by zone.
+    pub mirror: Arc<HashMap<ZoneCoord, Entities>>,
+    /// `game.zone.apply(entity_id, event)` calls this tick.
+    pub outgoing: Vec<(String, Json)>,
 }
 
 /// Which VM the API is installed in.
@@ -52,6 +68,8 @@ pub struct Api {
     pub context: Context,
     log_window: Arc<Mutex<(Instant, u32)>>,
     terrain: Arc<Mutex<Option<Arc<dyn TerrainProvider>>>>,
+    /// Zone VMs only: the zone as the script sees it.
+    pub zone: Arc<Mutex<ZoneView>>,
 }
 
 /// Lines per second per match or zone.
@@ -71,6 +89,7 @@ impl Api {
             context,
             log_window: Arc::new(Mutex::new((Instant::now(), 0))),
             terrain: Arc::default(),
+            zone: Arc::default(),
         }
     }
 
@@ -176,7 +195,8 @@ impl Api {
             })?,
         )?;
         game.raw_set("terrain", terrain)?;
-        game.raw_set("spatial", spatial(lua)?)?;
+        game.raw_set("spatial", spatial(lua, self.context, self.zone.clone())?)?;
+        game.raw_set("zone", zone_table(lua, self.context, self.zone.clone())?)?;
         lua.globals().raw_set("game", game)
     }
 
@@ -366,11 +386,83 @@ fn results(lua: &Lua, found: Vec<(Value, Table, f64)>) -> mlua::Result<Value> {
     Ok(Value::Table(list))
 }
 
-fn spatial(lua: &Lua) -> mlua::Result<Table> {
+/// `{id, x, y}` records of the zone's own entities matching `keep(x, y)`, nearest first
+/// from (cx, cy).
+fn own_entities(
+    lua: &Lua,
+    zone: &Mutex<ZoneView>,
+    cx: f64,
+    cy: f64,
+    keep: impl Fn(f64, f64) -> bool,
+) -> mlua::Result<Value> {
+    let view = lock(zone);
+    let mut found: Vec<(f64, &str, f64, f64)> = view
+        .entities
+        .iter()
+        .filter_map(|(id, f)| Some((id.as_str(), f.get("x")?.as_f64()?, f.get("y")?.as_f64()?)))
+        .filter(|(_, x, y)| keep(*x, *y))
+        .map(|(id, x, y)| (((x - cx).powi(2) + (y - cy).powi(2)).sqrt(), id, x, y))
+        .collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let list = lua.create_table()?;
+    for (i, (_, id, x, y)) in found.into_iter().enumerate() {
+        let r = lua.create_table()?;
+        r.raw_set("id", id)?;
+        r.raw_set("x", x)?;
+        r.raw_set("y", y)?;
+        list.raw_set(i + 1, r)?;
+    }
+    Ok(Value::Table(list))
+}
+
+/// The neighbours' border-band entities as a Lua table `id → entity`, for the list queries.
+fn neighbour_table(lua: &Lua, zone: &Mutex<ZoneView>) -> mlua::Result<Table> {
+    let view = lock(zone);
+    let t = lua.create_table()?;
+    for ents in view.mirror.values() {
+        for (id, f) in ents {
+            t.raw_set(
+                id.as_str(),
+                super::convert::object_to_lua(lua, f, super::convert::Nulls::AsNil)?,
+            )?;
+        }
+    }
+    Ok(t)
+}
+
+/// `game.zone.apply(entity_id, event)` (zone VMs): an event for an entity a neighbouring zone
+/// publishes in its border band, handled there by `handle_effects` next tick.
+fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::Result<Table> {
+    let z = lua.create_table()?;
+    z.raw_set(
+        "apply",
+        lua.create_function(move |lua, (id, event): (Value, Value)| {
+            if context != Context::Zone {
+                return error(lua, "zone.apply requires zone context");
+            }
+            let (Value::String(id), Value::Table(_)) = (&id, &event) else {
+                return error(lua, "apply(entity_id: string, event: table)");
+            };
+            let id = id.to_string_lossy();
+            let event = to_json(&event);
+            let mut view = lock(&zone);
+            let published = view.mirror.values().any(|e| e.contains_key(&id));
+            if !published || event.to_string().len() > 4096 || view.outgoing.len() >= 64 {
+                return Ok(Value::Boolean(false));
+            }
+            view.outgoing.push((id, event));
+            Ok(Value::Boolean(true))
+        })?,
+    )?;
+    Ok(z)
+}
+
+fn spatial(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::Result<Table> {
     let s = lua.create_table()?;
+    let zone_q = zone.clone();
     s.raw_set(
         "query_radius",
-        lua.create_function(|lua, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             let a: Vec<Value> = args.into_iter().collect();
             match a.as_slice() {
                 [Value::Table(entities), x, y, r, rest @ ..] => match (num(x), num(y), num(r)) {
@@ -380,8 +472,18 @@ fn spatial(lua: &Lua) -> mlua::Result<Table> {
                     }
                     _ => error(lua, "query_radius(entities, x, y, r[, opts])"),
                 },
-                [x, y, _] if num(x).is_some() && num(y).is_some() => {
-                    error(lua, "query_radius(x, y, r) requires zone context")
+                [x, y, r] if num(x).is_some() && num(y).is_some() && num(r).is_some() => {
+                    if context != Context::Zone {
+                        return error(lua, "query_radius(x, y, r) requires zone context");
+                    }
+                    let (x, y, r) = (
+                        num(x).unwrap_or(0.0),
+                        num(y).unwrap_or(0.0),
+                        num(r).unwrap_or(0.0),
+                    );
+                    own_entities(lua, &zone_q, x, y, |ex, ey| {
+                        ((ex - x).powi(2) + (ey - y).powi(2)).sqrt() <= r
+                    })
                 }
                 _ => error(lua, "query_radius(entities, x, y, r[, opts])"),
             }
@@ -434,12 +536,75 @@ fn spatial(lua: &Lua) -> mlua::Result<Table> {
             }
         })?,
     )?;
-    for zone_only in ["query_rect", "neighbours_radius", "neighbours_rect"] {
-        let msg = format!("{zone_only} requires zone context");
-        s.raw_set(
-            zone_only,
-            lua.create_function(move |lua, _: MultiValue| error(lua, &msg))?,
-        )?;
-    }
+    let zone_r = zone.clone();
+    s.raw_set(
+        "query_rect",
+        lua.create_function(move |lua, args: MultiValue| {
+            let n: Vec<Option<f64>> = args.iter().map(num).collect();
+            let [Some(x1), Some(y1), Some(x2), Some(y2)] = n.as_slice() else {
+                return error(lua, "query_rect(x1, y1, x2, y2)");
+            };
+            if context != Context::Zone {
+                return error(lua, "query_rect requires zone context");
+            }
+            let (lx, hx, ly, hy) = (x1.min(*x2), x1.max(*x2), y1.min(*y2), y1.max(*y2));
+            own_entities(lua, &zone_r, lx, ly, |x, y| {
+                (lx..=hx).contains(&x) && (ly..=hy).contains(&y)
+            })
+        })?,
+    )?;
+    let zone_n = zone.clone();
+    s.raw_set(
+        "neighbours_radius",
+        lua.create_function(move |lua, args: MultiValue| {
+            let a: Vec<Value> = args.into_iter().collect();
+            let (Some(x), Some(y), Some(r)) = (
+                a.first().and_then(num),
+                a.get(1).and_then(num),
+                a.get(2).and_then(num),
+            ) else {
+                return error(lua, "neighbours_radius(x, y, r[, opts])");
+            };
+            if context != Context::Zone {
+                return error(lua, "neighbours_radius requires zone context");
+            }
+            let table = neighbour_table(lua, &zone_n)?;
+            results(
+                lua,
+                within(&table, x, y, r, &opts(a.get(3).unwrap_or(&Value::Nil)))?,
+            )
+        })?,
+    )?;
+    let zone_nr = zone;
+    s.raw_set(
+        "neighbours_rect",
+        lua.create_function(move |lua, args: MultiValue| {
+            let a: Vec<Value> = args.into_iter().collect();
+            let n: Vec<Option<f64>> = a.iter().take(4).map(num).collect();
+            let [Some(x1), Some(y1), Some(x2), Some(y2)] = n.as_slice() else {
+                return error(lua, "neighbours_rect(x1, y1, x2, y2[, opts])");
+            };
+            if context != Context::Zone {
+                return error(lua, "neighbours_rect requires zone context");
+            }
+            let (lx, hx, ly, hy) = (x1.min(*x2), x1.max(*x2), y1.min(*y2), y1.max(*y2));
+            let table = neighbour_table(lua, &zone_nr)?;
+            let o = opts(a.get(4).unwrap_or(&Value::Nil));
+            let found: Vec<(Value, Table, f64)> = within(&table, lx, ly, f64::INFINITY, &o)?
+                .into_iter()
+                .filter(|(_, e, _)| {
+                    xy(e).is_some_and(|(x, y)| (lx..=hx).contains(&x) && (ly..=hy).contains(&y))
+                })
+                .collect();
+            let list = lua.create_table()?;
+            for (i, (id, e, _)) in found.into_iter().enumerate() {
+                let rec = lua.create_table()?;
+                rec.raw_set("id", id)?;
+                rec.raw_set("entity", e)?;
+                list.raw_set(i + 1, rec)?;
+            }
+            Ok(Value::Table(list))
+        })?,
+    )?;
     Ok(s)
 }

@@ -255,6 +255,11 @@ fn read_mode(
             Value::Integer(i) => i,
             _ => 0,
         };
+        w.border_band = match get("border_band") {
+            Value::Integer(i) if (0..=1).contains(&i) => i as f64,
+            Value::Number(f) if (0.0..=1.0).contains(&f) => f,
+            _ => 0.0,
+        };
         w.listed = flag("listed").unwrap_or(true);
         w.quick_play = flag("quick_play").unwrap_or(true);
         Some(w)

@@ -29,7 +29,7 @@ use super::match_mode::LuaSettings;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
-use crate::worlds::mode::ZoneTerrain;
+use crate::worlds::mode::{BorderMirror, Effect, IncomingEffects, OutgoingEffects, ZoneTerrain};
 use crate::worlds::mode::{
     ConsumedSeq, HookEffects, KeepHot, WorldHooks, WorldInput, ZoneEntities, ZoneInfo,
 };
@@ -366,13 +366,21 @@ impl LuaZone {
             .collect();
     }
 
+    /// What zone-form spatial queries and `game.zone.apply` see during the next callback.
+    fn refresh_view(&self, entities: &ZoneEntities) {
+        let mut view = self.api.zone.lock().unwrap_or_else(|p| p.into_inner());
+        view.entities = entities.0.clone();
+    }
+
     fn tick(
         &mut self,
         entities: &mut ZoneEntities,
         inputs: Vec<WorldInput>,
+        effects: Vec<Effect>,
         consumed: &mut ConsumedSeq,
     ) {
         self.reloader.poll(&self.sandbox);
+        self.refresh_view(entities);
         if let Ok(table) = self.entities_table(entities) {
             let args = MultiValue::from_iter([table, self.zone_state.clone()]);
             match self.sandbox.call("zone_tick", args, ZONE_TICK) {
@@ -390,6 +398,7 @@ impl LuaZone {
             }
         }
         for input in inputs {
+            self.refresh_view(entities);
             let lua = self.sandbox.lua().clone();
             let (Ok(table), Ok(pid), Ok(input_table)) = (
                 self.entities_table(entities),
@@ -416,6 +425,46 @@ impl LuaZone {
                 Err(e) => log_failure(&self.rel, "handle_input", &e),
             }
         }
+        self.effects(entities, effects);
+    }
+
+    /// `handle_effects(effects, entities) -> entities`, with `effects` a list of
+    /// `{entity_id, event}` for entities this zone owns.
+    fn effects(&mut self, entities: &mut ZoneEntities, effects: Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        self.refresh_view(entities);
+        let lua = self.sandbox.lua().clone();
+        let Ok(list) = lua.create_table() else { return };
+        for (i, e) in effects.iter().enumerate() {
+            let Ok(rec) = lua.create_table() else { return };
+            let _ = rec.raw_set("entity_id", e.entity_id.as_str());
+            if let Ok(v) = super::convert::to_lua(&lua, &e.event, Nulls::AsNil) {
+                let _ = rec.raw_set("event", v);
+            }
+            let _ = list.raw_set(i + 1, rec);
+        }
+        let Ok(table) = self.entities_table(entities) else {
+            return;
+        };
+        match self.sandbox.call(
+            "handle_effects",
+            MultiValue::from_iter([Value::Table(list), table]),
+            ZONE_TICK,
+        ) {
+            Ok(Some(out)) => {
+                if let Some(e) = out
+                    .into_iter()
+                    .next()
+                    .filter(|v| matches!(v, Value::Table(_)))
+                {
+                    Self::adopt_entities(&e, entities);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log_failure(&self.rel, "handle_effects", &e),
+        }
     }
 
     fn keep_hot(&self) -> bool {
@@ -436,10 +485,36 @@ fn lua_zone_tick(world: &mut World) {
         .unwrap_or_default();
     let mut entities = world.remove_resource::<ZoneEntities>().unwrap_or_default();
     let mut consumed = world.remove_resource::<ConsumedSeq>().unwrap_or_default();
-    zone.tick(&mut entities, inputs, &mut consumed);
+    let incoming = world
+        .get_resource_mut::<IncomingEffects>()
+        .map(|mut i| std::mem::take(&mut i.0))
+        .unwrap_or_default();
+    if let Some(mirror) = world.get_resource::<BorderMirror>() {
+        zone.api
+            .zone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mirror = mirror.0.clone();
+    }
+    zone.tick(&mut entities, inputs, incoming, &mut consumed);
     world.insert_resource(entities);
     world.insert_resource(consumed);
     world.insert_resource(KeepHot(zone.keep_hot()));
+    let outgoing = std::mem::take(
+        &mut zone
+            .api
+            .zone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .outgoing,
+    );
+    if let Some(mut out) = world.get_resource_mut::<OutgoingEffects>() {
+        out.0.extend(
+            outgoing
+                .into_iter()
+                .map(|(entity_id, event)| Effect { entity_id, event }),
+        );
+    }
     let effects = zone.api.take_effects();
     if let Some(mut m) = world.get_resource_mut::<Messages<Broadcast>>() {
         for (name, payload) in effects.broadcasts {

@@ -53,6 +53,9 @@ pub struct WorldDescriptor {
     /// Zones are snapshotted and restored; the world survives restarts and never finishes
     /// for being empty.
     pub persistent: bool,
+    /// Fraction of `zone_size` along each edge whose entities a zone publishes to its
+    /// neighbours (0 = off).
+    pub border_band: f64,
     /// Ticks between periodic snapshots of a persistent world's zones.
     pub snapshot_interval: u64,
     /// Terrain, if any (chunk coordinates = zone coordinates).
@@ -88,6 +91,7 @@ impl WorldDescriptor {
             rehome_margin: 0.15,
             player_ttl_ms: 0,
             persistent: false,
+            border_band: 0.0,
             snapshot_interval: 600,
             terrain: None,
         }
@@ -228,6 +232,28 @@ pub struct WorldInput {
     /// The client's input sequence, when it sent one.
     pub seq: Option<u64>,
 }
+
+/// Copies of the entities the 8 neighbouring zones publish in their border band (as of the
+/// previous tick), keyed by zone. Read-only.
+#[derive(Resource, Clone, Default)]
+pub struct BorderMirror(pub Arc<std::collections::HashMap<ZoneCoord, Entities>>);
+
+/// One cross-zone effect: an event for an entity another zone owns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    /// The target entity.
+    pub entity_id: String,
+    /// The event (a JSON object, at most 4 KiB encoded).
+    pub event: Value,
+}
+
+/// Effects to send this tick, each to the zone publishing the entity (at most 64 per tick).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct OutgoingEffects(pub Vec<Effect>);
+
+/// Effects delivered to this zone this tick, for entities it still owns.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct IncomingEffects(pub Vec<Effect>);
 
 /// The world's terrain, for zone systems (and `game.terrain` in zone VMs).
 #[derive(Resource, Clone, Default)]

@@ -30,7 +30,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::WorldsShared;
-use super::mode::{ConsumedSeq, KeepHot, WorldInput, WorldMode, ZoneEntities, ZoneInfo};
+use super::mode::{
+    BorderMirror, ConsumedSeq, Effect, IncomingEffects, KeepHot, OutgoingEffects, WorldInput,
+    WorldMode, ZoneEntities, ZoneInfo,
+};
 use crate::game::{Broadcast, SendTo};
 use crate::matches::record::MatchRecord;
 use crate::matches::runtime::panic_message;
@@ -204,6 +207,8 @@ impl WorldHandle {
 
 struct Zone {
     app: SubApp,
+    /// Cross-zone effects for this zone's next tick.
+    effects: Vec<Effect>,
     baseline: Entities,
     frame_seq: u64,
     subscribers: BTreeSet<String>,
@@ -236,6 +241,8 @@ pub(crate) struct WorldTask {
     restore: HashMap<ZoneCoord, Entities>,
     /// World-level game logic (a Lua world VM).
     hooks: Box<dyn super::mode::WorldHooks>,
+    /// Border-band copies published by every zone after the last tick.
+    mirror: Arc<HashMap<ZoneCoord, Entities>>,
     /// This world's terrain.
     terrain_provider: Option<Arc<dyn asobi_core::world::terrain::TerrainProvider>>,
     shared: Arc<WorldsShared>,
@@ -290,6 +297,7 @@ impl WorldTask {
             restore: HashMap::new(),
             hooks,
             terrain_provider,
+            mirror: Arc::default(),
             shared,
             snapshot,
             last_reap: Instant::now(),
@@ -510,6 +518,9 @@ impl WorldTask {
                 .add_message::<Broadcast>()
                 .add_message::<SendTo>()
                 .insert_resource(ZoneEntities(entities))
+                .init_resource::<BorderMirror>()
+                .init_resource::<OutgoingEffects>()
+                .init_resource::<IncomingEffects>()
                 .insert_resource(terrain)
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
@@ -551,6 +562,7 @@ impl WorldTask {
             coord,
             Zone {
                 app,
+                effects: Vec::new(),
                 baseline: Entities::new(),
                 frame_seq: 0,
                 subscribers: BTreeSet::new(),
@@ -770,6 +782,7 @@ impl WorldTask {
             }
         }
         self.crossings();
+        self.publish_border_band();
         if let Some(result) = self.hooks.post_tick(self.tick) {
             self.flush_hooks();
             self.finish(Value::Object(result));
@@ -800,6 +813,7 @@ impl WorldTask {
             return;
         };
         let inputs = std::mem::take(&mut z.inputs);
+        let effects = std::mem::take(&mut z.effects);
         let mut stamped: HashMap<String, u64> = HashMap::new();
         for i in &inputs {
             if let Some(seq) = i.seq {
@@ -811,6 +825,27 @@ impl WorldTask {
         if let Some(mut info) = world.get_resource_mut::<ZoneInfo>() {
             info.tick = tick;
         }
+        // The neighbours' border bands as of the last tick, and effects for entities this zone
+        // still owns.
+        let neighbours: HashMap<ZoneCoord, Entities> = self
+            .mirror
+            .iter()
+            .filter(|(c, _)| {
+                **c != coord && (c.0 - coord.0).abs() <= 1 && (c.1 - coord.1).abs() <= 1
+            })
+            .map(|(c, e)| (*c, e.clone()))
+            .collect();
+        world.insert_resource(BorderMirror(Arc::new(neighbours)));
+        let owned = world
+            .get_resource::<ZoneEntities>()
+            .map(|e| e.0.keys().cloned().collect::<BTreeSet<String>>())
+            .unwrap_or_default();
+        world.insert_resource(IncomingEffects(
+            effects
+                .into_iter()
+                .filter(|e| owned.contains(&e.entity_id))
+                .collect(),
+        ));
         if let Some(mut m) = world.get_resource_mut::<Messages<WorldInput>>() {
             m.write_batch(inputs);
         }
@@ -863,7 +898,69 @@ impl WorldTask {
             .get_resource_mut::<Messages<SendTo>>()
             .map(|mut m| m.drain().map(|s| (s.player_id, s.message)).collect())
             .unwrap_or_default();
+        let outgoing = world
+            .get_resource_mut::<OutgoingEffects>()
+            .map(|mut o| std::mem::take(&mut o.0))
+            .unwrap_or_default();
         self.send_effects(events, sends);
+        self.route_effects(coord, outgoing);
+    }
+
+    /// Delivers effects to the neighbouring zone that publishes each target entity in its
+    /// border band (at most 64 per zone per tick, 4 KiB each; the rest are dropped).
+    fn route_effects(&mut self, from: ZoneCoord, effects: Vec<Effect>) {
+        for e in effects.into_iter().take(64) {
+            if e.event.to_string().len() > 4096 {
+                continue;
+            }
+            let target = self.mirror.iter().find(|(c, ents)| {
+                **c != from
+                    && (c.0 - from.0).abs() <= 1
+                    && (c.1 - from.1).abs() <= 1
+                    && ents.contains_key(&e.entity_id)
+            });
+            if let Some((c, _)) = target
+                && let Some(z) = self.zones.get_mut(c)
+            {
+                z.effects.push(e);
+                z.hot = true;
+            }
+        }
+    }
+
+    /// Publishes, for every zone, copies of its entities within the border band of an edge.
+    fn publish_border_band(&mut self) {
+        let band = self.mode.descriptor.border_band;
+        if band <= 0.0 {
+            return;
+        }
+        let width = band.min(1.0) * f64::from(self.grid.zone_size);
+        let size = f64::from(self.grid.zone_size);
+        let mut mirror = HashMap::new();
+        for (coord, z) in &self.zones {
+            let (ox, oy) = self.grid.origin(*coord);
+            let Some(ents) = z.app.world().get_resource::<ZoneEntities>() else {
+                continue;
+            };
+            let near: Entities = ents
+                .0
+                .iter()
+                .filter(|(_, f)| match (number(f, "x"), number(f, "y")) {
+                    (Some(x), Some(y)) => {
+                        x - ox < width
+                            || ox + size - x <= width
+                            || y - oy < width
+                            || oy + size - y <= width
+                    }
+                    _ => false,
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !near.is_empty() {
+                mirror.insert(*coord, near);
+            }
+        }
+        self.mirror = Arc::new(mirror);
     }
 
     fn broadcast(&mut self, coord: ZoneCoord) {

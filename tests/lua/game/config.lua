@@ -5,4 +5,5 @@ return {
   events = "events/match.lua",
   shared = "shared/match.lua",
   realm = "world/world.lua",
+  borders = "borders/world.lua",
 }
