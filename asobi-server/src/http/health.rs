@@ -73,6 +73,7 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
                 "zone_crashes": app.worlds().stats().zone_crashes.load(std::sync::atomic::Ordering::Relaxed),
                 "bytes_out": app.worlds().stats().bytes_out.load(std::sync::atomic::Ordering::Relaxed),
                 "tick": app.worlds().stats().tick.summary(),
+                "zone_tick": app.worlds().stats().zone_tick.summary(),
             },
             "matches": {
                 "live": app.matches().live_count(),

@@ -35,6 +35,8 @@ pub const MAX_WORLDS_PER_PLAYER: usize = 5;
 pub struct WorldStats {
     /// World tick durations (all zones of a world).
     pub tick: Histogram,
+    /// One zone's schedule run.
+    pub zone_tick: Histogram,
     /// Zones loaded on this node.
     pub zones_loaded: AtomicU64,
     /// Zones that panicked and were rebuilt.

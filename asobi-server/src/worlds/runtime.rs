@@ -849,7 +849,9 @@ impl WorldTask {
         if let Some(mut m) = world.get_resource_mut::<Messages<WorldInput>>() {
             m.write_batch(inputs);
         }
+        let zone_started = Instant::now();
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| z.app.update()));
+        self.shared.stats.zone_tick.record(zone_started.elapsed());
         if let Err(p) = ran {
             let baseline = z.baseline.clone();
             tracing::error!(parent: &self.span, zone = ?coord, panic = %panic_message(&p), "zone crashed; restarting it from its last broadcast");
