@@ -47,6 +47,13 @@ async fn join(ws: &mut Ws, mode: &str) -> Value {
     r
 }
 
+/// The update record for `who` in a `world.tick` frame.
+fn entity(f: &Value, who: &str) -> Option<Value> {
+    f["payload"]["updates"]
+        .as_array()
+        .and_then(|u| u.iter().find(|r| r["id"] == who).cloned())
+}
+
 async fn sent(ws: &mut Ws) -> Value {
     ws.recv_type("module.message").await["payload"]["message"].clone()
 }
@@ -546,11 +553,6 @@ async fn a_lua_world_runs_its_world_vm_and_zone_vms() {
     assert_eq!(ok["type"], "world.joined");
 
     // spawn_position came from the world VM; zone_tick touched the entity in the zone VM.
-    let entity = |f: &Value, who: &str| {
-        f["payload"]["updates"]
-            .as_array()
-            .and_then(|u| u.iter().find(|r| r["id"] == who).cloned())
-    };
     let spawned = loop {
         let f = wa.recv_type("world.tick").await;
         if let Some(e) = entity(&f, &a.player_id)
@@ -659,4 +661,28 @@ async fn border_bands_let_zones_see_and_affect_their_neighbours() {
     wa.send(json!({"type": "world.input", "payload": {"poke": "nobody"}}))
         .await;
     assert_eq!(sent(&mut wa).await["poked"], false);
+}
+
+#[tokio::test]
+async fn generate_world_seeds_each_zone_state() {
+    let s = lua_server(&game_copy()).await;
+    let (a, b) = (s.register("seed_west").await, s.register("seed_east").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "borders"}))
+        .await;
+    wb.request("world.join", json!({"world_id": j["payload"]["world_id"]}))
+        .await;
+    // Each player's zone stamps its generated label on the player's entity.
+    for (ws, id, label) in [
+        (&mut wa, &a.player_id, "west"),
+        (&mut wb, &b.player_id, "east"),
+    ] {
+        loop {
+            let f = ws.recv_type("world.tick").await;
+            if entity(&f, id).is_some_and(|e| e["zone_label"] == label) {
+                break;
+            }
+        }
+    }
 }

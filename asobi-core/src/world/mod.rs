@@ -3,4 +3,5 @@
 
 pub mod delta;
 pub mod grid;
+pub mod spatial;
 pub mod terrain;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use asobi_core::protocol::event::validate_event_name;
 use asobi_core::world::delta::Entities;
 use asobi_core::world::grid::ZoneCoord;
+use asobi_core::world::spatial::SpatialHash;
 use asobi_core::world::terrain::TerrainProvider;
 use mlua::{Lua, MultiValue, Table, Value};
 use serde_json::Value as Json;
@@ -40,6 +41,8 @@ pub struct ZoneView {
     pub entities: Entities,
     /// The 8 neighbours' border-band entities, by zone.
     pub mirror: Arc<HashMap<ZoneCoord, Entities>>,
+    /// A spatial index over `entities`.
+    pub index: SpatialHash,
     /// `game.zone.apply(entity_id, event)` calls this tick.
     pub outgoing: Vec<(String, Json)>,
 }
@@ -386,26 +389,13 @@ fn results(lua: &Lua, found: Vec<(Value, Table, f64)>) -> mlua::Result<Value> {
     Ok(Value::Table(list))
 }
 
-/// `{id, x, y}` records of the zone's own entities matching `keep(x, y)`, nearest first
-/// from (cx, cy).
-fn own_entities(
+/// `{id, x, y}` records, from the zone's spatial index.
+fn id_records<'a>(
     lua: &Lua,
-    zone: &Mutex<ZoneView>,
-    cx: f64,
-    cy: f64,
-    keep: impl Fn(f64, f64) -> bool,
+    found: impl Iterator<Item = (&'a str, f64, f64)>,
 ) -> mlua::Result<Value> {
-    let view = lock(zone);
-    let mut found: Vec<(f64, &str, f64, f64)> = view
-        .entities
-        .iter()
-        .filter_map(|(id, f)| Some((id.as_str(), f.get("x")?.as_f64()?, f.get("y")?.as_f64()?)))
-        .filter(|(_, x, y)| keep(*x, *y))
-        .map(|(id, x, y)| (((x - cx).powi(2) + (y - cy).powi(2)).sqrt(), id, x, y))
-        .collect();
-    found.sort_by(|a, b| a.0.total_cmp(&b.0));
     let list = lua.create_table()?;
-    for (i, (_, id, x, y)) in found.into_iter().enumerate() {
+    for (i, (id, x, y)) in found.enumerate() {
         let r = lua.create_table()?;
         r.raw_set("id", id)?;
         r.raw_set("x", x)?;
@@ -481,9 +471,14 @@ fn spatial(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::Res
                         num(y).unwrap_or(0.0),
                         num(r).unwrap_or(0.0),
                     );
-                    own_entities(lua, &zone_q, x, y, |ex, ey| {
-                        ((ex - x).powi(2) + (ey - y).powi(2)).sqrt() <= r
-                    })
+                    let view = lock(&zone_q);
+                    id_records(
+                        lua,
+                        view.index
+                            .radius(x, y, r)
+                            .into_iter()
+                            .map(|(id, x, y, _)| (id, x, y)),
+                    )
                 }
                 _ => error(lua, "query_radius(entities, x, y, r[, opts])"),
             }
@@ -547,10 +542,8 @@ fn spatial(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::Res
             if context != Context::Zone {
                 return error(lua, "query_rect requires zone context");
             }
-            let (lx, hx, ly, hy) = (x1.min(*x2), x1.max(*x2), y1.min(*y2), y1.max(*y2));
-            own_entities(lua, &zone_r, lx, ly, |x, y| {
-                (lx..=hx).contains(&x) && (ly..=hy).contains(&y)
-            })
+            let view = lock(&zone_r);
+            id_records(lua, view.index.rect(*x1, *y1, *x2, *y2).into_iter())
         })?,
     )?;
     let zone_n = zone.clone();

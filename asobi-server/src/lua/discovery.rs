@@ -260,6 +260,7 @@ fn read_mode(
             Value::Number(f) if (0.0..=1.0).contains(&f) => f,
             _ => 0.0,
         };
+        w.spatial_cell = positive("spatial_grid_cell_size")?.map(f64::from);
         w.listed = flag("listed").unwrap_or(true);
         w.quick_play = flag("quick_play").unwrap_or(true);
         Some(w)

@@ -13,6 +13,7 @@
 //! script returns are authoritative. Failures keep the previous entities and state; every VM
 //! hot-reloads like match VMs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,17 +24,21 @@ use mlua::{MultiValue, Value};
 use serde_json::{Map, Value as Json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_object};
+use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_lua, to_object};
 use super::discovery::LuaModeDef;
 use super::match_mode::LuaSettings;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
-use crate::worlds::mode::{BorderMirror, Effect, IncomingEffects, OutgoingEffects, ZoneTerrain};
+use crate::worlds::mode::{
+    BorderMirror, Effect, IncomingEffects, OutgoingEffects, ZoneSeed, ZoneTerrain,
+};
 use crate::worlds::mode::{
     ConsumedSeq, HookEffects, KeepHot, WorldHooks, WorldInput, ZoneEntities, ZoneInfo,
 };
 use crate::worlds::{WorldDescriptor, WorldMode};
+use asobi_core::world::grid::ZoneCoord;
+use asobi_core::world::spatial::SpatialHash;
 use asobi_core::world::terrain::{FlatTerrain, NoiseTerrain, TerrainProvider, Tile};
 
 const TOP_LEVEL: Duration = Duration::from_millis(2000);
@@ -44,12 +49,24 @@ const SPAWN: Duration = Duration::from_millis(100);
 const POST_TICK: Duration = Duration::from_millis(500);
 const ZONE_TICK: Duration = Duration::from_millis(500);
 const INPUT: Duration = Duration::from_millis(50);
+const GENERATE: Duration = Duration::from_millis(5000);
 
 /// The world mode for a Lua world script.
 pub fn mode(def: LuaModeDef, descriptor: WorldDescriptor, settings: LuaSettings) -> WorldMode {
     let def = Arc::new(def);
     let hooks_def = def.clone();
-    WorldMode::new(descriptor, LuaZonePlugin { def, settings }).with_hooks(move |world_id| {
+    let spatial_cell = descriptor
+        .spatial_cell
+        .unwrap_or(f64::from(descriptor.zone_size) / 8.0);
+    WorldMode::new(
+        descriptor,
+        LuaZonePlugin {
+            def,
+            settings,
+            spatial_cell,
+        },
+    )
+    .with_hooks(move |world_id| {
         LuaWorld::start(&hooks_def, settings, world_id).map(|w| Box::new(w) as Box<dyn WorldHooks>)
     })
 }
@@ -222,6 +239,32 @@ impl WorldHooks for LuaWorld {
         self.update("leave", args, JOIN_LEAVE);
     }
 
+    /// `generate_world(seed, config) -> {["x,y"] = value}`; other keys are ignored.
+    fn generate_world(&mut self, seed: i64) -> HashMap<ZoneCoord, Json> {
+        let Ok(config) = self.sandbox.lua().create_table() else {
+            return HashMap::new();
+        };
+        let args = MultiValue::from_iter([Value::Integer(seed), Value::Table(config)]);
+        let out = match self.sandbox.call("generate_world", args, GENERATE) {
+            Ok(Some(out)) => out,
+            Ok(None) => return HashMap::new(),
+            Err(e) => {
+                log_failure(&self.rel, "generate_world", &e);
+                return HashMap::new();
+            }
+        };
+        let Some(Json::Object(zones)) = out.into_iter().next().map(|v| to_json(&v)) else {
+            return HashMap::new();
+        };
+        zones
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let (x, y) = key.split_once(',')?;
+                Some(((x.trim().parse().ok()?, y.trim().parse().ok()?), value))
+            })
+            .collect()
+    }
+
     /// `terrain_provider(config) -> {module = name, args = table}`, from the allowlist of
     /// built-in providers: `asobi_terrain_flat {tile, elevation}`, `asobi_terrain_perlin {seed}`.
     fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
@@ -293,6 +336,7 @@ impl WorldHooks for LuaWorld {
 struct LuaZonePlugin {
     def: Arc<LuaModeDef>,
     settings: LuaSettings,
+    spatial_cell: f64,
 }
 
 /// A zone VM.
@@ -303,6 +347,7 @@ struct LuaZone {
     zone_state: Value,
     rel: String,
     reloader: Reloader,
+    spatial_cell: f64,
 }
 
 impl Plugin for LuaZonePlugin {
@@ -325,12 +370,20 @@ impl Plugin for LuaZonePlugin {
                         .get_resource::<ZoneTerrain>()
                         .and_then(|t| t.0.clone()),
                 );
+                // `generate_world` seeds the Lua zone state from its value's `game_state`.
+                let zone_state = app
+                    .world()
+                    .get_resource::<ZoneSeed>()
+                    .and_then(|s| s.0.as_ref()?.get("game_state"))
+                    .and_then(|v| to_lua(sandbox.lua(), v, Nulls::AsNil).ok())
+                    .unwrap_or(Value::Nil);
                 app.insert_resource(LuaZone {
                     sandbox,
                     api,
-                    zone_state: Value::Nil,
+                    zone_state,
                     rel: self.def.rel.clone(),
                     reloader: Reloader::new(&self.def.script, &self.def.rel, self.settings.reload),
+                    spatial_cell: self.spatial_cell,
                 })
                 .init_resource::<KeepHot>()
                 .add_systems(Update, lua_zone_tick);
@@ -368,8 +421,14 @@ impl LuaZone {
 
     /// What zone-form spatial queries and `game.zone.apply` see during the next callback.
     fn refresh_view(&self, entities: &ZoneEntities) {
+        let points = entities
+            .0
+            .iter()
+            .filter_map(|(id, f)| Some((id.clone(), f.get("x")?.as_f64()?, f.get("y")?.as_f64()?)));
+        let index = SpatialHash::build(points, self.spatial_cell);
         let mut view = self.api.zone.lock().unwrap_or_else(|p| p.into_inner());
         view.entities = entities.0.clone();
+        view.index = index;
     }
 
     fn tick(

@@ -56,6 +56,8 @@ pub struct WorldDescriptor {
     /// Fraction of `zone_size` along each edge whose entities a zone publishes to its
     /// neighbours (0 = off).
     pub border_band: f64,
+    /// Cell size of the per-zone spatial index (default: an eighth of a zone).
+    pub spatial_cell: Option<f64>,
     /// Ticks between periodic snapshots of a persistent world's zones.
     pub snapshot_interval: u64,
     /// Terrain, if any (chunk coordinates = zone coordinates).
@@ -92,6 +94,7 @@ impl WorldDescriptor {
             player_ttl_ms: 0,
             persistent: false,
             border_band: 0.0,
+            spatial_cell: None,
             snapshot_interval: 600,
             terrain: None,
         }
@@ -119,6 +122,11 @@ pub trait WorldHooks: Send {
     }
     /// A player left.
     fn leave(&mut self, _player_id: &str) {}
+    /// Initial per-zone values for a pre-warmed world (`generate_world(seed, config)`), keyed
+    /// by zone; handed to each zone (also when it is recreated) as its [`ZoneSeed`].
+    fn generate_world(&mut self, _seed: i64) -> std::collections::HashMap<ZoneCoord, Value> {
+        std::collections::HashMap::new()
+    }
     /// This world's terrain, chosen when it starts; `None` uses the mode's.
     fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
         None
@@ -254,6 +262,10 @@ pub struct OutgoingEffects(pub Vec<Effect>);
 /// Effects delivered to this zone this tick, for entities it still owns.
 #[derive(Resource, Debug, Clone, Default)]
 pub struct IncomingEffects(pub Vec<Effect>);
+
+/// This zone's initial value from `generate_world`, if any.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ZoneSeed(pub Option<Value>);
 
 /// The world's terrain, for zone systems (and `game.terrain` in zone VMs).
 #[derive(Resource, Clone, Default)]

@@ -241,6 +241,8 @@ pub(crate) struct WorldTask {
     restore: HashMap<ZoneCoord, Entities>,
     /// World-level game logic (a Lua world VM).
     hooks: Box<dyn super::mode::WorldHooks>,
+    /// `generate_world` values by zone.
+    seeds: HashMap<ZoneCoord, Value>,
     /// Border-band copies published by every zone after the last tick.
     mirror: Arc<HashMap<ZoneCoord, Entities>>,
     /// This world's terrain.
@@ -298,6 +300,7 @@ impl WorldTask {
             hooks,
             terrain_provider,
             mirror: Arc::default(),
+            seeds: HashMap::new(),
             shared,
             snapshot,
             last_reap: Instant::now(),
@@ -311,6 +314,9 @@ impl WorldTask {
                     Ok(Err(e)) => tracing::error!(parent: &task.span, error = %e, "cannot load zone snapshots"),
                     Err(e) => tracing::error!(parent: &task.span, error = %e, "snapshot load task failed"),
                 }
+            }
+            if !task.mode.descriptor.lazy_zones && task.restore.is_empty() {
+                task.seeds = task.hooks.generate_world(task.started_at);
             }
             if !task.mode.descriptor.lazy_zones {
                 for y in 0..grid.grid_size as i32 {
@@ -512,6 +518,7 @@ impl WorldTask {
             tick: self.tick,
         };
         let terrain = super::mode::ZoneTerrain(self.terrain_provider.clone());
+        let seed = super::mode::ZoneSeed(self.seeds.get(&coord).cloned());
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
@@ -522,6 +529,7 @@ impl WorldTask {
                 .init_resource::<OutgoingEffects>()
                 .init_resource::<IncomingEffects>()
                 .insert_resource(terrain)
+                .insert_resource(seed)
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
             mode.build_zone(&mut app);

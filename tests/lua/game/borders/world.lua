@@ -22,6 +22,22 @@ function spawn_position(player_id, state)
 end
 
 function leave(player_id, state) return state end
+
+-- Each zone starts with a label from generate_world and stamps it on its entities.
+function generate_world(seed, config)
+  return {
+    ["0,0"] = { game_state = { label = "west", seed = seed } },
+    ["1,0"] = { game_state = { label = "east" } },
+    ignored = true,
+  }
+end
+
+function zone_tick(entities, zone_state)
+  for _, e in pairs(entities) do
+    e.zone_label = zone_state and zone_state.label
+  end
+  return entities, zone_state
+end
 function post_tick(tick, state) return state end
 
 function handle_input(player_id, input, entities)
