@@ -686,3 +686,48 @@ async fn generate_world_seeds_each_zone_state() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_persistent_lua_zone_keeps_its_zone_state_across_a_restart() {
+    let dir = game_copy();
+    let mut s = lua_server(&dir).await;
+    let a = s.register("vault_keeper").await;
+    let mut wa = s.ws_as(&a).await;
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "vault"}))
+        .await;
+    let world_id = j["payload"]["world_id"].clone();
+    let clock = |f: &Value| entity(f, "clock").and_then(|e| e["ticks"].as_i64());
+    let before = loop {
+        if let Some(t) = clock(&wa.recv_type("world.tick").await)
+            && t >= 40
+        {
+            break t;
+        }
+    };
+    drop(wa);
+    s.stop().await;
+
+    // After a restart the zone's counter carries on from where it stopped.
+    let s2 = TestServer::start_on(s.database_url.clone(), Vec::new(), |c| {
+        c.game_dir = Some(dir);
+        c.lua_memory_limit_mb = 16;
+    })
+    .await;
+    let b = s2.register("vault_visitor").await;
+    let mut wb = s2.ws_as(&b).await;
+    let r = wb
+        .request("world.join", json!({"world_id": world_id}))
+        .await;
+    assert_eq!(r["type"], "world.joined", "{r}");
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        if let Some(t) = clock(&wb.recv_type("world.tick").await) {
+            seen.push(t);
+        }
+    }
+    assert!(
+        seen.iter().all(|t| *t >= before),
+        "zone state restarted from scratch: {before} before, then {seen:?}"
+    );
+}

@@ -31,10 +31,8 @@ use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
 use crate::worlds::mode::{
-    BorderMirror, Effect, IncomingEffects, OutgoingEffects, ZoneSeed, ZoneTerrain,
-};
-use crate::worlds::mode::{
-    ConsumedSeq, HookEffects, KeepHot, WorldHooks, WorldInput, ZoneEntities, ZoneInfo,
+    BorderMirror, ConsumedSeq, Effect, HookEffects, IncomingEffects, KeepHot, OutgoingEffects,
+    SaveZone, WorldHooks, WorldInput, ZoneEntities, ZoneInfo, ZoneState, ZoneTerrain,
 };
 use crate::worlds::{WorldDescriptor, WorldMode};
 use asobi_core::world::grid::ZoneCoord;
@@ -370,10 +368,11 @@ impl Plugin for LuaZonePlugin {
                         .get_resource::<ZoneTerrain>()
                         .and_then(|t| t.0.clone()),
                 );
-                // `generate_world` seeds the Lua zone state from its value's `game_state`.
+                // The Lua zone state is the `game_state` of the host-side state (a snapshot's,
+                // or `generate_world`'s).
                 let zone_state = app
                     .world()
-                    .get_resource::<ZoneSeed>()
+                    .get_resource::<ZoneState>()
                     .and_then(|s| s.0.as_ref()?.get("game_state"))
                     .and_then(|v| to_lua(sandbox.lua(), v, Nulls::AsNil).ok())
                     .unwrap_or(Value::Nil);
@@ -386,7 +385,8 @@ impl Plugin for LuaZonePlugin {
                     spatial_cell: self.spatial_cell,
                 })
                 .init_resource::<KeepHot>()
-                .add_systems(Update, lua_zone_tick);
+                .add_systems(Update, lua_zone_tick)
+                .add_systems(SaveZone, lua_zone_save);
             }
             Err(why) => {
                 tracing::error!(script = %self.def.rel, zone = %owner, error = %why, "zone VM failed to start");
@@ -532,6 +532,11 @@ impl LuaZone {
             _ => false,
         }
     }
+}
+
+/// Keeps the host-side state current for a snapshot: `{"game_state": <zone_state as JSON>}`.
+fn lua_zone_save(zone: Res<LuaZone>, mut state: ResMut<ZoneState>) {
+    state.0 = Some(serde_json::json!({ "game_state": to_json(&zone.zone_state) }));
 }
 
 fn lua_zone_tick(world: &mut World) {

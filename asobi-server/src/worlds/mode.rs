@@ -15,6 +15,7 @@ use asobi_core::world::grid::{Grid, ZoneCoord};
 use asobi_core::world::terrain::TerrainProvider;
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleLabel;
 use serde_json::{Map, Value};
 
 /// Static description of a world mode (`worlds.md` §2 defaults).
@@ -122,8 +123,9 @@ pub trait WorldHooks: Send {
     }
     /// A player left.
     fn leave(&mut self, _player_id: &str) {}
-    /// Initial per-zone values for a pre-warmed world (`generate_world(seed, config)`), keyed
-    /// by zone; handed to each zone (also when it is recreated) as its [`ZoneSeed`].
+    /// Initial host-side states of a non-lazy world's zones (`generate_world(seed, config)`),
+    /// keyed by zone; each becomes that zone's [`ZoneState`], also when it is recreated. Not
+    /// called when a persistent world restores from snapshots.
     fn generate_world(&mut self, _seed: i64) -> std::collections::HashMap<ZoneCoord, Value> {
         std::collections::HashMap::new()
     }
@@ -263,9 +265,16 @@ pub struct OutgoingEffects(pub Vec<Effect>);
 #[derive(Resource, Debug, Clone, Default)]
 pub struct IncomingEffects(pub Vec<Effect>);
 
-/// This zone's initial value from `generate_world`, if any.
+/// This zone's host-side state (`worlds.md` §11.2): a JSON value the zone's game keeps for
+/// itself — Lua zones keep `{"game_state": <zone_state>}`. Set when the zone is built, from
+/// its snapshot or else from `generate_world`; persistent worlds store it with every snapshot,
+/// after running the [`SaveZone`] schedule, where a zone can bring it up to date.
 #[derive(Resource, Debug, Clone, Default)]
-pub struct ZoneSeed(pub Option<Value>);
+pub struct ZoneState(pub Option<Value>);
+
+/// Runs on a zone right before it is snapshotted: systems here update [`ZoneState`].
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SaveZone;
 
 /// The world's terrain, for zone systems (and `game.terrain` in zone VMs).
 #[derive(Resource, Clone, Default)]
@@ -282,7 +291,8 @@ pub struct ConsumedSeq(pub std::collections::HashMap<String, u64>);
 /// The prelude for world modes.
 pub mod prelude {
     pub use super::{
-        ConsumedSeq, WorldDescriptor, WorldHooks, WorldInput, WorldMode, ZoneEntities, ZoneInfo,
+        ConsumedSeq, SaveZone, WorldDescriptor, WorldHooks, WorldInput, WorldMode, ZoneEntities,
+        ZoneInfo, ZoneState,
     };
     pub use crate::game::{Broadcast, SendTo};
     pub use asobi_core::world::terrain::{FlatTerrain, NoiseTerrain, Tile};

@@ -1,10 +1,11 @@
 //! Zone snapshots of persistent worlds (`worlds.md` §11, doing better): what is stored, and
 //! the rows behind it.
 //!
-//! A snapshot holds a zone's entities except players and entities with `persistent = false`.
-//! Zones are snapshotted on unload, every `snapshot_interval` ticks, and at shutdown, and are
-//! restored with their entities whenever they load again — also after a node restart, since
-//! persistent worlds are re-created under their ids when the node starts.
+//! A snapshot holds a zone's entities except players and entities with `persistent = false`,
+//! and its host-side state ([`ZoneState`](super::mode::ZoneState)). Zones are snapshotted on
+//! unload, every `snapshot_interval` ticks, and at shutdown, and are restored with both
+//! whenever they load again — also after a node restart, since persistent worlds are
+//! re-created under their ids when the node starts.
 
 use asobi_core::world::delta::Entities;
 use asobi_core::world::grid::ZoneCoord;
@@ -13,6 +14,15 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::time::now_ms;
+
+/// What a zone snapshot holds.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneSnapshot {
+    /// Entities, as [`persisted`] filters them.
+    pub entities: Entities,
+    /// The zone's host-side state.
+    pub state: Option<Value>,
+}
 
 /// The entities of a zone that a snapshot keeps.
 pub fn persisted(entities: &Entities) -> Entities {
@@ -50,18 +60,21 @@ pub async fn save(
     db: &Db,
     world_id: &str,
     zone: ZoneCoord,
-    entities: &Entities,
+    snapshot: &ZoneSnapshot,
     tick: u64,
 ) -> Result<(), sqlx::Error> {
-    let json = serde_json::to_string(entities).unwrap_or_else(|_| "{}".into());
+    let json = serde_json::to_string(&snapshot.entities).unwrap_or_else(|_| "{}".into());
+    let state = snapshot.state.as_ref().map(Value::to_string);
     sqlx::query(
-        "INSERT INTO zone_snapshots (world_id, zone_x, zone_y, entities, tick, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (world_id, zone_x, zone_y) DO UPDATE SET entities = $4, tick = $5, updated_at = $6",
+        "INSERT INTO zone_snapshots (world_id, zone_x, zone_y, entities, zone_state, tick, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (world_id, zone_x, zone_y) \
+         DO UPDATE SET entities = $4, zone_state = $5, tick = $6, updated_at = $7",
     )
     .bind(world_id)
     .bind(i64::from(zone.0))
     .bind(i64::from(zone.1))
-    .bind(json)
+        .bind(json)
+    .bind(state)
     .bind(tick as i64)
     .bind(now_ms())
     .execute(db.pool())
@@ -70,18 +83,21 @@ pub async fn save(
 }
 
 /// Every zone snapshot of a world.
-pub async fn load(db: &Db, world_id: &str) -> Result<Vec<(ZoneCoord, Entities)>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT zone_x, zone_y, entities FROM zone_snapshots WHERE world_id = $1")
-            .bind(world_id)
-            .fetch_all(db.pool())
-            .await?;
+pub async fn load(db: &Db, world_id: &str) -> Result<Vec<(ZoneCoord, ZoneSnapshot)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT zone_x, zone_y, entities, zone_state FROM zone_snapshots WHERE world_id = $1",
+    )
+    .bind(world_id)
+    .fetch_all(db.pool())
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let (x, y): (i64, i64) = (r.try_get("zone_x")?, r.try_get("zone_y")?);
         let text: String = r.try_get("entities")?;
         let entities: Entities = serde_json::from_str(&text).unwrap_or_default();
-        out.push(((x as i32, y as i32), entities));
+        let state: Option<String> = r.try_get("zone_state")?;
+        let state = state.and_then(|s| serde_json::from_str(&s).ok());
+        out.push(((x as i32, y as i32), ZoneSnapshot { entities, state }));
     }
     Ok(out)
 }

@@ -31,9 +31,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::WorldsShared;
 use super::mode::{
-    BorderMirror, ConsumedSeq, Effect, IncomingEffects, KeepHot, OutgoingEffects, WorldInput,
-    WorldMode, ZoneEntities, ZoneInfo,
+    BorderMirror, ConsumedSeq, Effect, IncomingEffects, KeepHot, OutgoingEffects, SaveZone,
+    WorldInput, WorldMode, ZoneEntities, ZoneInfo, ZoneState,
 };
+use super::persist::ZoneSnapshot;
 use crate::game::{Broadcast, SendTo};
 use crate::matches::record::MatchRecord;
 use crate::matches::runtime::panic_message;
@@ -238,10 +239,10 @@ pub(crate) struct WorldTask {
     players: HashMap<String, Slot>,
     terrain: HashMap<ZoneCoord, Option<Arc<OutFrame>>>,
     /// Snapshots of unloaded zones of a persistent world, restored when they load again.
-    restore: HashMap<ZoneCoord, Entities>,
+    restore: HashMap<ZoneCoord, ZoneSnapshot>,
     /// World-level game logic (a Lua world VM).
     hooks: Box<dyn super::mode::WorldHooks>,
-    /// `generate_world` values by zone.
+    /// `generate_world` host-side zone states.
     seeds: HashMap<ZoneCoord, Value>,
     /// Border-band copies published by every zone after the last tick.
     mirror: Arc<HashMap<ZoneCoord, Entities>>,
@@ -509,7 +510,12 @@ impl WorldTask {
         }
     }
 
-    fn build_zone(&self, coord: ZoneCoord, entities: Entities) -> Option<SubApp> {
+    /// The state a zone starts with: what it saved, else what `generate_world` gave it.
+    fn initial_state(&self, coord: ZoneCoord, saved: Option<Value>) -> ZoneState {
+        ZoneState(saved.or_else(|| self.seeds.get(&coord).cloned()))
+    }
+
+    fn build_zone(&self, coord: ZoneCoord, entities: Entities, state: ZoneState) -> Option<SubApp> {
         let mode = self.mode.clone();
         let info = ZoneInfo {
             world_id: self.id.clone(),
@@ -518,7 +524,7 @@ impl WorldTask {
             tick: self.tick,
         };
         let terrain = super::mode::ZoneTerrain(self.terrain_provider.clone());
-        let seed = super::mode::ZoneSeed(self.seeds.get(&coord).cloned());
+
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
@@ -529,7 +535,7 @@ impl WorldTask {
                 .init_resource::<OutgoingEffects>()
                 .init_resource::<IncomingEffects>()
                 .insert_resource(terrain)
-                .insert_resource(seed)
+                .insert_resource(state)
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
             mode.build_zone(&mut app);
@@ -563,8 +569,9 @@ impl WorldTask {
             return Err(WorldJoinError::ZoneUnavailable);
         }
         let restored = self.restore.remove(&coord).unwrap_or_default();
+        let state = self.initial_state(coord, restored.state);
         let app = self
-            .build_zone(coord, restored)
+            .build_zone(coord, restored.entities, state)
             .ok_or(WorldJoinError::ZoneUnavailable)?;
         self.zones.insert(
             coord,
@@ -862,12 +869,18 @@ impl WorldTask {
         self.shared.stats.zone_tick.record(zone_started.elapsed());
         if let Err(p) = ran {
             let baseline = z.baseline.clone();
+            let saved = z
+                .app
+                .world()
+                .get_resource::<ZoneState>()
+                .and_then(|s| s.0.clone());
+            let state = self.initial_state(coord, saved);
             tracing::error!(parent: &self.span, zone = ?coord, panic = %panic_message(&p), "zone crashed; restarting it from its last broadcast");
             self.shared
                 .stats
                 .zone_crashes
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match self.build_zone(coord, baseline) {
+            match self.build_zone(coord, baseline, state) {
                 Some(app) => {
                     if let Some(z) = self.zones.get_mut(&coord) {
                         z.app = app;
@@ -1140,15 +1153,9 @@ impl WorldTask {
             .map(|(c, _)| *c)
             .collect();
         for c in &reapable {
-            if persistent {
-                drop(self.snapshot(*c));
-                if let Some(e) = self
-                    .zones
-                    .get(c)
-                    .and_then(|z| z.app.world().get_resource::<ZoneEntities>())
-                {
-                    self.restore.insert(*c, super::persist::persisted(&e.0));
-                }
+            if persistent && let Some(snap) = self.zone_snapshot(*c) {
+                drop(self.save(*c, snap.clone()));
+                self.restore.insert(*c, snap);
             }
             self.zones.remove(c);
         }
@@ -1162,16 +1169,38 @@ impl WorldTask {
         }
     }
 
+    /// What a loaded zone's snapshot holds now, after its [`SaveZone`] systems ran.
+    fn zone_snapshot(&mut self, coord: ZoneCoord) -> Option<ZoneSnapshot> {
+        let span = self.span.clone();
+        let z = self.zones.get_mut(&coord)?;
+        let world = z.app.world_mut();
+        let saved = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _ = world.try_run_schedule(SaveZone);
+        }));
+        if let Err(p) = saved {
+            tracing::error!(parent: &span, zone = ?coord, panic = %panic_message(&p), "zone panicked while saving; its state is stored as last saved");
+        }
+        let world = z.app.world();
+        Some(ZoneSnapshot {
+            entities: super::persist::persisted(&world.get_resource::<ZoneEntities>()?.0),
+            state: world.get_resource::<ZoneState>().and_then(|s| s.0.clone()),
+        })
+    }
+
     /// Writes a zone's snapshot (persistent worlds); the returned handle resolves when stored.
-    fn snapshot(&self, coord: ZoneCoord) -> Option<tokio::task::JoinHandle<()>> {
-        let z = self.zones.get(&coord)?;
-        let entities = super::persist::persisted(&z.app.world().get_resource::<ZoneEntities>()?.0);
+    fn snapshot(&mut self, coord: ZoneCoord) -> Option<tokio::task::JoinHandle<()>> {
+        let snap = self.zone_snapshot(coord)?;
+        Some(self.save(coord, snap))
+    }
+
+    /// Stores a snapshot in the background; the handle resolves when it is stored.
+    fn save(&self, coord: ZoneCoord, snap: ZoneSnapshot) -> tokio::task::JoinHandle<()> {
         let (db, id, tick) = (self.shared.db.clone(), self.id.clone(), self.tick);
-        Some(self.shared.io.spawn(async move {
-            if let Err(e) = super::persist::save(&db, &id, coord, &entities, tick).await {
+        self.shared.io.spawn(async move {
+            if let Err(e) = super::persist::save(&db, &id, coord, &snap, tick).await {
                 tracing::error!(world_id = %id, zone = ?coord, error = %e, "cannot write zone snapshot");
             }
-        }))
+        })
     }
 
     /// Snapshots every loaded zone and waits for the writes (shutdown).

@@ -6,4 +6,5 @@ return {
   shared = "shared/match.lua",
   realm = "world/world.lua",
   borders = "borders/world.lua",
+  vault = "vault/world.lua",
 }
