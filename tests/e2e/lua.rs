@@ -730,4 +730,9 @@ async fn a_persistent_lua_zone_keeps_its_zone_state_across_a_restart() {
         seen.iter().all(|t| *t >= before),
         "zone state restarted from scratch: {before} before, then {seen:?}"
     );
+    // The world VM saw the stored snapshot in on_world_recovered: the clock entity and a
+    // counter at least as far as the last one this test saw.
+    let r = wb.recv_type("world.recovered").await;
+    assert_eq!(r["payload"]["entities"], 1, "{r}");
+    assert!(r["payload"]["ticks"].as_i64() >= Some(before), "{r}");
 }

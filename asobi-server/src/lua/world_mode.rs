@@ -32,7 +32,7 @@ use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
 use crate::worlds::mode::{
     BorderMirror, ConsumedSeq, Effect, HookEffects, IncomingEffects, KeepHot, OutgoingEffects,
-    SaveZone, WorldHooks, WorldInput, ZoneEntities, ZoneInfo, ZoneState, ZoneTerrain,
+    SaveZone, WorldHooks, WorldInput, ZoneEntities, ZoneInfo, ZoneSnapshot, ZoneState, ZoneTerrain,
 };
 use crate::worlds::{WorldDescriptor, WorldMode};
 use asobi_core::world::grid::ZoneCoord;
@@ -235,6 +235,35 @@ impl WorldHooks for LuaWorld {
     fn leave(&mut self, player_id: &str) {
         let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
         self.update("leave", args, JOIN_LEAVE);
+    }
+
+    /// `on_world_recovered(snapshots, state) -> state`, with the snapshots keyed `"x,y"`, each
+    /// `{entities, zone_state, tick}`.
+    fn recovered(&mut self, snapshots: &HashMap<ZoneCoord, ZoneSnapshot>) {
+        if !self.sandbox.has_function("on_world_recovered") {
+            return;
+        }
+        let table: Map<String, Json> = snapshots
+            .iter()
+            .map(|((x, y), s)| {
+                let entry = serde_json::json!({
+                    "entities": s.entities,
+                    "zone_state": s.state,
+                    "tick": s.tick,
+                });
+                (format!("{x},{y}"), entry)
+            })
+            .collect();
+        let lua = self.sandbox.lua().clone();
+        match object_to_lua(&lua, &table, Nulls::AsNil) {
+            Ok(t) => {
+                let args = MultiValue::from_iter([Value::Table(t), self.state.clone()]);
+                self.update("on_world_recovered", args, INIT);
+            }
+            Err(e) => {
+                tracing::error!(script = %self.rel, error = %e, "cannot pass the snapshots to on_world_recovered")
+            }
+        }
     }
 
     /// `generate_world(seed, config) -> {["x,y"] = value}`; other keys are ignored.

@@ -8,6 +8,7 @@
 //! `player` or `npc` whose `x`/`y` left its zone), per-zone deltas to subscribers, keyframes,
 //! acks and terrain. The same model serves Lua zone VMs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use asobi_core::world::delta::Entities;
@@ -17,6 +18,8 @@ use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::ScheduleLabel;
 use serde_json::{Map, Value};
+
+pub use super::persist::ZoneSnapshot;
 
 /// Static description of a world mode (`worlds.md` §2 defaults).
 #[derive(Clone)]
@@ -126,9 +129,12 @@ pub trait WorldHooks: Send {
     /// Initial host-side states of a non-lazy world's zones (`generate_world(seed, config)`),
     /// keyed by zone; each becomes that zone's [`ZoneState`], also when it is recreated. Not
     /// called when a persistent world restores from snapshots.
-    fn generate_world(&mut self, _seed: i64) -> std::collections::HashMap<ZoneCoord, Value> {
+    fn generate_world(&mut self, _seed: i64) -> HashMap<ZoneCoord, Value> {
         std::collections::HashMap::new()
     }
+    /// A non-lazy persistent world restored these zone snapshots at start
+    /// (`on_world_recovered`).
+    fn recovered(&mut self, _snapshots: &HashMap<ZoneCoord, ZoneSnapshot>) {}
     /// This world's terrain, chosen when it starts; `None` uses the mode's.
     fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
         None
@@ -246,7 +252,7 @@ pub struct WorldInput {
 /// Copies of the entities the 8 neighbouring zones publish in their border band (as of the
 /// previous tick), keyed by zone. Read-only.
 #[derive(Resource, Clone, Default)]
-pub struct BorderMirror(pub Arc<std::collections::HashMap<ZoneCoord, Entities>>);
+pub struct BorderMirror(pub Arc<HashMap<ZoneCoord, Entities>>);
 
 /// One cross-zone effect: an event for an entity another zone owns.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,7 +292,7 @@ pub struct KeepHot(pub bool);
 
 /// Consumed-input watermarks the game reports this tick (they beat the stamped `seq`s).
 #[derive(Resource, Debug, Clone, Default)]
-pub struct ConsumedSeq(pub std::collections::HashMap<String, u64>);
+pub struct ConsumedSeq(pub HashMap<String, u64>);
 
 /// The prelude for world modes.
 pub mod prelude {

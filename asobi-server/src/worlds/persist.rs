@@ -22,6 +22,8 @@ pub struct ZoneSnapshot {
     pub entities: Entities,
     /// The zone's host-side state.
     pub state: Option<Value>,
+    /// The world tick it was taken at.
+    pub tick: u64,
 }
 
 /// The entities of a zone that a snapshot keeps.
@@ -61,7 +63,6 @@ pub async fn save(
     world_id: &str,
     zone: ZoneCoord,
     snapshot: &ZoneSnapshot,
-    tick: u64,
 ) -> Result<(), sqlx::Error> {
     let json = serde_json::to_string(&snapshot.entities).unwrap_or_else(|_| "{}".into());
     let state = snapshot.state.as_ref().map(Value::to_string);
@@ -75,7 +76,7 @@ pub async fn save(
     .bind(i64::from(zone.1))
         .bind(json)
     .bind(state)
-    .bind(tick as i64)
+        .bind(snapshot.tick as i64)
     .bind(now_ms())
     .execute(db.pool())
     .await
@@ -85,7 +86,7 @@ pub async fn save(
 /// Every zone snapshot of a world.
 pub async fn load(db: &Db, world_id: &str) -> Result<Vec<(ZoneCoord, ZoneSnapshot)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT zone_x, zone_y, entities, zone_state FROM zone_snapshots WHERE world_id = $1",
+        "SELECT zone_x, zone_y, entities, zone_state, tick FROM zone_snapshots WHERE world_id = $1",
     )
     .bind(world_id)
     .fetch_all(db.pool())
@@ -97,7 +98,13 @@ pub async fn load(db: &Db, world_id: &str) -> Result<Vec<(ZoneCoord, ZoneSnapsho
         let entities: Entities = serde_json::from_str(&text).unwrap_or_default();
         let state: Option<String> = r.try_get("zone_state")?;
         let state = state.and_then(|s| serde_json::from_str(&s).ok());
-        out.push(((x as i32, y as i32), ZoneSnapshot { entities, state }));
+        let tick: i64 = r.try_get("tick")?;
+        let snapshot = ZoneSnapshot {
+            entities,
+            state,
+            tick: tick.max(0) as u64,
+        };
+        out.push(((x as i32, y as i32), snapshot));
     }
     Ok(out)
 }

@@ -316,8 +316,12 @@ impl WorldTask {
                     Err(e) => tracing::error!(parent: &task.span, error = %e, "snapshot load task failed"),
                 }
             }
-            if !task.mode.descriptor.lazy_zones && task.restore.is_empty() {
-                task.seeds = task.hooks.generate_world(task.started_at);
+                        if !task.mode.descriptor.lazy_zones {
+                if task.restore.is_empty() {
+                    task.seeds = task.hooks.generate_world(task.started_at);
+                } else {
+                    task.hooks.recovered(&task.restore);
+                }
             }
             if !task.mode.descriptor.lazy_zones {
                 for y in 0..grid.grid_size as i32 {
@@ -1184,6 +1188,7 @@ impl WorldTask {
         Some(ZoneSnapshot {
             entities: super::persist::persisted(&world.get_resource::<ZoneEntities>()?.0),
             state: world.get_resource::<ZoneState>().and_then(|s| s.0.clone()),
+            tick: self.tick,
         })
     }
 
@@ -1195,9 +1200,9 @@ impl WorldTask {
 
     /// Stores a snapshot in the background; the handle resolves when it is stored.
     fn save(&self, coord: ZoneCoord, snap: ZoneSnapshot) -> tokio::task::JoinHandle<()> {
-        let (db, id, tick) = (self.shared.db.clone(), self.id.clone(), self.tick);
+        let (db, id) = (self.shared.db.clone(), self.id.clone());
         self.shared.io.spawn(async move {
-            if let Err(e) = super::persist::save(&db, &id, coord, &snap, tick).await {
+            if let Err(e) = super::persist::save(&db, &id, coord, &snap).await {
                 tracing::error!(world_id = %id, zone = ?coord, error = %e, "cannot write zone snapshot");
             }
         })
