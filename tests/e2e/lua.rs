@@ -736,3 +736,60 @@ async fn a_persistent_lua_zone_keeps_its_zone_state_across_a_restart() {
     assert_eq!(r["payload"]["entities"], 1, "{r}");
     assert!(r["payload"]["ticks"].as_i64() >= Some(before), "{r}");
 }
+
+#[tokio::test]
+async fn spawn_templates_spawn_and_respawn_entities() {
+    let s = lua_server(&game_copy()).await;
+    let a = s.register("hunter").await;
+    let mut wa = s.ws_as(&a).await;
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "grove"}))
+        .await;
+    assert_eq!(j["type"], "world.joined", "{j}");
+    let npc = |f: &Value| {
+        f["payload"]["updates"]
+            .as_array()
+            .and_then(|u| u.iter().find(|r| r["type"] == "npc").cloned())
+    };
+    let wolf = loop {
+        if let Some(w) = npc(&wa.recv_type("world.tick").await) {
+            break w;
+        }
+    };
+    assert_eq!(
+        (&wolf["hp"], &wolf["name"], &wolf["x"], &wolf["y"]),
+        (&json!(10), &json!("alpha"), &json!(20.0), &json!(30.0)),
+        "base state, overrides, position: {wolf}"
+    );
+    let id = wolf["id"].as_str().unwrap().to_owned();
+
+    wa.send(json!({"type": "world.input", "payload": {"hunt": true}}))
+        .await;
+    let r = sent(&mut wa).await;
+    assert_eq!(
+        (r["hunted"].as_i64(), r["ghost"].as_bool()),
+        (Some(1), Some(false)),
+        "{r}"
+    );
+    // Removed, then back after the delay: same id and position, base state only.
+    let hunted = Instant::now();
+    let mut removed = false;
+    let back = loop {
+        let f = wa.recv_type("world.tick").await;
+        match entity(&f, &id) {
+            Some(e) if e["op"] == "r" => removed = true,
+            Some(e) if removed => break e,
+            _ => {}
+        }
+    };
+    assert!(
+        hunted.elapsed() >= Duration::from_millis(150),
+        "respawned after {:?}",
+        hunted.elapsed()
+    );
+    assert_eq!(
+        (&back["hp"], back.get("name"), &back["x"]),
+        (&json!(10), None, &json!(20.0)),
+        "{back}"
+    );
+}

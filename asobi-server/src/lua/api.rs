@@ -11,12 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use asobi_core::protocol::event::validate_event_name;
-use asobi_core::world::delta::Entities;
+use asobi_core::world::delta::{Entities, Fields};
 use asobi_core::world::grid::ZoneCoord;
 use asobi_core::world::spatial::SpatialHash;
 use asobi_core::world::terrain::TerrainProvider;
 use mlua::{Lua, MultiValue, Table, Value};
 use serde_json::Value as Json;
+
+use super::spawner::Spawner;
 use std::collections::HashMap;
 
 use super::convert::{to_json, to_object};
@@ -45,6 +47,12 @@ pub struct ZoneView {
     pub index: SpatialHash,
     /// `game.zone.apply(entity_id, event)` calls this tick.
     pub outgoing: Vec<(String, Json)>,
+    /// Spawn templates and respawns.
+    pub spawner: Spawner,
+    /// `game.zone.spawn` results, added to the zone after the callback.
+    pub spawned: Vec<(String, Fields)>,
+    /// `game.zone.despawn` ids, removed from the zone after the callback.
+    pub despawned: Vec<String>,
 }
 
 /// Which VM the API is installed in.
@@ -83,6 +91,11 @@ static NODE_LOG: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
 static LOG_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 impl Api {
+    /// The zone as the script sees it (zone VMs).
+    pub fn zone_view(&self) -> std::sync::MutexGuard<'_, ZoneView> {
+        lock(&self.zone)
+    }
+
     /// An API for one VM.
     pub fn new(owner_id: &str, script: &str, context: Context) -> Api {
         Api {
@@ -420,10 +433,53 @@ fn neighbour_table(lua: &Lua, zone: &Mutex<ZoneView>) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `game.zone.apply(entity_id, event)` (zone VMs): an event for an entity a neighbouring zone
-/// publishes in its border band, handled there by `handle_effects` next tick.
+/// `game.zone.*` (zone VMs): `apply(entity_id, event)`, an event for an entity a neighbouring
+/// zone publishes in its border band, handled there by `handle_effects` next tick;
+/// `spawn(template_id, x, y[, overrides])` and `despawn(entity_id)`, applied after the callback.
 fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::Result<Table> {
     let z = lua.create_table()?;
+    let zone_s = zone.clone();
+    z.raw_set(
+        "spawn",
+        lua.create_function(
+            move |lua, (template, x, y, overrides): (Value, Value, Value, Value)| {
+                if context != Context::Zone {
+                    return error(lua, "zone.spawn requires zone context");
+                }
+                let (Value::String(template), Some(x), Some(y)) = (&template, num(&x), num(&y))
+                else {
+                    return error(lua, "spawn(template_id: string, x, y[, overrides: table])");
+                };
+                let overrides = match &overrides {
+                    Value::Table(_) => Some(super::convert::to_object(&overrides)),
+                    _ => None,
+                };
+                let mut view = lock(&zone_s);
+                let template = template.to_string_lossy();
+                match view.spawner.spawn(&template, x, y, overrides) {
+                    Some(entity) => {
+                        view.spawned.push(entity);
+                        Ok(Value::Boolean(true))
+                    }
+                    None => Ok(Value::Boolean(false)),
+                }
+            },
+        )?,
+    )?;
+    let zone_d = zone.clone();
+    z.raw_set(
+        "despawn",
+        lua.create_function(move |lua, id: Value| {
+            if context != Context::Zone {
+                return error(lua, "zone.despawn requires zone context");
+            }
+            let Value::String(id) = id else {
+                return error(lua, "despawn(entity_id: string)");
+            };
+            lock(&zone_d).despawned.push(id.to_string_lossy());
+            Ok(Value::Boolean(true))
+        })?,
+    )?;
     z.raw_set(
         "apply",
         lua.create_function(move |lua, (id, event): (Value, Value)| {

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod match_mode;
 pub mod reload;
 pub mod sandbox;
+pub mod spawner;
 pub mod world_mode;
 
 use std::path::{Path, PathBuf};

@@ -4,11 +4,14 @@
 //! World VM (behind [`WorldHooks`]): `init(config)`, `join(player_id, state, ctx)` (returning
 //! `nil[, reason]` refuses — Asobi has no world refusal; scripts that always return the state
 //! are unaffected), `spawn_position(player_id, state)` → `{x, y}` (missing keys 0, errors
-//! (0, 0)), `leave`, and `post_tick(tick, state)` whose `_finished`/`_result` finish the world.
+//! (0, 0)), `leave`, `post_tick(tick, state)` whose `_finished`/`_result` finish the world,
+//! `terrain_provider`, and for non-lazy worlds `generate_world` / `on_world_recovered`.
 //!
 //! Zone VM (a plugin on each zone App; `init` is not called): per tick
 //! `zone_tick(entities, zone_state) -> entities, zone_state`, then each queued input
-//! `handle_input(player_id, input, entities) -> entities[, consumed_seq]` in arrival order;
+//! `handle_input(player_id, input, entities) -> entities[, consumed_seq]` in arrival order,
+//! then `handle_effects`, then `game.zone.spawn`/`despawn` calls and due respawns
+//! (`spawn_templates`, read at zone start and after a reload);
 //! `zone_state._keep_hot = true` keeps an empty zone ticking at full rate. The entities the
 //! script returns are authoritative. Failures keep the previous entities and state; every VM
 //! hot-reloads like match VMs.
@@ -397,25 +400,32 @@ impl Plugin for LuaZonePlugin {
                         .get_resource::<ZoneTerrain>()
                         .and_then(|t| t.0.clone()),
                 );
-                // The Lua zone state is the `game_state` of the host-side state (a snapshot's,
-                // or `generate_world`'s).
-                let zone_state = app
+                // The host-side state (a snapshot's, or `generate_world`'s) holds the Lua zone
+                // state as `game_state`, and the respawn queue as `spawner_state`.
+                let saved = app
                     .world()
                     .get_resource::<ZoneState>()
-                    .and_then(|s| s.0.as_ref()?.get("game_state"))
+                    .and_then(|s| s.0.clone());
+                let field = |k: &str| saved.as_ref().and_then(|s| s.get(k));
+                let zone_state = field("game_state")
                     .and_then(|v| to_lua(sandbox.lua(), v, Nulls::AsNil).ok())
                     .unwrap_or(Value::Nil);
-                app.insert_resource(LuaZone {
+                if let Some(s) = field("spawner_state") {
+                    api.zone_view().spawner.restore(s);
+                }
+                let zone = LuaZone {
                     sandbox,
                     api,
                     zone_state,
                     rel: self.def.rel.clone(),
                     reloader: Reloader::new(&self.def.script, &self.def.rel, self.settings.reload),
                     spatial_cell: self.spatial_cell,
-                })
-                .init_resource::<KeepHot>()
-                .add_systems(Update, lua_zone_tick)
-                .add_systems(SaveZone, lua_zone_save);
+                };
+                zone.load_templates();
+                app.insert_resource(zone)
+                    .init_resource::<KeepHot>()
+                    .add_systems(Update, lua_zone_tick)
+                    .add_systems(SaveZone, lua_zone_save);
             }
             Err(why) => {
                 tracing::error!(script = %self.def.rel, zone = %owner, error = %why, "zone VM failed to start");
@@ -426,6 +436,45 @@ impl Plugin for LuaZonePlugin {
 }
 
 impl LuaZone {
+    /// `spawn_templates(config)` into the spawner (at zone start and after a reload).
+    fn load_templates(&self) {
+        if !self.sandbox.has_function("spawn_templates") {
+            return;
+        }
+        let Ok(config) = self.sandbox.lua().create_table() else {
+            return;
+        };
+        let args = MultiValue::from_iter([Value::Table(config)]);
+        match self.sandbox.call("spawn_templates", args, INIT) {
+            Ok(Some(out)) => {
+                let spec = out
+                    .into_iter()
+                    .next()
+                    .map(|v| to_json(&v))
+                    .unwrap_or(Json::Null);
+                self.api.zone_view().spawner.set_templates(&spec);
+            }
+            Ok(None) => {}
+            Err(e) => log_failure(&self.rel, "spawn_templates", &e),
+        }
+    }
+
+    /// Applies the callbacks' `game.zone.spawn`/`despawn` calls, then due respawns.
+    fn apply_spawns(&self, entities: &mut ZoneEntities) {
+        let now = crate::time::now_ms();
+        let mut view = self.api.zone_view();
+        for (id, fields) in std::mem::take(&mut view.spawned) {
+            entities.0.insert(id, fields);
+        }
+        for id in std::mem::take(&mut view.despawned) {
+            entities.0.remove(&id);
+            view.spawner.despawned(&id, now);
+        }
+        for (id, fields) in view.spawner.due(now) {
+            entities.0.insert(id, fields);
+        }
+    }
+
     fn entities_table(&self, entities: &ZoneEntities) -> mlua::Result<Value> {
         let lua = self.sandbox.lua();
         let t = lua.create_table()?;
@@ -455,7 +504,7 @@ impl LuaZone {
             .iter()
             .filter_map(|(id, f)| Some((id.clone(), f.get("x")?.as_f64()?, f.get("y")?.as_f64()?)));
         let index = SpatialHash::build(points, self.spatial_cell);
-        let mut view = self.api.zone.lock().unwrap_or_else(|p| p.into_inner());
+        let mut view = self.api.zone_view();
         view.entities = entities.0.clone();
         view.index = index;
     }
@@ -467,7 +516,9 @@ impl LuaZone {
         effects: Vec<Effect>,
         consumed: &mut ConsumedSeq,
     ) {
-        self.reloader.poll(&self.sandbox);
+        if self.reloader.poll(&self.sandbox) {
+            self.load_templates();
+        }
         self.refresh_view(entities);
         if let Ok(table) = self.entities_table(entities) {
             let args = MultiValue::from_iter([table, self.zone_state.clone()]);
@@ -514,6 +565,7 @@ impl LuaZone {
             }
         }
         self.effects(entities, effects);
+        self.apply_spawns(entities);
     }
 
     /// `handle_effects(effects, entities) -> entities`, with `effects` a list of
@@ -563,9 +615,14 @@ impl LuaZone {
     }
 }
 
-/// Keeps the host-side state current for a snapshot: `{"game_state": <zone_state as JSON>}`.
+/// Keeps the host-side state current for a snapshot:
+/// `{"game_state": <zone_state as JSON>, "spawner_state": <respawn queue and counts>}`.
 fn lua_zone_save(zone: Res<LuaZone>, mut state: ResMut<ZoneState>) {
-    state.0 = Some(serde_json::json!({ "game_state": to_json(&zone.zone_state) }));
+    let spawner = zone.api.zone_view().spawner.state();
+    state.0 = Some(serde_json::json!({
+        "game_state": to_json(&zone.zone_state),
+        "spawner_state": spawner,
+    }));
 }
 
 fn lua_zone_tick(world: &mut World) {
@@ -583,24 +640,13 @@ fn lua_zone_tick(world: &mut World) {
         .map(|mut i| std::mem::take(&mut i.0))
         .unwrap_or_default();
     if let Some(mirror) = world.get_resource::<BorderMirror>() {
-        zone.api
-            .zone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .mirror = mirror.0.clone();
+        zone.api.zone_view().mirror = mirror.0.clone();
     }
     zone.tick(&mut entities, inputs, incoming, &mut consumed);
     world.insert_resource(entities);
     world.insert_resource(consumed);
     world.insert_resource(KeepHot(zone.keep_hot()));
-    let outgoing = std::mem::take(
-        &mut zone
-            .api
-            .zone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .outgoing,
-    );
+    let outgoing = std::mem::take(&mut zone.api.zone_view().outgoing);
     if let Some(mut out) = world.get_resource_mut::<OutgoingEffects>() {
         out.0.extend(
             outgoing

@@ -272,7 +272,7 @@ pub struct OutgoingEffects(pub Vec<Effect>);
 pub struct IncomingEffects(pub Vec<Effect>);
 
 /// This zone's host-side state (`worlds.md` §11.2): a JSON value the zone's game keeps for
-/// itself — Lua zones keep `{"game_state": <zone_state>}`. Set when the zone is built, from
+/// itself — Lua zones keep `{"game_state": <zone_state>, "spawner_state": …}`. Set when the zone is built, from
 /// its snapshot or else from `generate_world`; persistent worlds store it with every snapshot,
 /// after running the [`SaveZone`] schedule, where a zone can bring it up to date.
 #[derive(Resource, Debug, Clone, Default)]

@@ -7,4 +7,5 @@ return {
   realm = "world/world.lua",
   borders = "borders/world.lua",
   vault = "vault/world.lua",
+  grove = "grove/world.lua",
 }
