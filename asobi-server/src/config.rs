@@ -85,7 +85,8 @@ pub struct Limit {
 }
 
 impl Limit {
-    const fn new(count: u32, window_ms: u64) -> Self {
+    /// `count` per `window_ms`.
+    pub const fn new(count: u32, window_ms: u64) -> Self {
         Limit { count, window_ms }
     }
 

@@ -41,15 +41,17 @@ pub struct Allowance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
 
+/// One sliding window (also used on its own, e.g. for zone crossings).
 #[derive(Debug, Clone, Copy)]
-struct Window {
+pub struct Window {
     start: Instant,
     previous: u32,
     current: u32,
 }
 
 impl Window {
-    fn new(now: Instant) -> Self {
+    /// An empty window starting at `now`.
+    pub fn new(now: Instant) -> Self {
         Window {
             start: now,
             previous: 0,
@@ -57,7 +59,8 @@ impl Window {
         }
     }
 
-    fn admit(&mut self, limit: Limit, now: Instant) -> Result<Allowance, RetryAfter> {
+    /// Counts one request at `now` if `limit` allows it.
+    pub fn admit(&mut self, limit: Limit, now: Instant) -> Result<Allowance, RetryAfter> {
         let w = limit.window().max(Duration::from_millis(1));
         let mut elapsed = now.saturating_duration_since(self.start);
         if elapsed >= w * 2 {

@@ -544,3 +544,37 @@ async fn a_persistent_worlds_zone_survives_unload_and_a_restart() {
         "players are not persisted"
     );
 }
+
+#[tokio::test]
+async fn a_player_crossing_too_often_is_clamped_back_into_its_zone() {
+    let s = server().await;
+    let (a, mut wa, _) = enter(&s, "zigzag", "walkers").await;
+    // 16 crossings of the x = 100 edge as fast as the zone applies them: five a second
+    // pass, the rest clamp the player back inside the zone it is in (worlds.md §6).
+    let mut xs = Vec::new();
+    for i in 0..16 {
+        let x = if i % 2 == 0 { 130.0 } else { 70.0 };
+        wa.send(mv(x, 50.0)).await;
+        // Three ticks to apply it, cross or clamp, and broadcast.
+        let until = tokio::time::Instant::now() + Duration::from_millis(60);
+        while let Ok(f) = tokio::time::timeout_at(until, wa.recv()).await {
+            let updates = f["payload"]["updates"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            xs.extend(
+                updates
+                    .iter()
+                    .filter(|u| f["type"] == "world.tick" && u["id"] == a.player_id.as_str())
+                    .filter_map(|u| u["x"].as_f64()),
+            );
+        }
+    }
+    let clamped = xs.iter().filter(|x| (99.0..=100.0).contains(*x)).count();
+    let crossed = xs.iter().filter(|x| **x == 130.0).count();
+    assert!(crossed >= 1, "the first crossings pass: {xs:?}");
+    assert!(
+        clamped >= 1,
+        "later crossings are clamped at the edge: {xs:?}"
+    );
+}

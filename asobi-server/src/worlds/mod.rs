@@ -50,6 +50,8 @@ pub(crate) struct WorldsShared {
     pub(crate) instances: crate::instances::Instances<WorldHandle>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) stats: Arc<WorldStats>,
+    /// Player zone crossings on this node (`worlds.md` §6: 200 per second).
+    pub(crate) crossings: std::sync::Mutex<crate::ratelimit::Window>,
     db: Db,
     io: tokio::runtime::Handle,
 }
@@ -131,6 +133,9 @@ impl Worlds {
             instances: Default::default(),
             sessions,
             stats: Arc::new(WorldStats::default()),
+            crossings: std::sync::Mutex::new(crate::ratelimit::Window::new(
+                std::time::Instant::now(),
+            )),
             db,
             io: tokio::runtime::Handle::current(),
         });

@@ -35,9 +35,11 @@ use super::mode::{
     WorldInput, WorldMode, ZoneEntities, ZoneInfo, ZoneState,
 };
 use super::persist::ZoneSnapshot;
+use crate::config::Limit;
 use crate::game::{Broadcast, SendTo};
 use crate::matches::record::MatchRecord;
 use crate::matches::runtime::panic_message;
+use crate::ratelimit::Window;
 use crate::session::OutFrame;
 use crate::time::now_ms;
 
@@ -224,7 +226,13 @@ struct Slot {
     ring: Vec<ZoneCoord>,
     offline_since: Option<Instant>,
     last_ack: Option<u64>,
+    /// Zone crossings (5 per second).
+    crossings: Window,
 }
+
+/// Zone crossings allowed per player, and per node (`worlds.md` §6).
+const PLAYER_CROSSINGS: Limit = Limit::new(5, 1000);
+const NODE_CROSSINGS: Limit = Limit::new(200, 1000);
 
 pub(crate) struct WorldTask {
     id: String,
@@ -723,6 +731,7 @@ impl WorldTask {
                 ring: ring.clone(),
                 offline_since: None,
                 last_ack: None,
+                crossings: Window::new(Instant::now()),
             },
         );
         let mut frames = Vec::new();
@@ -1065,8 +1074,9 @@ impl WorldTask {
             }
         }
         for (from, id, to) in moves {
-            if self.ensure_zone(to).is_err() {
-                // The target cannot be loaded: clamp the entity back into its zone.
+            // A player's crossing is rate-limited; one denied, or a target that cannot be
+            // loaded, clamps the entity back into its zone.
+            if !self.may_cross(&id) || self.ensure_zone(to).is_err() {
                 let grid = self.grid;
                 if let Some(f) = self.entities_mut(from).and_then(|e| e.get_mut(&id))
                     && let (Some(x), Some(y)) = (number(f, "x"), number(f, "y"))
@@ -1103,6 +1113,23 @@ impl WorldTask {
                 self.push_all(&id, &frames);
             }
         }
+    }
+
+    /// Counts a crossing of `id` against its player's and the node's limits (NPCs are free).
+    fn may_cross(&mut self, id: &str) -> bool {
+        let Some(slot) = self.players.get_mut(id) else {
+            return true;
+        };
+        let now = Instant::now();
+        if slot.crossings.admit(PLAYER_CROSSINGS, now).is_err() {
+            return false;
+        }
+        let mut node = self
+            .shared
+            .crossings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        node.admit(NODE_CROSSINGS, now).is_ok()
     }
 
     fn expire_grace(&mut self) {
