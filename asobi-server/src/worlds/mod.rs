@@ -45,6 +45,9 @@ pub struct WorldStats {
     pub bytes_out: AtomicU64,
 }
 
+/// `world.resync` requests served per second on a node.
+const NODE_RESYNCS: crate::config::Limit = crate::config::Limit::new(20, 1000);
+
 /// What world tasks share with the service.
 pub(crate) struct WorldsShared {
     pub(crate) instances: crate::instances::Instances<WorldHandle>,
@@ -52,6 +55,8 @@ pub(crate) struct WorldsShared {
     pub(crate) stats: Arc<WorldStats>,
     /// Player zone crossings on this node (`worlds.md` §6: 200 per second).
     pub(crate) crossings: std::sync::Mutex<crate::ratelimit::Window>,
+    /// `world.resync` requests on this node.
+    resyncs: std::sync::Mutex<crate::ratelimit::Window>,
     db: Db,
     io: tokio::runtime::Handle,
 }
@@ -136,6 +141,9 @@ impl Worlds {
             crossings: std::sync::Mutex::new(crate::ratelimit::Window::new(
                 std::time::Instant::now(),
             )),
+            resyncs: std::sync::Mutex::new(
+                crate::ratelimit::Window::new(std::time::Instant::now()),
+            ),
             db,
             io: tokio::runtime::Handle::current(),
         });
@@ -305,8 +313,18 @@ impl Worlds {
         }
     }
 
-    /// `world.resync` for one zone.
+    /// `world.resync` for one zone; past 20 a second node-wide it is silently ignored
+    /// (`websocket.md` §5; sessions apply the per-player budget).
     pub fn resync(&self, player_id: &str, zone: [i64; 2]) {
+        let mut node = self
+            .shared
+            .resyncs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if node.admit(NODE_RESYNCS, std::time::Instant::now()).is_err() {
+            return;
+        }
+        drop(node);
         if let (Some(w), Ok(x), Ok(y)) = (
             self.current(player_id),
             i32::try_from(zone[0]),
