@@ -177,6 +177,12 @@ impl std::fmt::Debug for MatchMode {
     }
 }
 
+impl crate::modes::Named for MatchMode {
+    fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+}
+
 impl MatchMode {
     /// A mode whose matches run `plugin`.
     pub fn new<P: Plugin + Clone + Send + Sync>(descriptor: ModeDescriptor, plugin: P) -> Self {

@@ -33,6 +33,7 @@ pub mod logging;
 pub mod lua;
 pub mod matches;
 pub mod matchmaker;
+pub mod modes;
 pub mod ratelimit;
 pub mod server;
 pub mod session;

@@ -94,17 +94,6 @@ pub async fn start_with_game(
         worlds: script_worlds,
         scripts,
     } = lua_modes(&config)?;
-    let mut world_modes = world_modes;
-    for w in script_worlds {
-        if world_modes
-            .iter()
-            .any(|r| r.descriptor.name == w.descriptor.name)
-        {
-            tracing::warn!(mode = %w.descriptor.name, "a Rust world mode of the same name wins over the script");
-        } else {
-            world_modes.push(w);
-        }
-    }
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -134,15 +123,26 @@ pub async fn start_with_game(
             .clone()
             .spawn_loop(matches.clone(), sessions.clone()),
     ];
-    if let (Some(dir), true) = (&config.game_dir, lua_settings(&config).reload) {
-        let watcher =
-            crate::lua::watch_modes(dir.clone(), lua_settings(&config), scripts, matches.clone());
-        background.push(watcher);
-    }
     let sim = matches
         .sim_handle()
         .ok_or_else(|| StartError::Runtime(std::io::Error::other("no simulation runtime")))?;
-    let worlds = crate::worlds::Worlds::new(world_modes, sessions.clone(), db.clone(), sim);
+    let worlds = Arc::new(crate::worlds::Worlds::new(
+        world_modes,
+        sessions.clone(),
+        db.clone(),
+        sim,
+    ));
+    worlds.set_script_modes(script_worlds);
+    if let (Some(dir), true) = (&config.game_dir, lua_settings(&config).reload) {
+        let watcher = crate::lua::watch_modes(
+            dir.clone(),
+            lua_settings(&config),
+            scripts,
+            matches.clone(),
+            worlds.clone(),
+        );
+        background.push(watcher);
+    }
     let services = crate::state::Services {
         accounts,
         limiter,

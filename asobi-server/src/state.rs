@@ -27,7 +27,7 @@ pub struct Services {
     /// The matchmaker.
     pub matchmaker: Arc<Matchmaker>,
     /// Worlds.
-    pub worlds: Worlds,
+    pub worlds: Arc<Worlds>,
 }
 
 /// Cheap to clone; everything inside is shared.
@@ -42,7 +42,7 @@ struct Inner {
     sessions: Arc<Sessions>,
     matches: Arc<Matches>,
     matchmaker: Arc<Matchmaker>,
-    worlds: Worlds,
+    worlds: Arc<Worlds>,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,

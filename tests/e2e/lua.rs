@@ -793,3 +793,42 @@ async fn spawn_templates_spawn_and_respawn_entities() {
         "{back}"
     );
 }
+
+#[tokio::test]
+async fn changed_world_mode_globals_apply_to_new_worlds() {
+    let dir = game_copy();
+    let s = lua_server(&dir).await;
+    let create = |n: usize| {
+        let s = &s;
+        async move {
+            let acc = s.register(&format!("shaper_{n}")).await;
+            let r = s
+                .post(
+                    "/api/v1/worlds",
+                    json!({"mode": "grove"}),
+                    Some(&acc.access_token),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            (r.body["max_players"].as_i64(), r.body["grid_size"].as_i64())
+        }
+    };
+    assert_eq!(create(0).await, (Some(4), Some(1)));
+    let script = dir.join("grove/world.lua");
+    let text = std::fs::read_to_string(&script)
+        .unwrap()
+        .replace("match_size = 4", "match_size = 6")
+        .replace("grid_size = 1", "grid_size = 3");
+    std::fs::write(&script, text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    for n in 1.. {
+        if create(n).await == (Some(6), Some(3)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new world shape never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -69,6 +69,7 @@ pub fn watch_modes(
     settings: match_mode::LuaSettings,
     mut scripts: Vec<PathBuf>,
     matches: Arc<Matches>,
+    worlds: Arc<crate::worlds::Worlds>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = fingerprint(&dir, &scripts);
@@ -90,11 +91,13 @@ pub fn watch_modes(
                         .matches
                         .iter()
                         .map(|m| m.descriptor.name.clone())
+                        .chain(loaded.worlds.iter().map(|w| w.descriptor.name.clone()))
                         .collect();
                     matches.set_script_modes(loaded.matches);
+                    worlds.set_script_modes(loaded.worlds);
                     scripts = loaded.scripts;
                     seen = fingerprint(&dir, &scripts);
-                    tracing::info!(?names, "Lua modes re-read; new matches use them");
+                    tracing::info!(?names, "Lua modes re-read; new matches and worlds use them");
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "Lua modes not re-read; keeping the last good ones")

@@ -9,7 +9,6 @@
 pub mod record;
 pub mod runtime;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -76,9 +75,7 @@ impl Drop for SimRuntime {
 
 /// The match service.
 pub struct Matches {
-    modes: std::sync::RwLock<HashMap<String, Arc<MatchMode>>>,
-    /// Modes registered in Rust; script reloads never replace them.
-    fixed: std::collections::HashSet<String>,
+    modes: crate::modes::Registry<MatchMode>,
     shared: Arc<MatchesShared>,
     spawn_lock: tokio::sync::Mutex<()>,
     sim: SimRuntime,
@@ -137,13 +134,8 @@ impl Matches {
             db,
             io: tokio::runtime::Handle::current(),
         });
-        let modes: HashMap<String, Arc<MatchMode>> = modes
-            .into_iter()
-            .map(|m| (m.descriptor.name.clone(), Arc::new(m)))
-            .collect();
         Ok(Matches {
-            fixed: modes.keys().cloned().collect(),
-            modes: std::sync::RwLock::new(modes),
+            modes: crate::modes::Registry::new(modes),
             shared,
             spawn_lock: tokio::sync::Mutex::new(()),
             sim: SimRuntime(Some(sim)),
@@ -157,26 +149,14 @@ impl Matches {
 
     /// A registered mode.
     pub fn mode(&self, name: &str) -> Option<Arc<MatchMode>> {
-        self.modes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        self.modes.get(name)
     }
 
     /// Registers script modes, replacing every earlier script mode. Rust modes are kept (and
     /// win over a script mode of the same name). New matches use the new modes; running
     /// matches keep theirs.
     pub fn set_script_modes(&self, script_modes: Vec<MatchMode>) {
-        let mut modes = self.modes.write().unwrap_or_else(|p| p.into_inner());
-        modes.retain(|name, _| self.fixed.contains(name));
-        for m in script_modes {
-            if self.fixed.contains(&m.descriptor.name) {
-                tracing::warn!(mode = %m.descriptor.name, "a Rust mode of the same name wins over the script");
-            } else {
-                modes.insert(m.descriptor.name.clone(), Arc::new(m));
-            }
-        }
+        self.modes.set_scripts(script_modes);
     }
 
     /// Tick and encode statistics.

@@ -9,7 +9,6 @@ pub mod mode;
 pub mod persist;
 pub mod runtime;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -117,7 +116,7 @@ impl WorldError {
 
 /// The world service.
 pub struct Worlds {
-    modes: HashMap<String, Arc<WorldMode>>,
+    modes: crate::modes::Registry<WorldMode>,
     shared: Arc<WorldsShared>,
     spawn_lock: tokio::sync::Mutex<()>,
     sim: tokio::runtime::Handle,
@@ -147,12 +146,8 @@ impl Worlds {
             db,
             io: tokio::runtime::Handle::current(),
         });
-        let modes = modes
-            .into_iter()
-            .map(|m| (m.descriptor.name.clone(), Arc::new(m)))
-            .collect();
         Worlds {
-            modes,
+            modes: crate::modes::Registry::new(modes),
             shared,
             spawn_lock: tokio::sync::Mutex::new(()),
             sim,
@@ -161,7 +156,13 @@ impl Worlds {
 
     /// Whether a world mode of this name exists.
     pub fn has_mode(&self, name: &str) -> bool {
-        self.modes.contains_key(name)
+        self.modes.get(name).is_some()
+    }
+
+    /// Registers script world modes, replacing every earlier one; Rust modes are kept (and
+    /// win over a script mode of the same name). New worlds use the new modes.
+    pub fn set_script_modes(&self, script_modes: Vec<WorldMode>) {
+        self.modes.set_scripts(script_modes);
     }
 
     /// Statistics.
@@ -195,11 +196,7 @@ impl Worlds {
         mode: &str,
         creator: Option<&str>,
     ) -> Result<WorldHandle, WorldError> {
-        let mode = self
-            .modes
-            .get(mode)
-            .cloned()
-            .ok_or(WorldError::UnknownMode)?;
+        let mode = self.modes.get(mode).ok_or(WorldError::UnknownMode)?;
         let live = self.live();
         if live.len() >= MAX_LIVE_WORLDS {
             return Err(WorldError::CapacityReached);
@@ -359,7 +356,7 @@ impl Worlds {
     pub async fn restore_persistent(&self) -> Result<usize, sqlx::Error> {
         let mut n = 0;
         for (id, mode) in persist::worlds(&self.shared.db).await? {
-            let Some(mode) = self.modes.get(&mode).cloned() else {
+            let Some(mode) = self.modes.get(&mode) else {
                 tracing::warn!(world_id = %id, mode = %mode, "persistent world of an unknown mode not restored");
                 continue;
             };

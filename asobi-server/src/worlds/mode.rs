@@ -174,6 +174,12 @@ pub struct WorldMode {
     hooks: Arc<HooksFn>,
 }
 
+impl crate::modes::Named for WorldMode {
+    fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+}
+
 impl WorldMode {
     /// A mode whose zones run `plugin`; players spawn at the world's centre unless
     /// [`WorldMode::spawn_at`] says otherwise.
