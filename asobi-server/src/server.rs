@@ -118,11 +118,6 @@ pub async fn start_with_game(
             max_queue: config.matchmaker_max_queue,
         },
     ));
-    let mut background = vec![
-        matchmaker
-            .clone()
-            .spawn_loop(matches.clone(), sessions.clone()),
-    ];
     let sim = matches
         .sim_handle()
         .ok_or_else(|| StartError::Runtime(std::io::Error::other("no simulation runtime")))?;
@@ -133,6 +128,12 @@ pub async fn start_with_game(
         sim,
     ));
     worlds.set_script_modes(script_worlds);
+    let mut background =
+        vec![
+            matchmaker
+                .clone()
+                .spawn_loop(matches.clone(), worlds.clone(), sessions.clone()),
+        ];
     if let (Some(dir), true) = (&config.game_dir, lua_settings(&config).reload) {
         let watcher = crate::lua::watch_modes(
             dir.clone(),

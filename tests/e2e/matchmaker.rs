@@ -288,6 +288,7 @@ async fn a_party_is_matched_as_one_unit_and_never_split() {
     st.matchmaker()
         .pass(
             st.matches(),
+            st.worlds(),
             &st.sessions_arc(),
             asobi_server::time::now_ms(),
         )

@@ -77,6 +77,13 @@ pub fn garden() -> WorldMode {
     WorldMode::new(d, Walk).spawn_at(|_, _| (50.0, 50.0))
 }
 
+/// Matched in pairs by the matchmaker.
+pub fn pairs() -> WorldMode {
+    let mut d = descriptor("pairs");
+    d.match_size = 2;
+    WorldMode::new(d, Walk).spawn_at(|_, _| (50.0, 50.0))
+}
+
 pub fn all() -> Vec<WorldMode> {
-    vec![walkers(), graceful(), garden()]
+    vec![walkers(), graceful(), garden(), pairs()]
 }

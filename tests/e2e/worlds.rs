@@ -578,3 +578,55 @@ async fn a_player_crossing_too_often_is_clamped_back_into_its_zone() {
         "later crossings are clamped at the edge: {xs:?}"
     );
 }
+
+#[tokio::test]
+async fn the_matchmaker_places_a_group_in_a_new_world() {
+    let s = server().await;
+    let (a, b) = (s.register("queued_a").await, s.register("queued_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    for ws in [&mut wa, &mut wb] {
+        let q = ws.request("matchmaker.add", json!({"mode": "pairs"})).await;
+        assert_eq!(q["payload"]["players_needed"], 2, "{q}");
+    }
+    // Each player gets the world shape of match.matched, and the world's frames, but no
+    // world.joined (matchmaker.md §5.2).
+    let mut world_ids = Vec::new();
+    for (ws, me) in [(&mut wa, &a), (&mut wb, &b)] {
+        let mut view = View::default();
+        let matched = loop {
+            let f = ws.recv().await;
+            assert_ne!(f["type"], "world.joined", "{f}");
+            if f["type"] == "match.matched" {
+                break f;
+            }
+            if f["type"] == "world.tick" {
+                view.apply(&f);
+            }
+        };
+        let p = &matched["payload"];
+        assert_eq!(p["mode"], "pairs", "{matched}");
+        let mut ids: Vec<&str> = p["player_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        ids.sort();
+        let mut want = vec![a.player_id.as_str(), b.player_id.as_str()];
+        want.sort();
+        assert_eq!(ids, want);
+        world_ids.push(p["match_id"].clone());
+        until(ws, &mut view, |v| {
+            v.position((0, 0), &me.player_id).is_some()
+        })
+        .await;
+    }
+    assert_eq!(world_ids[0], world_ids[1], "one world for the group");
+    // The players are in it: inputs move them.
+    wa.send(mv(60.0, 60.0)).await;
+    let mut view = View::default();
+    until(&mut wb, &mut view, |v| {
+        v.position((0, 0), &a.player_id) == Some((60.0, 60.0))
+    })
+    .await;
+}

@@ -54,7 +54,14 @@ pub async fn add(
         .unwrap_or_default();
     let q = app
         .matchmaker()
-        .add(app.matches(), &me.player_id, &mode, properties, &party)
+        .add(
+            app.matches(),
+            app.worlds(),
+            &me.player_id,
+            &mode,
+            properties,
+            &party,
+        )
         .await?;
     Ok(Json(json!({
         "ticket_id": q.ticket_id,

@@ -238,6 +238,7 @@ fn read_mode(
     let world = if string("game_type").as_deref() == Some("world") {
         let mut w = crate::worlds::WorldDescriptor::new(name);
         w.max_players = positive("max_players")?.unwrap_or(match_size);
+        w.match_size = match_size;
         w.tick_rate_ms = positive("tick_rate")?.map_or(50, u64::from);
         w.broadcast_interval = positive("broadcast_interval")?.map_or(3, u64::from);
         w.grid_size = positive("grid_size")?.unwrap_or(10);

@@ -5,7 +5,8 @@
 //! restart keeps the queue; a party (players queued together) is one unit that strategies
 //! never split; a group is claimed by deleting its tickets in one transaction, so a ticket
 //! removed at the same moment is never matched; `match.matched` goes only to players whose
-//! join succeeded, and its `players` list is the real roster.
+//! join succeeded, and its `players` list is the real roster. World modes queue too: a
+//! group gets a new world, joined without `world.joined` (`matchmaker.md` §5.2).
 
 pub mod strategy;
 
@@ -23,7 +24,31 @@ use crate::game::MatchmakingStrategy;
 use crate::matches::Matches;
 use crate::session::{OutFrame, Sessions};
 use crate::time::now_ms;
+use crate::worlds::Worlds;
 use strategy::{DEFAULT_SKILL, Unit};
+
+/// What a mode's queue starts: its group size and strategy, and whether it is a world.
+struct Target {
+    size: u32,
+    strategy: MatchmakingStrategy,
+    world: bool,
+}
+
+/// The match or world mode `mode` names.
+fn target(matches: &Matches, worlds: &Worlds, mode: &str) -> Option<Target> {
+    if let Some(m) = matches.mode(mode) {
+        return Some(Target {
+            size: m.descriptor.match_size,
+            strategy: m.descriptor.strategy,
+            world: false,
+        });
+    }
+    worlds.mode(mode).map(|w| Target {
+        size: w.descriptor.match_size.max(1),
+        strategy: MatchmakingStrategy::Fill,
+        world: true,
+    })
+}
 
 /// Start attempts before a group gives up with `match_start_failed`.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -166,16 +191,15 @@ impl Matchmaker {
     pub async fn add(
         &self,
         matches: &Matches,
+        worlds: &Worlds,
         player_id: &str,
         mode: &str,
         properties: Value,
         party: &[String],
     ) -> Result<Queued, MatchmakerError> {
-        let descriptor = &matches
-            .mode(mode)
+        let players_needed = target(matches, worlds, mode)
             .ok_or(MatchmakerError::UnknownMode)?
-            .descriptor;
-        let players_needed = descriptor.match_size;
+            .size;
         if let Some(existing) = self.ticket_of(player_id, mode).await? {
             return Ok(Queued {
                 ticket_id: existing.id,
@@ -299,11 +323,12 @@ impl Matchmaker {
     pub fn spawn_loop(
         self: Arc<Self>,
         matches: Arc<Matches>,
+        worlds: Arc<Worlds>,
         sessions: Arc<Sessions>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.pass(&matches, &sessions, now_ms()).await {
+                if let Err(e) = self.pass(&matches, &worlds, &sessions, now_ms()).await {
                     tracing::error!(error = %e, "matchmaking pass failed");
                 }
                 tokio::time::sleep(self.config.tick).await;
@@ -315,6 +340,7 @@ impl Matchmaker {
     pub async fn pass(
         &self,
         matches: &Matches,
+        worlds: &Worlds,
         sessions: &Sessions,
         now: i64,
     ) -> Result<(), sqlx::Error> {
@@ -338,15 +364,15 @@ impl Matchmaker {
         }
         for (mode, tickets) in by_mode {
             let units = units_of(&tickets);
-            let Some(descriptor) = matches.mode(&mode).map(|m| m.descriptor.clone()) else {
+            let Some(target) = target(matches, worlds, &mode) else {
                 for unit in &units {
                     self.give_up(sessions, &tickets, unit, "no_game_module")
                         .await?;
                 }
                 continue;
             };
-            let size = descriptor.match_size as usize;
-            let groups = match descriptor.strategy {
+            let size = target.size as usize;
+            let groups = match target.strategy {
                 MatchmakingStrategy::Fill => strategy::fill(&units, size),
                 MatchmakingStrategy::SkillBased => strategy::skill_based(&units, size, now),
             };
@@ -356,7 +382,11 @@ impl Matchmaker {
                     .flat_map(|&u| units[u].tickets.iter())
                     .filter_map(|id| tickets.iter().find(|t| &t.id == id))
                     .collect();
-                self.start_group(matches, sessions, &mode, &members).await?;
+                if target.world {
+                    self.start_world(worlds, sessions, &mode, &members).await?;
+                } else {
+                    self.start_group(matches, sessions, &mode, &members).await?;
+                }
             }
         }
         for t in expired {
@@ -422,6 +452,51 @@ impl Matchmaker {
             sessions.push_to_player(p, &frame);
         }
         tracing::info!(mode, match_id = %handle.id, players = joined.len(), "matched");
+        Ok(())
+    }
+
+    /// Claims a group's tickets, creates a world of `mode` and joins its players (the world
+    /// sends them their keyframes; no `world.joined`), then `match.matched` in the world shape.
+    async fn start_world(
+        &self,
+        worlds: &Worlds,
+        sessions: &Sessions,
+        mode: &str,
+        members: &[&Ticket],
+    ) -> Result<(), sqlx::Error> {
+        if !self.claim(members).await? {
+            return Ok(());
+        }
+        let handle = match worlds.create(mode, None).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(mode, error = ?e, "matched group's world failed to start");
+                for t in members {
+                    push_failed(sessions, &t.player_id, "match_start_failed");
+                }
+                return Ok(());
+            }
+        };
+        let mut joined = Vec::new();
+        for t in members {
+            match worlds.join(&handle, &t.player_id, Map::new(), None).await {
+                Ok(_) => joined.push(t.player_id.clone()),
+                Err(e) => {
+                    tracing::warn!(player = %t.player_id, error = ?e, "matched player could not join the world");
+                    push_failed(sessions, &t.player_id, "match_start_failed");
+                }
+            }
+        }
+        let matched = ServerMessage::MatchMatched(MatchMatched::World {
+            match_id: handle.id.clone(),
+            mode: mode.to_owned(),
+            player_ids: joined.clone(),
+        });
+        let frame = OutFrame::new(matched, None);
+        for p in &joined {
+            sessions.push_to_player(p, &frame);
+        }
+        tracing::info!(mode, world_id = %handle.id, players = joined.len(), "matched into a world");
         Ok(())
     }
 

@@ -183,6 +183,7 @@ impl Session {
                     .matchmaker()
                     .add(
                         self.app.matches(),
+                        self.app.worlds(),
                         self.player_id(),
                         &mode,
                         properties,

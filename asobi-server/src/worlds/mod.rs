@@ -159,6 +159,11 @@ impl Worlds {
         self.modes.get(name).is_some()
     }
 
+    /// A world mode by name.
+    pub fn mode(&self, name: &str) -> Option<Arc<WorldMode>> {
+        self.modes.get(name)
+    }
+
     /// Registers script world modes, replacing every earlier one; Rust modes are kept (and
     /// win over a script mode of the same name). New worlds use the new modes.
     pub fn set_script_modes(&self, script_modes: Vec<WorldMode>) {

@@ -28,6 +28,8 @@ pub struct WorldDescriptor {
     pub name: String,
     /// Players per world.
     pub max_players: u32,
+    /// Players the matchmaker places in a new world together.
+    pub match_size: u32,
     /// Zones per axis.
     pub grid_size: u32,
     /// Units per zone side.
@@ -83,6 +85,7 @@ impl WorldDescriptor {
         WorldDescriptor {
             name: name.into(),
             max_players: 500,
+            match_size: 1,
             grid_size: 10,
             zone_size: 200,
             tick_rate_ms: 50,

@@ -154,7 +154,8 @@ impl WorldHandle {
     /// Joins a player: the `world.joined` info and the frames that must follow it (keyframes
     /// and terrain of the interest ring).
     /// With a `respond`er, `world.joined` and the frames after it are queued to that session by
-    /// the world itself, so nothing the world sends later can overtake them.
+    /// the world itself, so nothing the world sends later can overtake them; without one (a
+    /// join on the player's behalf) the world pushes the frames to the player's sessions.
     pub async fn join(
         &self,
         player_id: &str,
@@ -433,13 +434,20 @@ impl WorldTask {
                 reply,
             } => {
                 let joined = self.join(&player_id, &ctx);
-                if let (Ok((info, frames)), Some(r)) = (&joined, respond) {
-                    r.handle.send(OutFrame::new(
-                        ServerMessage::WorldJoined(info.clone()),
-                        r.cid,
-                    ));
-                    for f in frames {
-                        r.handle.send(f.clone());
+                if let Ok((info, frames)) = &joined {
+                    match respond {
+                        Some(r) => {
+                            r.handle.send(OutFrame::new(
+                                ServerMessage::WorldJoined(info.clone()),
+                                r.cid,
+                            ));
+                            for f in frames {
+                                r.handle.send(f.clone());
+                            }
+                        }
+                        // Joined on the player's behalf (the matchmaker): no `world.joined`,
+                        // but the keyframes and terrain still go out before any later tick.
+                        None => self.push_all(&player_id, frames),
                     }
                 }
                 let _ = reply.send(joined);
