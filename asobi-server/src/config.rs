@@ -207,6 +207,8 @@ pub struct Config {
     pub lua_reload: ReloadMode,
     /// Memory cap per Lua VM, MiB.
     pub lua_memory_limit_mb: usize,
+    /// Bound of the node's terrain chunk cache, MiB.
+    pub terrain_cache_mb: usize,
     /// A match that does not reach `min_players` within this finishes with `timeout`.
     pub match_waiting_timeout_ms: u64,
     /// Time between matchmaking passes.
@@ -247,6 +249,7 @@ impl Default for Config {
             game_dir: None,
             lua_reload: ReloadMode::Auto,
             lua_memory_limit_mb: 64,
+            terrain_cache_mb: 64,
             match_waiting_timeout_ms: 60_000,
             matchmaker_tick_ms: 1000,
             matchmaker_max_wait_ms: 60_000,
@@ -358,6 +361,9 @@ pub struct Cli {
     /// Memory cap per Lua VM in MiB [default: 64].
     #[arg(long, env = "ASOBI_LUA_MEMORY_LIMIT_MB", value_name = "MIB")]
     pub lua_memory_limit_mb: Option<usize>,
+    /// Bound of the node's terrain chunk cache in MiB [default: 64].
+    #[arg(long, env = "ASOBI_TERRAIN_CACHE_MB", value_name = "MIB")]
+    pub terrain_cache_mb: Option<usize>,
     /// Milliseconds a match may wait for min_players before it finishes [default: 60000].
     #[arg(long, env = "ASOBI_MATCH_WAITING_TIMEOUT_MS", value_name = "MS")]
     pub match_waiting_timeout_ms: Option<u64>,
@@ -453,6 +459,7 @@ impl Config {
         }
         set(&mut self.lua_reload, cli.lua_reload);
         set(&mut self.lua_memory_limit_mb, cli.lua_memory_limit_mb);
+        set(&mut self.terrain_cache_mb, cli.terrain_cache_mb);
         set(
             &mut self.match_waiting_timeout_ms,
             cli.match_waiting_timeout_ms,

@@ -126,6 +126,7 @@ pub async fn start_with_game(
         sessions.clone(),
         db.clone(),
         sim,
+        config.terrain_cache_mb.saturating_mul(1 << 20),
     ));
     worlds.set_script_modes(script_worlds);
     let mut background =

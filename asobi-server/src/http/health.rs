@@ -74,6 +74,7 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
                 "bytes_out": app.worlds().stats().bytes_out.load(std::sync::atomic::Ordering::Relaxed),
                 "tick": app.worlds().stats().tick.summary(),
                 "zone_tick": app.worlds().stats().zone_tick.summary(),
+                "terrain_cache_bytes": app.worlds().terrain_cache_bytes(),
             },
             "matches": {
                 "live": app.matches().live_count(),

@@ -5,6 +5,7 @@
 //! serialised node-wide and joins inside the serialised section, so concurrent callers land in
 //! the same world until it is full (Asobi could hand two callers the last slot).
 
+pub mod chunks;
 pub mod mode;
 pub mod persist;
 pub mod runtime;
@@ -54,6 +55,8 @@ pub(crate) struct WorldsShared {
     pub(crate) stats: Arc<WorldStats>,
     /// Player zone crossings on this node (`worlds.md` §6: 200 per second).
     pub(crate) crossings: std::sync::Mutex<crate::ratelimit::Window>,
+    /// Encoded terrain chunks of every world of the node.
+    pub(crate) chunks: chunks::ChunkCache,
     /// `world.resync` requests on this node.
     resyncs: std::sync::Mutex<crate::ratelimit::Window>,
     db: Db,
@@ -132,6 +135,7 @@ impl Worlds {
         sessions: Arc<Sessions>,
         db: Db,
         sim: tokio::runtime::Handle,
+        terrain_cache_bytes: usize,
     ) -> Self {
         let shared = Arc::new(WorldsShared {
             instances: Default::default(),
@@ -140,6 +144,7 @@ impl Worlds {
             crossings: std::sync::Mutex::new(crate::ratelimit::Window::new(
                 std::time::Instant::now(),
             )),
+            chunks: chunks::ChunkCache::new(terrain_cache_bytes),
             resyncs: std::sync::Mutex::new(
                 crate::ratelimit::Window::new(std::time::Instant::now()),
             ),
@@ -157,6 +162,11 @@ impl Worlds {
     /// Whether a world mode of this name exists.
     pub fn has_mode(&self, name: &str) -> bool {
         self.modes.get(name).is_some()
+    }
+
+    /// Bytes held by the node's terrain chunk cache.
+    pub fn terrain_cache_bytes(&self) -> usize {
+        self.shared.chunks.bytes()
     }
 
     /// A world mode by name.

@@ -246,7 +246,8 @@ pub(crate) struct WorldTask {
     finished: bool,
     zones: HashMap<ZoneCoord, Zone>,
     players: HashMap<String, Slot>,
-    terrain: HashMap<ZoneCoord, Option<Arc<OutFrame>>>,
+    /// This world's key in the node's chunk cache.
+    terrain_key: Arc<str>,
     /// Snapshots of unloaded zones of a persistent world, restored when they load again.
     restore: HashMap<ZoneCoord, ZoneSnapshot>,
     /// World-level game logic (a Lua world VM).
@@ -294,6 +295,7 @@ impl WorldTask {
         };
         let grid = mode.descriptor.grid();
         let span = tracing::info_span!("world", id = %id, mode = %mode.descriptor.name);
+        let terrain_key = Arc::from(id.as_str());
         let mut task = WorldTask {
             id,
             mode,
@@ -305,7 +307,7 @@ impl WorldTask {
             finished: false,
             zones: HashMap::new(),
             players: HashMap::new(),
-            terrain: HashMap::new(),
+            terrain_key,
             restore: HashMap::new(),
             hooks,
             terrain_provider,
@@ -646,24 +648,21 @@ impl WorldTask {
         OutFrame::new(ServerMessage::WorldTick(msg), None)
     }
 
+    /// The zone's terrain chunk as a `world.terrain` frame, from the node's chunk cache.
     fn terrain_frame(&mut self, coord: ZoneCoord) -> Option<Arc<OutFrame>> {
         let provider = self.terrain_provider.clone()?;
-        if self.terrain.len() > 4096 {
-            self.terrain.clear(); // a bound on what one world caches
-        }
-        self.terrain
-            .entry(coord)
-            .or_insert_with(|| {
-                provider.chunk(coord.0, coord.1).map(|chunk| {
-                    let data = base64::engine::general_purpose::STANDARD.encode(chunk.encode());
-                    let msg = WorldTerrain {
-                        coords: [coord.0.into(), coord.1.into()],
-                        data,
-                    };
-                    OutFrame::new(ServerMessage::WorldTerrain(msg), None)
-                })
+        self.shared
+            .chunks
+            .get_or_build(&self.terrain_key, coord, || {
+                let chunk = provider.chunk(coord.0, coord.1)?;
+                let data = base64::engine::general_purpose::STANDARD.encode(chunk.encode());
+                let bytes = data.len();
+                let msg = WorldTerrain {
+                    coords: [coord.0.into(), coord.1.into()],
+                    data,
+                };
+                Some((OutFrame::new(ServerMessage::WorldTerrain(msg), None), bytes))
             })
-            .clone()
     }
 
     /// Subscribes a player to a loaded zone; returns the keyframe and terrain (none if they
@@ -1291,6 +1290,7 @@ impl WorldTask {
             std::sync::atomic::Ordering::Relaxed,
         );
         self.zones.clear();
+        self.shared.chunks.forget_world(&self.id);
         self.publish();
     }
 }
