@@ -133,7 +133,7 @@ pub trait WorldHooks: Send {
     /// keyed by zone; each becomes that zone's [`ZoneState`], also when it is recreated. Not
     /// called when a persistent world restores from snapshots.
     fn generate_world(&mut self, _seed: i64) -> HashMap<ZoneCoord, Value> {
-        std::collections::HashMap::new()
+        HashMap::new()
     }
     /// A non-lazy persistent world restored these zone snapshots at start
     /// (`on_world_recovered`).
@@ -281,9 +281,10 @@ pub struct OutgoingEffects(pub Vec<Effect>);
 pub struct IncomingEffects(pub Vec<Effect>);
 
 /// This zone's host-side state (`worlds.md` §11.2): a JSON value the zone's game keeps for
-/// itself — Lua zones keep `{"game_state": <zone_state>, "spawner_state": …}`. Set when the zone is built, from
-/// its snapshot or else from `generate_world`; persistent worlds store it with every snapshot,
-/// after running the [`SaveZone`] schedule, where a zone can bring it up to date.
+/// itself — Lua zones keep `{"game_state": <zone_state>, "spawner_state": …}`. Set when the
+/// zone is built, from its snapshot or else from `generate_world`; persistent worlds store it
+/// with every snapshot, after running the [`SaveZone`] schedule, where a zone can bring it up
+/// to date.
 #[derive(Resource, Debug, Clone, Default)]
 pub struct ZoneState(pub Option<Value>);
 

@@ -319,32 +319,46 @@ impl WorldTask {
             span,
         };
         sim.spawn(async move {
-            if task.mode.descriptor.persistent {
-                let (db, id) = (task.shared.db.clone(), task.id.clone());
-                match task.shared.io.spawn(async move { super::persist::load(&db, &id).await }).await {
-                    Ok(Ok(rows)) => task.restore = rows.into_iter().collect(),
-                    Ok(Err(e)) => tracing::error!(parent: &task.span, error = %e, "cannot load zone snapshots"),
-                    Err(e) => tracing::error!(parent: &task.span, error = %e, "snapshot load task failed"),
-                }
-            }
-                        if !task.mode.descriptor.lazy_zones {
-                if task.restore.is_empty() {
-                    task.seeds = task.hooks.generate_world(task.started_at);
-                } else {
-                    task.hooks.recovered(&task.restore);
-                }
-            }
-            if !task.mode.descriptor.lazy_zones {
-                for y in 0..grid.grid_size as i32 {
-                    for x in 0..grid.grid_size as i32 {
-                        let _ = task.ensure_zone((x, y));
-                    }
-                }
-            }
-                        task.publish();
+            task.prepare().await;
+            task.publish();
             task.run(rx).await;
         });
         Ok(handle)
+    }
+
+    /// Loads a persistent world's snapshots; a non-lazy world then recovers from them (or is
+    /// generated) and creates every zone.
+    async fn prepare(&mut self) {
+        if self.mode.descriptor.persistent {
+            let (db, id) = (self.shared.db.clone(), self.id.clone());
+            let load = self
+                .shared
+                .io
+                .spawn(async move { super::persist::load(&db, &id).await });
+            match load.await {
+                Ok(Ok(rows)) => self.restore = rows.into_iter().collect(),
+                Ok(Err(e)) => {
+                    tracing::error!(parent: &self.span, error = %e, "cannot load zone snapshots")
+                }
+                Err(e) => {
+                    tracing::error!(parent: &self.span, error = %e, "snapshot load task failed")
+                }
+            }
+        }
+        if self.mode.descriptor.lazy_zones {
+            return;
+        }
+        if self.restore.is_empty() {
+            self.seeds = self.hooks.generate_world(self.started_at);
+        } else {
+            self.hooks.recovered(&self.restore);
+        }
+        let n = self.grid.grid_size as i32;
+        for y in 0..n {
+            for x in 0..n {
+                let _ = self.ensure_zone((x, y));
+            }
+        }
     }
 
     /// Sends what the world hooks and zones asked for: `world.<name>` events to every member,
@@ -546,7 +560,6 @@ impl WorldTask {
             tick: self.tick,
         };
         let terrain = super::mode::ZoneTerrain(self.terrain_provider.clone());
-
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
