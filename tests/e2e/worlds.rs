@@ -630,3 +630,56 @@ async fn the_matchmaker_places_a_group_in_a_new_world() {
     })
     .await;
 }
+
+/// Figures for the benchmark issue (printed, not asserted: machines here are shared):
+/// ten players walking in one zone at 20 Hz for two seconds.
+#[tokio::test]
+async fn figures_ten_walkers_bytes_per_player_and_zone_tick_time() {
+    let s = server().await;
+    let stats = || {
+        let w = s.running().state().worlds();
+        let st = w.stats();
+        (
+            st.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+            st.zone_tick.summary(),
+            st.zones_loaded.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let mut tasks = Vec::new();
+    let mut players = Vec::new();
+    for i in 0..10 {
+        let (acc, ws, _) = enter(&s, &format!("bench{i}"), "walkers").await;
+        players.push((acc, ws));
+    }
+    let (bytes_before, _, _) = stats();
+    let started = Instant::now();
+    for (i, (_, mut ws)) in players.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let (mut bytes, mut frames) = (0usize, 0usize);
+            for k in 0..40 {
+                let x = 10.0 + f64::from((k * 2) % 80);
+                ws.send(mv(x, 10.0 + 8.0 * i as f64)).await;
+                let until = tokio::time::Instant::now() + Duration::from_millis(50);
+                while let Ok(f) = tokio::time::timeout_at(until, ws.recv()).await {
+                    bytes += f.to_string().len();
+                    frames += 1;
+                }
+            }
+            (bytes, frames)
+        }));
+    }
+    let mut received = Vec::new();
+    for t in tasks {
+        received.push(t.await.unwrap());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (bytes_after, zone_tick, zones) = stats();
+    let per_player = (bytes_after - bytes_before) as f64 / 10.0 / secs;
+    let frames: usize = received.iter().map(|r| r.1).sum();
+    assert!(frames > 0, "the players saw the world");
+    println!(
+        "figures: 10 walkers, {secs:.2} s: server sent {per_player:.0} B/s per player; \
+         clients read {} frames; zones loaded {zones}; zone tick {zone_tick}",
+        frames
+    );
+}
