@@ -433,6 +433,10 @@ fn neighbour_table(lua: &Lua, zone: &Mutex<ZoneView>) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// `game.zone.spawn`/`despawn` calls a zone accepts per tick each (beyond: `false`), so a
+/// runaway script cannot queue unbounded host memory before its budget stops it.
+const MAX_ZONE_WRITES: usize = 4096;
+
 /// `game.zone.*` (zone VMs): `apply(entity_id, event)`, an event for an entity a neighbouring
 /// zone publishes in its border band, handled there by `handle_effects` next tick;
 /// `spawn(template_id, x, y[, overrides])` and `despawn(entity_id)`, applied after the callback.
@@ -455,6 +459,9 @@ fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::
                     _ => None,
                 };
                 let mut view = lock(&zone_s);
+                if view.spawned.len() >= MAX_ZONE_WRITES {
+                    return Ok(Value::Boolean(false));
+                }
                 let template = template.to_string_lossy();
                 match view.spawner.spawn(&template, x, y, overrides) {
                     Some(entity) => {
@@ -476,7 +483,11 @@ fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::
             let Value::String(id) = id else {
                 return error(lua, "despawn(entity_id: string)");
             };
-            lock(&zone_d).despawned.push(id.to_string_lossy());
+            let mut view = lock(&zone_d);
+            if view.despawned.len() >= MAX_ZONE_WRITES {
+                return Ok(Value::Boolean(false));
+            }
+            view.despawned.push(id.to_string_lossy());
             Ok(Value::Boolean(true))
         })?,
     )?;

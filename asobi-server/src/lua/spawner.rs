@@ -161,6 +161,12 @@ impl Spawner {
         out
     }
 
+    /// Forgets the origins of entities the zone no longer has (a script dropped them from its
+    /// table instead of calling `despawn`): they never respawn, and must not pile up.
+    pub fn retain_live(&mut self, live: impl Fn(&str) -> bool) {
+        self.state.origins.retain(|id, _| live(id));
+    }
+
     /// The persisted state, as JSON.
     pub fn state(&self) -> Value {
         serde_json::to_value(&self.state).unwrap_or(Value::Null)
@@ -236,6 +242,7 @@ mod tests {
         s.set_templates(&json!({
             "wolf": {"type": "npc", "base_state": {"hp": 10}, "respawn": {"delay": 100, "max_respawns": 2}},
             "rock": {"type": "prop", "persistent": false},
+            "deer": {"respawn": {"delay": 0}},
             "broken": 7,
         }));
         s
@@ -269,6 +276,21 @@ mod tests {
         // Two spawns of "wolf" so far = max_respawns: no further respawn.
         s.despawned(&id, 2_000);
         assert!(s.due(10_000).is_empty());
+    }
+
+    #[test]
+    fn entities_dropped_without_despawn_are_forgotten() {
+        let mut s = spawner();
+        let (kept, _) = s.spawn("deer", 0.0, 0.0, None).unwrap();
+        let (dropped, _) = s.spawn("deer", 1.0, 1.0, None).unwrap();
+        s.retain_live(|id| id == kept);
+        s.despawned(&dropped, 0);
+        assert!(
+            s.due(i64::MAX).is_empty(),
+            "a forgotten entity never respawns"
+        );
+        s.despawned(&kept, 0);
+        assert_eq!(s.due(i64::MAX).len(), 1);
     }
 
     #[test]

@@ -473,6 +473,7 @@ impl LuaZone {
         for (id, fields) in view.spawner.due(now) {
             entities.0.insert(id, fields);
         }
+        view.spawner.retain_live(|id| entities.0.contains_key(id));
     }
 
     fn entities_table(&self, entities: &ZoneEntities) -> mlua::Result<Value> {
