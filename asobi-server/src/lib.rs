@@ -34,6 +34,7 @@ pub mod lua;
 pub mod matches;
 pub mod matchmaker;
 pub mod modes;
+pub mod phases;
 pub mod ratelimit;
 pub mod server;
 pub mod session;

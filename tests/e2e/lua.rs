@@ -832,3 +832,59 @@ async fn changed_world_mode_globals_apply_to_new_worlds() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn world_phases_wait_run_and_finish_the_world() {
+    let s = lua_server(&game_copy()).await;
+    let a = s.register("farmer").await;
+    let mut wa = s.ws_as(&a).await;
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "seasons"}))
+        .await;
+    assert_eq!(j["type"], "world.joined", "{j}");
+    let world_id = j["payload"]["world_id"].clone();
+    assert_eq!(
+        j["payload"]["phase"],
+        json!({"status": "waiting", "phase": "lobby", "start_condition": {"type": "players", "value": 1}})
+    );
+    // The player starts the lobby; it runs 200 ms, then the harvest 300 ms, then the world ends.
+    let mut seen = Vec::new();
+    let finished = loop {
+        let f = wa.recv().await;
+        match f["type"].as_str() {
+            Some("world.phase_changed") => {
+                let p = &f["payload"];
+                if p.get("world_id").is_some() {
+                    assert_eq!(p["world_id"], world_id);
+                    seen.push((p["status"].clone(), p["phase"].clone(), p["config"].clone()));
+                }
+            }
+            Some("world.phase_log") => {
+                seen.push((json!("log"), f["payload"]["log"].clone(), Value::Null))
+            }
+            Some("world.finished") => break f,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        finished["payload"]["result"]["status"], "phases_complete",
+        "{finished}"
+    );
+    let active: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.0 == "active")
+        .map(|s| &s.1)
+        .collect();
+    assert_eq!(active, vec!["lobby", "harvest"], "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|s| s.0 == "active" && s.2 == json!({"rate": 2})),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.0 == "complete"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|s| s.0 == "log" && s.1 == "+lobby -lobby +harvest"),
+        "callbacks ran in order: {seen:?}"
+    );
+}

@@ -5,7 +5,9 @@
 //! `nil[, reason]` refuses — Asobi has no world refusal; scripts that always return the state
 //! are unaffected), `spawn_position(player_id, state)` → `{x, y}` (missing keys 0, errors
 //! (0, 0)), `leave`, `post_tick(tick, state)` whose `_finished`/`_result` finish the world,
-//! `terrain_provider`, and for non-lazy worlds `generate_world` / `on_world_recovered`.
+//! `terrain_provider`, `phases` (`on_phase_started`/`on_phase_ended`, `world.phase_changed`;
+//! the last phase ending finishes the world), and for non-lazy worlds `generate_world` /
+//! `on_world_recovered`.
 //!
 //! Zone VM (a plugin on each zone App; `init` is not called): per tick
 //! `zone_tick(entities, zone_state) -> entities, zone_state`, then each queued input
@@ -18,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy_app::{App, Plugin, Update};
 use bevy_ecs::message::Messages;
@@ -33,6 +35,7 @@ use super::match_mode::LuaSettings;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{Broadcast, SendTo, StartFailure};
+use crate::phases::{Phases, Transition};
 use crate::worlds::mode::{
     BorderMirror, ConsumedSeq, Effect, HookEffects, IncomingEffects, KeepHot, OutgoingEffects,
     SaveZone, WorldHooks, WorldInput, ZoneEntities, ZoneInfo, ZoneSnapshot, ZoneState, ZoneTerrain,
@@ -110,7 +113,18 @@ struct LuaWorld {
     state: Value,
     rel: String,
     reloader: Reloader,
+    /// `phases(config)`, if the script has any.
+    phases: Option<Phases>,
+    /// Players in the world (for `{players = n}` phase starts).
+    players: usize,
+    /// `world.phase_changed` payloads to send.
+    phase_changes: Vec<(Map<String, Json>, bool)>,
+    last_phase_refresh: Instant,
 }
+
+/// How often an active world's phase is re-sent as state (Asobi: every tick for one second
+/// in three; we send it once).
+const PHASE_REFRESH: Duration = Duration::from_secs(3);
 
 impl LuaWorld {
     fn start(def: &LuaModeDef, settings: LuaSettings, world_id: &str) -> Result<LuaWorld, String> {
@@ -124,13 +138,77 @@ impl LuaWorld {
             Some(v) if !v.is_nil() => v,
             _ => return Err(format!("{}: init returned nothing", def.rel)),
         };
-        Ok(LuaWorld {
+        let mut world = LuaWorld {
             sandbox,
             api,
             state,
             rel: def.rel.clone(),
             reloader: Reloader::new(&def.script, &def.rel, settings.reload),
-        })
+            phases: None,
+            players: 0,
+            phase_changes: Vec::new(),
+            last_phase_refresh: Instant::now(),
+        };
+        world.start_phases();
+        Ok(world)
+    }
+
+    /// `phases(config)`; the first phase starts at once when its condition allows.
+    fn start_phases(&mut self) {
+        if !self.sandbox.has_function("phases") {
+            return;
+        }
+        let Ok(config) = self.sandbox.lua().create_table() else {
+            return;
+        };
+        let args = MultiValue::from_iter([Value::Table(config)]);
+        let list = match self.sandbox.call("phases", args, INIT) {
+            Ok(Some(out)) => out.into_iter().next().map(|v| to_json(&v)),
+            Ok(None) => None,
+            Err(e) => {
+                log_failure(&self.rel, "phases", &e);
+                None
+            }
+        };
+        let list = crate::phases::parse(&list.unwrap_or(Json::Null));
+        self.phases = Phases::new(list, crate::time::now_ms());
+        self.advance_phases();
+    }
+
+    /// Runs due phase transitions and their callbacks; `true` when the last phase ended.
+    fn advance_phases(&mut self) -> bool {
+        let now = crate::time::now_ms();
+        let Some(p) = self.phases.as_mut() else {
+            return false;
+        };
+        let transitions = p.advance(now, self.players);
+        let mut complete = false;
+        for t in &transitions {
+            let (callback, name) = match t {
+                Transition::Started(n) => ("on_phase_started", n),
+                Transition::Ended(n) => ("on_phase_ended", n),
+                Transition::Complete => {
+                    complete = true;
+                    continue;
+                }
+            };
+            let name = match self.sandbox.lua().create_string(name) {
+                Ok(s) => Value::String(s),
+                Err(_) => continue,
+            };
+            let args = MultiValue::from_iter([name, self.state.clone()]);
+            self.update(callback, args, JOIN_LEAVE);
+        }
+        if let Some(p) = &self.phases {
+            if !transitions.is_empty() {
+                self.phase_changes.push((p.info(now), true));
+                self.last_phase_refresh = Instant::now();
+            } else if self.last_phase_refresh.elapsed() >= PHASE_REFRESH {
+                self.phase_changes.push((p.info(now), false));
+                self.last_phase_refresh = Instant::now();
+            }
+        }
+        complete
     }
 
     fn pid(&self, player_id: &str) -> Value {
@@ -182,6 +260,7 @@ impl WorldHooks for LuaWorld {
                 match values.first() {
                     Some(v) if !matches!(v, Value::Nil | Value::Boolean(false)) => {
                         self.state = v.clone();
+                        self.players += 1;
                         Ok(())
                     }
                     _ => {
@@ -203,7 +282,10 @@ impl WorldHooks for LuaWorld {
                     }
                 }
             }
-            Ok(None) => Ok(()),
+            Ok(None) => {
+                self.players += 1;
+                Ok(())
+            }
             Err(e) => {
                 self.state = snapshot;
                 log_failure(&self.rel, "join", &e);
@@ -236,6 +318,7 @@ impl WorldHooks for LuaWorld {
     }
 
     fn leave(&mut self, player_id: &str) {
+        self.players = self.players.saturating_sub(1);
         let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
         self.update("leave", args, JOIN_LEAVE);
     }
@@ -342,6 +425,11 @@ impl WorldHooks for LuaWorld {
         self.reloader.poll(&self.sandbox);
         let args = MultiValue::from_iter([Value::Integer(tick as i64), self.state.clone()]);
         self.update("post_tick", args, POST_TICK);
+        if self.advance_phases() {
+            let mut result = Map::new();
+            result.insert("status".into(), Json::String("phases_complete".into()));
+            return Some(result);
+        }
         let Value::Table(t) = &self.state else {
             return None;
         };
@@ -358,7 +446,12 @@ impl WorldHooks for LuaWorld {
         HookEffects {
             events: e.broadcasts,
             sends: e.sends,
+            phase_changes: std::mem::take(&mut self.phase_changes),
         }
+    }
+
+    fn phase(&self) -> Option<Map<String, Json>> {
+        Some(self.phases.as_ref()?.info(crate::time::now_ms()))
     }
 }
 

@@ -146,6 +146,10 @@ pub trait WorldHooks: Send {
     fn post_tick(&mut self, _tick: u64) -> Option<Map<String, Value>> {
         None
     }
+    /// The current phase object, if the world has phases.
+    fn phase(&self) -> Option<Map<String, Value>> {
+        None
+    }
     /// What the hooks asked to send since the last call.
     fn take_effects(&mut self) -> HookEffects {
         HookEffects::default()
@@ -159,6 +163,9 @@ pub struct HookEffects {
     pub events: Vec<(String, Value)>,
     /// `module.message` for one player: `(player_id, message)`.
     pub sends: Vec<(String, Value)>,
+    /// `world.phase_changed` payloads for every member: `(phase, is_transition)`; transitions
+    /// carry the world id, periodic refreshes do not (`websocket.md` §9.24).
+    pub phase_changes: Vec<(Map<String, Value>, bool)>,
 }
 
 struct NoHooks;

@@ -111,6 +111,8 @@ pub struct Snapshot {
     pub started_at: Option<i64>,
     /// Loaded zones.
     pub zones_loaded: usize,
+    /// The phase object, if the world has phases.
+    pub phase: Option<Map<String, Value>>,
 }
 
 /// A handle on a live world.
@@ -147,7 +149,7 @@ impl WorldHandle {
             max_players: d.max_players,
             grid_size: d.grid_size,
             started_at: s.started_at,
-            phase: None,
+            phase: s.phase,
         }
     }
 
@@ -285,6 +287,7 @@ impl WorldTask {
             players: Vec::new(),
             started_at: Some(now_ms()),
             zones_loaded: 0,
+            phase: None,
         }));
         let handle = WorldHandle {
             id: id.clone(),
@@ -366,6 +369,15 @@ impl WorldTask {
     fn flush_hooks(&mut self) {
         let effects = self.hooks.take_effects();
         self.send_effects(effects.events, effects.sends);
+        for (mut phase, transition) in effects.phase_changes {
+            if transition {
+                phase.insert("world_id".into(), Value::String(self.id.clone()));
+            }
+            let frame = OutFrame::new(ServerMessage::WorldPhaseChanged(phase), None);
+            for p in self.players.keys() {
+                self.shared.sessions.push_to_player(p, &frame);
+            }
+        }
     }
 
     fn send_effects(&self, events: Vec<(String, Value)>, sends: Vec<(String, Value)>) {
@@ -525,6 +537,7 @@ impl WorldTask {
         s.players.sort();
         s.started_at = Some(self.started_at);
         s.zones_loaded = self.zones.len();
+        s.phase = self.hooks.phase();
     }
 
     fn info(&self) -> WorldInfo {
@@ -542,7 +555,7 @@ impl WorldTask {
             listed: d.listed,
             quick_play: d.quick_play,
             players,
-            phase: None,
+            phase: self.hooks.phase(),
         }
     }
 

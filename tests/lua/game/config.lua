@@ -8,4 +8,5 @@ return {
   borders = "borders/world.lua",
   vault = "vault/world.lua",
   grove = "grove/world.lua",
+  seasons = "seasons/world.lua",
 }
