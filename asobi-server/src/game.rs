@@ -326,6 +326,11 @@ pub type LeaveFn = dyn Fn(&mut World, &str) + Send + Sync;
 #[derive(Resource, Debug, Clone)]
 pub struct StartFailure(pub String);
 
+/// The match's phase object (`websocket.md` §9.24 shape), shown in `match.joined` and the
+/// listings; `None` when the mode has no phases.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct MatchPhase(pub Option<Map<String, Value>>);
+
 /// The `match.state` payloads of this tick, when the game produces them itself instead of
 /// the replicated document. Taken by the runtime after each tick.
 #[derive(Resource, Debug, Clone, Default)]

@@ -888,3 +888,38 @@ async fn world_phases_wait_run_and_finish_the_world() {
         "callbacks ran in order: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn match_phases_run_in_order_and_finish_the_match() {
+    let s = lua_server(&game_copy()).await;
+    let a = s.register("rounder").await;
+    let mut wa = s.ws_as(&a).await;
+    let j = join(&mut wa, "rounds").await;
+    assert_eq!(
+        (
+            &j["payload"]["phase"]["status"],
+            &j["payload"]["phase"]["phase"]
+        ),
+        (&json!("active"), &json!("warmup")),
+        "{j}"
+    );
+    let mut phases = Vec::new();
+    let finished = loop {
+        let f = wa.recv().await;
+        match f["type"].as_str() {
+            Some("match.state") => {
+                let p = f["payload"]["phase"].clone();
+                if phases.last() != Some(&p) {
+                    phases.push(p);
+                }
+            }
+            Some("match.finished") => break f,
+            _ => {}
+        }
+    };
+    assert_eq!(phases, vec![json!("warmup"), json!("round")], "{phases:?}");
+    assert_eq!(
+        finished["payload"]["result"]["status"], "phases_complete",
+        "{finished}"
+    );
+}

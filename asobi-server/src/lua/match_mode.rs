@@ -27,14 +27,15 @@ use mlua::{MultiValue, Table, Value};
 use serde_json::{Map, Value as Json, json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, deep_copy, object_to_lua, to_object};
+use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_object};
 use super::discovery::LuaModeDef;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{
-    Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, Payloads, Player,
-    PlayerInput, SendTo, StartFailure, StatePayloads,
+    Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, MatchPhase, Payloads,
+    Player, PlayerInput, SendTo, StartFailure, StatePayloads,
 };
+use crate::phases::{Phases, Transition};
 
 /// Budgets per callback (`lua.md` §3.5; `handle_input` gets one too — Asobi has none).
 mod budget {
@@ -95,6 +96,8 @@ struct LuaMatch {
     last_sent: Option<Map<String, Json>>,
     error_log: HashMap<&'static str, (Instant, u32, u32)>,
     overrun: Option<ScriptError>,
+    /// `phases(config)` (callback-style matches).
+    phases: Option<Phases>,
 }
 
 impl Plugin for LuaMatchPlugin {
@@ -106,6 +109,8 @@ impl Plugin for LuaMatchPlugin {
             .unwrap_or_default();
         match LuaMatch::start(&self.def, self.settings, &match_id) {
             Ok(m) => {
+                let phase = m.phases.as_ref().map(|p| p.info(crate::time::now_ms()));
+                app.insert_resource(MatchPhase(phase));
                 app.insert_resource(m)
                     .init_resource::<StatePayloads>()
                     .insert_resource(JoinValidator(Arc::new(lua_join)))
@@ -204,7 +209,59 @@ impl LuaMatch {
             last_sent: None,
             error_log: HashMap::new(),
             overrun: None,
-        })
+            phases: None,
+        }
+        .with_phases())
+    }
+
+    /// Reads `phases(config)` (callback style only, as in Asobi's bridge).
+    fn with_phases(mut self) -> Self {
+        if self.style != Style::Callbacks || !self.sandbox.has_function("phases") {
+            return self;
+        }
+        let Ok(config) = self.sandbox.lua().create_table() else {
+            return self;
+        };
+        let args = MultiValue::from_iter([Value::Table(config)]);
+        let list = match self.sandbox.call("phases", args, budget::INIT) {
+            Ok(out) => out.and_then(|o| o.into_iter().next()).map(|v| to_json(&v)),
+            Err(e) => {
+                self.failed("phases", e);
+                None
+            }
+        };
+        let list = crate::phases::parse(&list.unwrap_or(Json::Null));
+        self.phases = Phases::new(list, crate::time::now_ms());
+        // A first phase that starts on `prev_ended` is active from the start.
+        self.advance_phases(0);
+        self
+    }
+
+    /// Runs due phase transitions and their callbacks; `true` when the last phase ended.
+    fn advance_phases(&mut self, players: usize) -> bool {
+        let now = crate::time::now_ms();
+        let Some(p) = self.phases.as_mut() else {
+            return false;
+        };
+        let mut complete = false;
+        for t in p.advance(now, players) {
+            let (callback, name) = match t {
+                Transition::Started(n) => ("on_phase_started", n),
+                Transition::Ended(n) => ("on_phase_ended", n),
+                Transition::Complete => {
+                    complete = true;
+                    continue;
+                }
+            };
+            let Ok(name) = self.sandbox.lua().create_string(&name) else {
+                continue;
+            };
+            let args = MultiValue::from_iter([Value::String(name), self.state.clone()]);
+            if let Some(out) = self.call(callback, callback, args, budget::JOIN_LEAVE) {
+                self.adopt(callback, out);
+            }
+        }
+        complete
     }
 
     /// Logs a failed callback (rate-limited) and remembers overruns, which end the match.
@@ -538,15 +595,22 @@ fn lua_tick(world: &mut World) {
     for input in &inputs {
         m.input(input);
     }
-    match m.tick() {
+    let mut roster_q = world.query::<&Player>();
+    let roster: Vec<String> = roster_q.iter(world).map(|p| p.id.clone()).collect();
+    let result = m.tick().or_else(|| {
+        m.advance_phases(roster.len())
+            .then(|| Map::from_iter([("status".to_owned(), json!("phases_complete"))]))
+    });
+    if let Some(p) = &m.phases {
+        world.insert_resource(MatchPhase(Some(p.info(crate::time::now_ms()))));
+    }
+    match result {
         Some(result) => {
             if let Some(mut control) = world.get_resource_mut::<MatchControl>() {
                 control.finish(Json::Object(result));
             }
         }
         None => {
-            let mut roster_q = world.query::<&Player>();
-            let roster: Vec<String> = roster_q.iter(world).map(|p| p.id.clone()).collect();
             let payloads = m.payloads(&roster);
             if let Some(mut out) = world.get_resource_mut::<StatePayloads>() {
                 out.0 = payloads;

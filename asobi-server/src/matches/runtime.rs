@@ -114,6 +114,8 @@ pub struct Snapshot {
     pub started_at: Option<i64>,
     /// Unix ms when it finished, and the result.
     pub finished: Option<(i64, Map<String, Value>)>,
+    /// The phase object, if the mode has phases.
+    pub phase: Option<Map<String, Value>>,
 }
 
 /// A handle on a live match.
@@ -146,7 +148,7 @@ impl MatchHandle {
             player_count: s.players.len() as u32,
             max_players: self.mode.descriptor.max_players,
             joinable: s.joinable,
-            phase: None,
+            phase: s.phase,
         }
     }
 
@@ -256,6 +258,7 @@ impl MatchTask {
             joinable: true,
             started_at: None,
             finished: None,
+            phase: None,
         }));
         let (tx, rx) = mpsc::channel(1024);
         let span = tracing::info_span!("match", id = %id, mode = %mode.descriptor.name);
@@ -685,12 +688,21 @@ impl MatchTask {
             players: self.roster.iter().map(|(p, _)| p.clone()).collect(),
             listed: self.mode.descriptor.listed,
             joinable: self.joinable,
-            phase: None,
+            phase: self.phase(),
         }
     }
 
+    fn phase(&self) -> Option<Map<String, Value>> {
+        self.app
+            .world()
+            .get_resource::<crate::game::MatchPhase>()
+            .and_then(|p| p.0.clone())
+    }
+
     fn publish_snapshot(&self) {
+        let phase = self.phase();
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        s.phase = phase;
         s.status = self.status;
         s.players = self.roster.iter().map(|(p, _)| p.clone()).collect();
         s.joinable = self.joinable;

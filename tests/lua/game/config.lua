@@ -9,4 +9,5 @@ return {
   vault = "vault/world.lua",
   grove = "grove/world.lua",
   seasons = "seasons/world.lua",
+  rounds = "rounds/match.lua",
 }
