@@ -42,6 +42,18 @@ pub enum Transition {
     Complete,
 }
 
+impl Transition {
+    /// The script callback this transition runs and its phase name: `on_phase_started` or
+    /// `on_phase_ended`; `None` for [`Transition::Complete`].
+    pub fn callback(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Transition::Started(n) => Some(("on_phase_started", n)),
+            Transition::Ended(n) => Some(("on_phase_ended", n)),
+            Transition::Complete => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Status {
     Waiting { since_ms: i64 },

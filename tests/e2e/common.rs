@@ -148,21 +148,7 @@ impl TestServer {
         modes: Vec<asobi_server::game::MatchMode>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let temp_dir = None;
-        let mut config = test_config(database_url.clone());
-        adjust(&mut config);
-        let server = asobi_server::start_with_modes(config, modes)
-            .await
-            .expect("server starts");
-        let addr = server.addr();
-        TestServer {
-            server: Some(server),
-            base: format!("http://{addr}"),
-            ws_url: format!("ws://{addr}/ws"),
-            http: reqwest::Client::new(),
-            database_url,
-            temp_dir,
-        }
+        TestServer::start_on_with_game(database_url, modes, Vec::new(), adjust).await
     }
 
     /// The running server.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, Ws};
+use crate::common::{Account, TestServer, Ws};
 
 /// Copies the test game into a fresh directory (hot-reload tests rewrite it).
 fn game_copy() -> PathBuf {
@@ -52,6 +52,18 @@ fn entity(f: &Value, who: &str) -> Option<Value> {
     f["payload"]["updates"]
         .as_array()
         .and_then(|u| u.iter().find(|r| r["id"] == who).cloned())
+}
+
+/// Two players in one `borders` world: the first lands in the west zone, the second in the east.
+async fn two_in_borders(s: &TestServer, west: &str, east: &str) -> ((Account, Ws), (Account, Ws)) {
+    let (a, b) = (s.register(west).await, s.register(east).await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    let j = wa
+        .request("world.find_or_create", json!({"mode": "borders"}))
+        .await;
+    wb.request("world.join", json!({"world_id": j["payload"]["world_id"]}))
+        .await;
+    ((a, wa), (b, wb))
 }
 
 async fn sent(ws: &mut Ws) -> Value {
@@ -619,13 +631,7 @@ async fn a_lua_world_runs_its_world_vm_and_zone_vms() {
 #[tokio::test]
 async fn border_bands_let_zones_see_and_affect_their_neighbours() {
     let s = lua_server(&game_copy()).await;
-    let (a, b) = (s.register("west_side").await, s.register("east_side").await);
-    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
-    let j = wa
-        .request("world.find_or_create", json!({"mode": "borders"}))
-        .await;
-    wb.request("world.join", json!({"world_id": j["payload"]["world_id"]}))
-        .await;
+    let ((a, mut wa), (b, mut wb)) = two_in_borders(&s, "west_side", "east_side").await;
     // Let a tick publish the bands, then probe from the west zone.
     tokio::time::sleep(Duration::from_millis(150)).await;
     wa.send(json!({"type": "world.input", "payload": {"probe": true}}))
@@ -666,13 +672,7 @@ async fn border_bands_let_zones_see_and_affect_their_neighbours() {
 #[tokio::test]
 async fn generate_world_seeds_each_zone_state() {
     let s = lua_server(&game_copy()).await;
-    let (a, b) = (s.register("seed_west").await, s.register("seed_east").await);
-    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
-    let j = wa
-        .request("world.find_or_create", json!({"mode": "borders"}))
-        .await;
-    wb.request("world.join", json!({"world_id": j["payload"]["world_id"]}))
-        .await;
+    let ((a, mut wa), (b, mut wb)) = two_in_borders(&s, "seed_west", "seed_east").await;
     // Each player's zone stamps its generated label on the player's entity.
     for (ws, id, label) in [
         (&mut wa, &a.player_id, "west"),

@@ -34,16 +34,33 @@ pub struct Effects {
     pub joinable: Option<bool>,
 }
 
-/// What a zone VM's zone-form spatial queries and `game.zone.apply` see: the zone's own
-/// entities and the neighbours' border bands, set by the zone before each callback, and the
-/// effects the script sends.
+impl Effects {
+    /// Moves the broadcasts and sends into the App's `Broadcast` / `SendTo` messages, which the
+    /// match or world runtime delivers after the tick.
+    pub fn write_messages(&mut self, world: &mut bevy_ecs::world::World) {
+        use crate::game::{Broadcast, SendTo};
+        use bevy_ecs::message::Messages;
+        if let Some(mut m) = world.get_resource_mut::<Messages<Broadcast>>() {
+            for (name, payload) in self.broadcasts.drain(..) {
+                m.write(Broadcast::new(name, payload));
+            }
+        }
+        if let Some(mut m) = world.get_resource_mut::<Messages<SendTo>>() {
+            for (player_id, message) in self.sends.drain(..) {
+                m.write(SendTo { player_id, message });
+            }
+        }
+    }
+}
+
+/// What a zone VM's zone-form spatial queries and `game.zone.apply` see: an index of the
+/// zone's own entities and the neighbours' border bands, set by the zone before each
+/// callback, and what the script asks of the zone.
 #[derive(Debug, Default)]
 pub struct ZoneView {
-    /// This zone's entities at the start of the callback.
-    pub entities: Entities,
     /// The 8 neighbours' border-band entities, by zone.
     pub mirror: Arc<HashMap<ZoneCoord, Entities>>,
-    /// A spatial index over `entities`.
+    /// A spatial index over the zone's entities at the start of the callback.
     pub index: SpatialHash,
     /// `game.zone.apply(entity_id, event)` calls this tick.
     pub outgoing: Vec<(String, Json)>,

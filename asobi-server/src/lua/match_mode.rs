@@ -27,13 +27,13 @@ use mlua::{MultiValue, Table, Value};
 use serde_json::{Map, Value as Json, json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_object};
+use super::convert::{Nulls, deep_copy, object_to_lua, to_object};
 use super::discovery::LuaModeDef;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
 use crate::game::{
-    Broadcast, JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, MatchPhase, Payloads,
-    Player, PlayerInput, SendTo, StartFailure, StatePayloads,
+    JoinValidator, LeaveHook, MatchClock, MatchControl, MatchMode, MatchPhase, Payloads, Player,
+    PlayerInput, StartFailure, StatePayloads,
 };
 use crate::phases::{Phases, Transition};
 
@@ -216,15 +216,11 @@ impl LuaMatch {
 
     /// Reads `phases(config)` (callback style only, as in Asobi's bridge).
     fn with_phases(mut self) -> Self {
-        if self.style != Style::Callbacks || !self.sandbox.has_function("phases") {
+        if self.style != Style::Callbacks {
             return self;
         }
-        let Ok(config) = self.sandbox.lua().create_table() else {
-            return self;
-        };
-        let args = MultiValue::from_iter([Value::Table(config)]);
-        let list = match self.sandbox.call("phases", args, budget::INIT) {
-            Ok(out) => out.and_then(|o| o.into_iter().next()).map(|v| to_json(&v)),
+        let list = match self.sandbox.call_with_config("phases", budget::INIT) {
+            Ok(list) => list,
             Err(e) => {
                 self.failed("phases", e);
                 None
@@ -243,17 +239,9 @@ impl LuaMatch {
         let Some(p) = self.phases.as_mut() else {
             return false;
         };
-        let mut complete = false;
-        for t in p.advance(now, players) {
-            let (callback, name) = match t {
-                Transition::Started(n) => ("on_phase_started", n),
-                Transition::Ended(n) => ("on_phase_ended", n),
-                Transition::Complete => {
-                    complete = true;
-                    continue;
-                }
-            };
-            let Ok(name) = self.sandbox.lua().create_string(&name) else {
+        let transitions = p.advance(now, players);
+        for (callback, name) in transitions.iter().filter_map(Transition::callback) {
+            let Ok(name) = self.sandbox.lua().create_string(name) else {
                 continue;
             };
             let args = MultiValue::from_iter([Value::String(name), self.state.clone()]);
@@ -261,7 +249,7 @@ impl LuaMatch {
                 self.adopt(callback, out);
             }
         }
-        complete
+        transitions.contains(&Transition::Complete)
     }
 
     /// Logs a failed callback (rate-limited) and remembers overruns, which end the match.
@@ -531,17 +519,8 @@ impl LuaMatch {
 
     /// Moves what the script asked for into the world.
     fn flush(&mut self, world: &mut World) {
-        let effects = self.api.take_effects();
-        if let Some(mut m) = world.get_resource_mut::<Messages<Broadcast>>() {
-            for (name, payload) in effects.broadcasts {
-                m.write(Broadcast::new(name, payload));
-            }
-        }
-        if let Some(mut m) = world.get_resource_mut::<Messages<SendTo>>() {
-            for (player_id, message) in effects.sends {
-                m.write(SendTo { player_id, message });
-            }
-        }
+        let mut effects = self.api.take_effects();
+        effects.write_messages(world);
         if let Some(mut control) = world.get_resource_mut::<MatchControl>() {
             if let Some(j) = effects.joinable {
                 control.set_joinable(j);

@@ -278,6 +278,33 @@ impl Sandbox {
         self.call_fn(&f, args, budget).map(Some)
     }
 
+    /// Calls global `name` like [`call`](Self::call); its first return value as JSON (`null`
+    /// when it returned nothing), or `None` when it is not defined.
+    pub fn call_json(
+        &self,
+        name: &str,
+        args: MultiValue,
+        budget: Duration,
+    ) -> Result<Option<serde_json::Value>, ScriptError> {
+        let out = self.call(name, args, budget)?;
+        Ok(out.map(|o| {
+            o.into_iter()
+                .next()
+                .map_or(serde_json::Value::Null, |v| super::convert::to_json(&v))
+        }))
+    }
+
+    /// `name(config)` with an empty `config` table (the contract's set-up calls: `phases`,
+    /// `spawn_templates`, `terrain_provider`), as [`call_json`](Self::call_json).
+    pub fn call_with_config(
+        &self,
+        name: &str,
+        budget: Duration,
+    ) -> Result<Option<serde_json::Value>, ScriptError> {
+        let config = self.lua.create_table().map_err(ScriptError::classify)?;
+        self.call_json(name, MultiValue::from_iter([Value::Table(config)]), budget)
+    }
+
     /// Calls a function under a budget.
     pub fn call_fn(
         &self,

@@ -34,7 +34,7 @@ use super::discovery::LuaModeDef;
 use super::match_mode::LuaSettings;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
-use crate::game::{Broadcast, SendTo, StartFailure};
+use crate::game::StartFailure;
 use crate::phases::{Phases, Transition};
 use crate::worlds::mode::{
     BorderMirror, ConsumedSeq, Effect, HookEffects, IncomingEffects, KeepHot, OutgoingEffects,
@@ -115,8 +115,6 @@ struct LuaWorld {
     reloader: Reloader,
     /// `phases(config)`, if the script has any.
     phases: Option<Phases>,
-    /// Players in the world (for `{players = n}` phase starts).
-    players: usize,
     /// `world.phase_changed` payloads to send.
     phase_changes: Vec<(Map<String, Json>, bool)>,
     last_phase_refresh: Instant,
@@ -145,7 +143,6 @@ impl LuaWorld {
             rel: def.rel.clone(),
             reloader: Reloader::new(&def.script, &def.rel, settings.reload),
             phases: None,
-            players: 0,
             phase_changes: Vec::new(),
             last_phase_refresh: Instant::now(),
         };
@@ -155,16 +152,8 @@ impl LuaWorld {
 
     /// `phases(config)`; the first phase starts at once when its condition allows.
     fn start_phases(&mut self) {
-        if !self.sandbox.has_function("phases") {
-            return;
-        }
-        let Ok(config) = self.sandbox.lua().create_table() else {
-            return;
-        };
-        let args = MultiValue::from_iter([Value::Table(config)]);
-        let list = match self.sandbox.call("phases", args, INIT) {
-            Ok(Some(out)) => out.into_iter().next().map(|v| to_json(&v)),
-            Ok(None) => None,
+        let list = match self.sandbox.call_with_config("phases", INIT) {
+            Ok(list) => list,
             Err(e) => {
                 log_failure(&self.rel, "phases", &e);
                 None
@@ -172,31 +161,21 @@ impl LuaWorld {
         };
         let list = crate::phases::parse(&list.unwrap_or(Json::Null));
         self.phases = Phases::new(list, crate::time::now_ms());
-        self.advance_phases();
+        self.advance_phases(0);
     }
 
     /// Runs due phase transitions and their callbacks; `true` when the last phase ended.
-    fn advance_phases(&mut self) -> bool {
+    fn advance_phases(&mut self, players: usize) -> bool {
         let now = crate::time::now_ms();
         let Some(p) = self.phases.as_mut() else {
             return false;
         };
-        let transitions = p.advance(now, self.players);
-        let mut complete = false;
-        for t in &transitions {
-            let (callback, name) = match t {
-                Transition::Started(n) => ("on_phase_started", n),
-                Transition::Ended(n) => ("on_phase_ended", n),
-                Transition::Complete => {
-                    complete = true;
-                    continue;
-                }
+        let transitions = p.advance(now, players);
+        for (callback, name) in transitions.iter().filter_map(Transition::callback) {
+            let Ok(name) = self.sandbox.lua().create_string(name) else {
+                continue;
             };
-            let name = match self.sandbox.lua().create_string(name) {
-                Ok(s) => Value::String(s),
-                Err(_) => continue,
-            };
-            let args = MultiValue::from_iter([name, self.state.clone()]);
+            let args = MultiValue::from_iter([Value::String(name), self.state.clone()]);
             self.update(callback, args, JOIN_LEAVE);
         }
         if let Some(p) = &self.phases {
@@ -208,7 +187,7 @@ impl LuaWorld {
                 self.last_phase_refresh = Instant::now();
             }
         }
-        complete
+        transitions.contains(&Transition::Complete)
     }
 
     fn pid(&self, player_id: &str) -> Value {
@@ -260,7 +239,6 @@ impl WorldHooks for LuaWorld {
                 match values.first() {
                     Some(v) if !matches!(v, Value::Nil | Value::Boolean(false)) => {
                         self.state = v.clone();
-                        self.players += 1;
                         Ok(())
                     }
                     _ => {
@@ -282,10 +260,7 @@ impl WorldHooks for LuaWorld {
                     }
                 }
             }
-            Ok(None) => {
-                self.players += 1;
-                Ok(())
-            }
+            Ok(None) => Ok(()),
             Err(e) => {
                 self.state = snapshot;
                 log_failure(&self.rel, "join", &e);
@@ -318,7 +293,6 @@ impl WorldHooks for LuaWorld {
     }
 
     fn leave(&mut self, player_id: &str) {
-        self.players = self.players.saturating_sub(1);
         let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
         self.update("leave", args, JOIN_LEAVE);
     }
@@ -358,16 +332,13 @@ impl WorldHooks for LuaWorld {
             return HashMap::new();
         };
         let args = MultiValue::from_iter([Value::Integer(seed), Value::Table(config)]);
-        let out = match self.sandbox.call("generate_world", args, GENERATE) {
-            Ok(Some(out)) => out,
-            Ok(None) => return HashMap::new(),
+        let zones = match self.sandbox.call_json("generate_world", args, GENERATE) {
+            Ok(Some(Json::Object(zones))) => zones,
+            Ok(_) => return HashMap::new(),
             Err(e) => {
                 log_failure(&self.rel, "generate_world", &e);
                 return HashMap::new();
             }
-        };
-        let Some(Json::Object(zones)) = out.into_iter().next().map(|v| to_json(&v)) else {
-            return HashMap::new();
         };
         zones
             .into_iter()
@@ -381,24 +352,13 @@ impl WorldHooks for LuaWorld {
     /// `terrain_provider(config) -> {module = name, args = table}`, from the allowlist of
     /// built-in providers: `asobi_terrain_flat {tile, elevation}`, `asobi_terrain_perlin {seed}`.
     fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
-        let config = self.sandbox.lua().create_table().ok()?;
-        let out = match self.sandbox.call(
-            "terrain_provider",
-            MultiValue::from_iter([Value::Table(config)]),
-            INIT,
-        ) {
-            Ok(Some(out)) => out,
-            Ok(None) => return None,
+        let spec = match self.sandbox.call_with_config("terrain_provider", INIT) {
+            Ok(spec) => spec?,
             Err(e) => {
                 log_failure(&self.rel, "terrain_provider", &e);
                 return None;
             }
         };
-        let spec = out
-            .into_iter()
-            .next()
-            .map(|v| to_json(&v))
-            .unwrap_or(Json::Null);
         let args = spec.get("args").cloned().unwrap_or(Json::Null);
         let int = |k: &str, default: i64| args.get(k).and_then(Json::as_i64).unwrap_or(default);
         let provider: Arc<dyn TerrainProvider> = match spec.get("module").and_then(Json::as_str) {
@@ -421,11 +381,11 @@ impl WorldHooks for LuaWorld {
         Some(provider)
     }
 
-    fn post_tick(&mut self, tick: u64) -> Option<Map<String, Json>> {
+    fn post_tick(&mut self, tick: u64, players: usize) -> Option<Map<String, Json>> {
         self.reloader.poll(&self.sandbox);
         let args = MultiValue::from_iter([Value::Integer(tick as i64), self.state.clone()]);
         self.update("post_tick", args, POST_TICK);
-        if self.advance_phases() {
+        if self.advance_phases(players) {
             let mut result = Map::new();
             result.insert("status".into(), Json::String("phases_complete".into()));
             return Some(result);
@@ -531,22 +491,8 @@ impl Plugin for LuaZonePlugin {
 impl LuaZone {
     /// `spawn_templates(config)` into the spawner (at zone start and after a reload).
     fn load_templates(&self) {
-        if !self.sandbox.has_function("spawn_templates") {
-            return;
-        }
-        let Ok(config) = self.sandbox.lua().create_table() else {
-            return;
-        };
-        let args = MultiValue::from_iter([Value::Table(config)]);
-        match self.sandbox.call("spawn_templates", args, INIT) {
-            Ok(Some(out)) => {
-                let spec = out
-                    .into_iter()
-                    .next()
-                    .map(|v| to_json(&v))
-                    .unwrap_or(Json::Null);
-                self.api.zone_view().spawner.set_templates(&spec);
-            }
+        match self.sandbox.call_with_config("spawn_templates", INIT) {
+            Ok(Some(spec)) => self.api.zone_view().spawner.set_templates(&spec),
             Ok(None) => {}
             Err(e) => log_failure(&self.rel, "spawn_templates", &e),
         }
@@ -598,9 +544,7 @@ impl LuaZone {
             .iter()
             .filter_map(|(id, f)| Some((id.clone(), f.get("x")?.as_f64()?, f.get("y")?.as_f64()?)));
         let index = SpatialHash::build(points, self.spatial_cell);
-        let mut view = self.api.zone_view();
-        view.entities = entities.0.clone();
-        view.index = index;
+        self.api.zone_view().index = index;
     }
 
     fn tick(
@@ -748,16 +692,6 @@ fn lua_zone_tick(world: &mut World) {
                 .map(|(entity_id, event)| Effect { entity_id, event }),
         );
     }
-    let effects = zone.api.take_effects();
-    if let Some(mut m) = world.get_resource_mut::<Messages<Broadcast>>() {
-        for (name, payload) in effects.broadcasts {
-            m.write(Broadcast::new(name, payload));
-        }
-    }
-    if let Some(mut m) = world.get_resource_mut::<Messages<SendTo>>() {
-        for (player_id, message) in effects.sends {
-            m.write(SendTo { player_id, message });
-        }
-    }
+    zone.api.take_effects().write_messages(world);
     world.insert_resource(zone);
 }

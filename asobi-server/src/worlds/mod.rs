@@ -159,11 +159,6 @@ impl Worlds {
         }
     }
 
-    /// Whether a world mode of this name exists.
-    pub fn has_mode(&self, name: &str) -> bool {
-        self.modes.get(name).is_some()
-    }
-
     /// Bytes held by the node's terrain chunk cache.
     pub fn terrain_cache_bytes(&self) -> usize {
         self.shared.chunks.bytes()

@@ -142,8 +142,9 @@ pub trait WorldHooks: Send {
     fn terrain(&mut self) -> Option<Arc<dyn TerrainProvider>> {
         None
     }
-    /// After every zone ran tick `tick`; `Some(result)` finishes the world.
-    fn post_tick(&mut self, _tick: u64) -> Option<Map<String, Value>> {
+    /// After every zone ran tick `tick`, with `players` in the world (offline ones in their
+    /// reconnect grace included); `Some(result)` finishes the world.
+    fn post_tick(&mut self, _tick: u64, _players: usize) -> Option<Map<String, Value>> {
         None
     }
     /// The current phase object, if the world has phases.

@@ -844,7 +844,7 @@ impl WorldTask {
         }
         self.crossings();
         self.publish_border_band();
-        if let Some(result) = self.hooks.post_tick(self.tick) {
+        if let Some(result) = self.hooks.post_tick(self.tick, self.players.len()) {
             self.flush_hooks();
             self.finish(Value::Object(result));
             return;
