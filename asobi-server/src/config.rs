@@ -163,6 +163,18 @@ impl Default for PasswordHashing {
 pub struct Config {
     /// HTTP, REST and WebSocket listen address.
     pub http_addr: SocketAddr,
+    /// Whether the QUIC gateway (the native binary path) listens.
+    pub quic: bool,
+    /// QUIC (UDP) listen address.
+    pub quic_addr: SocketAddr,
+    /// PEM certificate chain for QUIC; with `quic_key`. Without both, a development
+    /// certificate is used (see `quic_dev_cert`).
+    pub quic_cert: Option<PathBuf>,
+    /// PEM private key for `quic_cert`.
+    pub quic_key: Option<PathBuf>,
+    /// Where the self-signed development certificate and key are kept (PEM, created on
+    /// first start). Clients pin its SHA-256 fingerprint, which the server logs.
+    pub quic_dev_cert: PathBuf,
     /// Database URL: `sqlite://path` (created if missing) or `postgres://…`.
     pub database_url: String,
     /// Connection pool size.
@@ -227,6 +239,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            quic: true,
+            quic_addr: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            quic_cert: None,
+            quic_key: None,
+            quic_dev_cert: PathBuf::from("asobi-dev-cert.pem"),
             database_url: "sqlite://asobi.db".into(),
             database_max_connections: 16,
             log_format: LogFormat::Human,
@@ -283,6 +300,31 @@ pub struct Cli {
     /// HTTP/WebSocket listen address [default: 0.0.0.0:8080].
     #[arg(long, env = "ASOBI_HTTP_ADDR", value_name = "ADDR")]
     pub http_addr: Option<SocketAddr>,
+    /// Serve the QUIC native path [default: true].
+    #[arg(long, env = "ASOBI_QUIC", value_name = "BOOL")]
+    pub quic: Option<bool>,
+    /// QUIC (UDP) listen address [default: 0.0.0.0:8443].
+    #[arg(long, env = "ASOBI_QUIC_ADDR", value_name = "ADDR")]
+    pub quic_addr: Option<SocketAddr>,
+    /// PEM certificate chain for QUIC (production; with --quic-key).
+    #[arg(
+        long,
+        env = "ASOBI_QUIC_CERT",
+        value_name = "FILE",
+        requires = "quic_key"
+    )]
+    pub quic_cert: Option<PathBuf>,
+    /// PEM private key for --quic-cert.
+    #[arg(
+        long,
+        env = "ASOBI_QUIC_KEY",
+        value_name = "FILE",
+        requires = "quic_cert"
+    )]
+    pub quic_key: Option<PathBuf>,
+    /// Development certificate file, created on first start [default: asobi-dev-cert.pem].
+    #[arg(long, env = "ASOBI_QUIC_DEV_CERT", value_name = "FILE")]
+    pub quic_dev_cert: Option<PathBuf>,
     /// Database URL: sqlite://FILE (created if missing) or postgres://… [default: sqlite://asobi.db].
     #[arg(long, env = "ASOBI_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
@@ -423,6 +465,13 @@ impl Config {
             }
         }
         set(&mut self.http_addr, cli.http_addr);
+        set(&mut self.quic, cli.quic);
+        set(&mut self.quic_addr, cli.quic_addr);
+        if cli.quic_cert.is_some() {
+            self.quic_cert = cli.quic_cert;
+            self.quic_key = cli.quic_key;
+        }
+        set(&mut self.quic_dev_cert, cli.quic_dev_cert);
         set(&mut self.database_url, cli.database_url);
         set(
             &mut self.database_max_connections,
@@ -487,6 +536,9 @@ impl Config {
         }
         if self.ws_idle_auth_timeout_ms == 0 {
             return invalid("ws_idle_auth_timeout_ms", "must be positive");
+        }
+        if self.quic_cert.is_some() != self.quic_key.is_some() {
+            return invalid("quic_cert", "quic_cert and quic_key go together");
         }
         if self.ws_outbound_queue == 0 {
             return invalid("ws_outbound_queue", "must be positive");

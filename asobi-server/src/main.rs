@@ -38,6 +38,9 @@ fn main() -> ExitCode {
         let addr = server.addr();
         tracing::info!(%addr, %database, "asobi-server listening");
         println!("asobi-server listening on http://{addr} (WebSocket ws://{addr}/ws), database {database}");
+        if let (Some(quic), Some(fingerprint)) = (server.quic_addr(), server.quic_fingerprint()) {
+            println!("QUIC (asobi/1) on udp://{quic}, certificate sha256 {fingerprint}");
+        }
         shutdown_signal().await;
         server.shutdown().await;
         ExitCode::SUCCESS

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use quinn::VarInt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -35,6 +36,9 @@ pub enum StartError {
     /// The simulation runtime could not start.
     #[error("cannot start the simulation threads: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The QUIC gateway could not start (certificate, key or socket).
+    #[error("QUIC gateway: {0}")]
+    Quic(#[from] crate::gateway::tls::TlsError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -50,9 +54,17 @@ pub enum StartError {
 pub struct RunningServer {
     state: AppState,
     addr: SocketAddr,
+    quic: Option<Quic>,
     stop_listener: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+}
+
+/// The QUIC gateway of a running node.
+struct Quic {
+    endpoint: quinn::Endpoint,
+    addr: SocketAddr,
+    fingerprint: String,
 }
 
 /// Opens storage, migrates, binds and starts serving, with no Rust game modes.
@@ -159,6 +171,33 @@ pub async fn start_with_game(
         Err(e) => tracing::error!(error = %e, "cannot restore persistent worlds"),
     }
     let state = AppState::new(config, db, services);
+    let quic = if state.config().quic {
+        let config = state.config();
+        let identity = crate::gateway::tls::identity(config)?;
+        let fingerprint = identity.fingerprint.clone();
+        let development = identity.development;
+        let endpoint = crate::gateway::quic::bind(config.quic_addr, identity, config)?;
+        let quic_addr = endpoint.local_addr().map_err(|source| StartError::Bind {
+            addr: config.quic_addr,
+            source,
+        })?;
+        if development {
+            tracing::info!(addr = %quic_addr, %fingerprint, cert = %config.quic_dev_cert.display(), "QUIC listening with the development certificate; clients pin this fingerprint");
+        } else {
+            tracing::info!(addr = %quic_addr, %fingerprint, "QUIC listening");
+        }
+        background.push(tokio::spawn(crate::gateway::quic::serve(
+            endpoint.clone(),
+            state.clone(),
+        )));
+        Some(Quic {
+            endpoint,
+            addr: quic_addr,
+            fingerprint,
+        })
+    } else {
+        None
+    };
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -176,6 +215,7 @@ pub async fn start_with_game(
     Ok(RunningServer {
         state,
         addr,
+        quic,
         stop_listener: Some(stop_tx),
         serve,
         background,
@@ -186,6 +226,16 @@ impl RunningServer {
     /// The bound HTTP/WebSocket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound QUIC address, when the gateway is on.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic.as_ref().map(|q| q.addr)
+    }
+
+    /// The SHA-256 fingerprint of the QUIC certificate (lowercase hex), for pinning.
+    pub fn quic_fingerprint(&self) -> Option<&str> {
+        self.quic.as_ref().map(|q| q.fingerprint.as_str())
     }
 
     /// The shared state (for embedding and tests).
@@ -202,6 +252,10 @@ impl RunningServer {
         if let Some(stop) = self.stop_listener.take() {
             let _ = stop.send(());
         }
+        if let Some(quic) = &self.quic {
+            // No new connections; open ones are closed below with their sessions.
+            quic.endpoint.set_server_config(None);
+        }
         for task in &self.background {
             task.abort();
         }
@@ -217,6 +271,11 @@ impl RunningServer {
         if drained.is_err() {
             tracing::warn!(left = sessions.count(), "drain timed out; closing anyway");
             self.serve.abort();
+        }
+        if let Some(quic) = &self.quic {
+            let _ = tokio::time::timeout(drain, quic.endpoint.wait_idle()).await;
+            quic.endpoint
+                .close(VarInt::from_u32(1001), b"server_shutdown");
         }
         self.state.worlds().shutdown().await;
         self.state.db().close().await;

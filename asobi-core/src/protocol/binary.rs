@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{ClientMessage, ClientType};
-use super::envelope::{Inbound, InboundError};
+use super::envelope::{Envelope, Inbound, InboundError};
 use super::error::Reason;
 use super::server::{GameEvent, KIND_MATCH_EVENT, KIND_WORLD_EVENT, ServerMessage};
 
@@ -121,12 +121,9 @@ impl Frame {
         if version != FRAME_VERSION {
             return Err(FrameError::UnsupportedVersion(version));
         }
-        let Some(len_bytes) = buf.get(1..PREFIX_LEN) else {
+        let Some(len) = declared_len(buf) else {
             return Ok(None);
         };
-        let mut len = [0u8; 4];
-        len.copy_from_slice(len_bytes);
-        let len = u32::from_le_bytes(len) as usize;
         if len > max_len {
             return Err(FrameError::TooLarge { len, max: max_len });
         }
@@ -203,9 +200,11 @@ impl Frame {
         }
     }
 
-    /// Reads a client message, with the same error reasons as the JSON path: an unknown kind
-    /// is `unknown_type`, an unreadable payload `invalid_json`, a bad shape its own reason.
-    pub fn to_client(&self) -> Result<Inbound, InboundError> {
+    /// Reads the envelope of a client frame, with the same error reasons as the JSON path: an
+    /// unknown kind is `unknown_type`, an unreadable payload `invalid_json`. The payload's shape
+    /// is checked by [`Envelope::decode`], so the session applies one set of rules to both
+    /// transports.
+    pub fn to_envelope(&self) -> Result<Envelope, InboundError> {
         let cid = self.cid.map(Value::from);
         let fail = |reason| InboundError {
             reason,
@@ -218,14 +217,198 @@ impl Frame {
         } else {
             Some(serde_json::from_slice(&self.payload).map_err(|_| fail(Reason::InvalidJson))?)
         };
-        let seq = self.seq.map(Value::from);
-        match ClientMessage::decode(ty, payload, seq.as_ref()) {
-            Ok(message) => Ok(Inbound { cid, message }),
-            Err(f) => Err(InboundError {
-                reason: f.reason,
-                cid,
-                request_type: f.request_type,
-            }),
+        Ok(Envelope {
+            ty,
+            cid,
+            payload,
+            seq: self.seq.map(Value::from),
+        })
+    }
+
+    /// Reads a client message: [`Frame::to_envelope`], then the payload's shape.
+    pub fn to_client(&self) -> Result<Inbound, InboundError> {
+        self.to_envelope()?.decode()
+    }
+}
+
+/// What a [`FrameReader`] could not turn into a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// One frame was unusable and has been skipped; the stream goes on.
+    #[error("{0} (skipped)")]
+    Skipped(FrameError),
+    /// The stream cannot be read any further (its framing is lost, or a frame is beyond the
+    /// hard limit): the connection should be closed after answering.
+    #[error("{0}")]
+    Fatal(FrameError),
+}
+
+impl StreamError {
+    /// The underlying frame error.
+    pub fn frame_error(&self) -> &FrameError {
+        match self {
+            StreamError::Skipped(e) | StreamError::Fatal(e) => e,
         }
+    }
+}
+
+/// Splits a byte stream into frames, sans-IO: the caller pushes what it read and pulls
+/// frames. The buffer never holds more than one frame of at most `max` bytes: a frame
+/// declared larger than `max` (but within `hard`) is skipped as its bytes arrive, without
+/// being buffered, and reported once as [`StreamError::Skipped`].
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    max: usize,
+    hard: usize,
+    skip: usize,
+    failed: bool,
+}
+
+impl FrameReader {
+    /// A reader accepting frames of at most `max` bytes and skipping frames up to `hard`.
+    pub fn new(max: usize, hard: usize) -> Self {
+        FrameReader {
+            buf: Vec::new(),
+            max,
+            hard: hard.max(max),
+            skip: 0,
+            failed: false,
+        }
+    }
+
+    /// Appends bytes read from the stream.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.skip > 0 {
+            let n = self.skip.min(bytes.len());
+            self.skip -= n;
+            bytes = &bytes[n..];
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next frame, `None` when more bytes are needed. After a fatal error the reader
+    /// yields nothing more.
+    pub fn next_frame(&mut self) -> Option<Result<Frame, StreamError>> {
+        if self.failed || self.skip > 0 {
+            return None;
+        }
+        let fatal = |this: &mut Self, e| {
+            this.failed = true;
+            this.buf.clear();
+            Some(Err(StreamError::Fatal(e)))
+        };
+        let &version = self.buf.first()?;
+        if version != FRAME_VERSION {
+            return fatal(self, FrameError::UnsupportedVersion(version));
+        }
+        let len = declared_len(&self.buf)?;
+        if len > self.hard {
+            return fatal(self, FrameError::TooLarge { len, max: self.max });
+        }
+        if len > self.max {
+            let total = PREFIX_LEN + len;
+            let have = self.buf.len().min(total);
+            self.buf.drain(..have);
+            self.skip = total - have;
+            return Some(Err(StreamError::Skipped(FrameError::TooLarge {
+                len,
+                max: self.max,
+            })));
+        }
+        match Frame::decode(&self.buf, self.max) {
+            Ok(None) => None,
+            Ok(Some((frame, used))) => {
+                self.buf.drain(..used);
+                Some(Ok(frame))
+            }
+            Err(e) => {
+                self.buf.drain(..PREFIX_LEN + len);
+                Some(Err(StreamError::Skipped(e)))
+            }
+        }
+    }
+}
+
+/// The body length a frame prefix declares, once the prefix is complete.
+fn declared_len(buf: &[u8]) -> Option<usize> {
+    let bytes: [u8; 4] = buf.get(1..PREFIX_LEN)?.try_into().ok()?;
+    Some(u32::from_le_bytes(bytes) as usize)
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
+        Frame {
+            kind,
+            cid: Some(7),
+            seq: None,
+            event: None,
+            payload: payload.to_vec(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn frames_split_anywhere_come_out_whole() {
+        let mut bytes = frame(1, b"{}");
+        bytes.extend(frame(2, b"{\"a\":1}"));
+        for cut in 0..bytes.len() {
+            let mut r = FrameReader::new(64, 128);
+            r.push(&bytes[..cut]);
+            let mut got = Vec::new();
+            while let Some(f) = r.next_frame() {
+                got.push(f.expect("valid"));
+            }
+            r.push(&bytes[cut..]);
+            while let Some(f) = r.next_frame() {
+                got.push(f.expect("valid"));
+            }
+            assert_eq!(
+                got.iter().map(|f| f.kind).collect::<Vec<_>>(),
+                [1, 2],
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_skipped_without_buffering_and_the_stream_goes_on() {
+        let big = frame(1, &[b'x'; 100]);
+        let mut r = FrameReader::new(64, 1024);
+        r.push(&big[..10]);
+        assert!(matches!(
+            r.next_frame(),
+            Some(Err(StreamError::Skipped(FrameError::TooLarge { .. })))
+        ));
+        assert!(r.buf.is_empty());
+        r.push(&big[10..]);
+        r.push(&frame(3, b"{}"));
+        assert_eq!(r.next_frame().map(|f| f.map(|f| f.kind)), Some(Ok(3)));
+    }
+
+    #[test]
+    fn lost_framing_and_absurd_lengths_are_fatal() {
+        let mut r = FrameReader::new(64, 1024);
+        r.push(&[9, 0, 0, 0, 0]);
+        assert!(matches!(r.next_frame(), Some(Err(StreamError::Fatal(_)))));
+        assert!(r.next_frame().is_none());
+        let mut r = FrameReader::new(64, 1024);
+        r.push(&[FRAME_VERSION, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            r.next_frame(),
+            Some(Err(StreamError::Fatal(FrameError::TooLarge { .. })))
+        ));
+    }
+
+    #[test]
+    fn a_bad_header_skips_that_frame_only() {
+        let mut r = FrameReader::new(64, 1024);
+        r.push(&[FRAME_VERSION, 3, 0, 0, 0, 0xff, 0xff, 0xff]);
+        r.push(&frame(4, b""));
+        assert!(matches!(r.next_frame(), Some(Err(StreamError::Skipped(_)))));
+        assert_eq!(r.next_frame().map(|f| f.map(|f| f.kind)), Some(Ok(4)));
     }
 }

@@ -13,7 +13,9 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use crate::ratelimit::Bucket;
-use crate::session::{CloseReason, Session, session_span};
+use asobi_core::protocol::Reason;
+
+use crate::session::{CloseReason, Session, Transport, session_span};
 use crate::state::AppState;
 
 /// Frames over this size are refused by the WebSocket layer itself (close 1009). Frames between
@@ -81,7 +83,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
     let (handle, mut inbox) = app.sessions().open(app.config().ws_outbound_queue);
     let id = handle.id();
     let span = session_span(id, "ws", peer.ip());
-    let mut session = Session::new(app.clone(), handle, span.clone());
+    let mut session = Session::new(app.clone(), handle, Transport::WebSocket, span.clone());
     let config = app.config();
     let auth_deadline = tokio::time::sleep(Duration::from_millis(config.ws_idle_auth_timeout_ms));
     let idle_timeout = Duration::from_millis(config.ws_idle_timeout_ms);
@@ -102,7 +104,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
                     match inbound {
                         Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
-                        Some(Ok(Message::Binary(_))) => session.on_binary(),
+                        Some(Ok(Message::Binary(_))) => session.on_unusable(Reason::BinaryUplinkUnsupported),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_))) | None => break "client",
                         Some(Err(e)) => {

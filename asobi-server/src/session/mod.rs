@@ -10,6 +10,7 @@ pub mod registry;
 
 use std::time::{Duration, Instant};
 
+use asobi_core::protocol::binary::Frame;
 use asobi_core::protocol::client::validate_join_ctx;
 use asobi_core::protocol::envelope::{InboundError, parse_envelope};
 use asobi_core::protocol::server::{
@@ -34,10 +35,40 @@ pub use registry::{CloseReason, OutFrame, Responder, SessionHandle, SessionInbox
 /// The not-in-match hint is pushed at most this often per connection.
 const NOT_IN_MATCH_HINT_EVERY: Duration = Duration::from_secs(5);
 
+/// Which gateway a session came through. Only the wire name, the transport's framing and the
+/// resync budget differ; every other rule is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// JSON text frames over WebSocket (`websocket.md`).
+    WebSocket,
+    /// Binary frames over QUIC (`asobi/1`): a control stream, datagrams, terrain streams.
+    Quic,
+}
+
+impl Transport {
+    /// The name in logs and in `session.connected.wire`.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "json",
+            Transport::Quic => "binary",
+        }
+    }
+
+    /// `world.resync` requests allowed per 10 s. The WebSocket budget is the contract's;
+    /// QUIC deltas travel as datagrams, which may be lost, so its clients resync more often.
+    fn resync_budget(self) -> usize {
+        match self {
+            Transport::WebSocket => 2,
+            Transport::Quic => 50,
+        }
+    }
+}
+
 /// One connection's session state.
 pub struct Session {
     app: AppState,
     handle: SessionHandle,
+    transport: Transport,
     principal: Option<Principal>,
     window_start: Option<Instant>,
     window_count: u32,
@@ -55,10 +86,16 @@ enum WorldTarget {
 
 impl Session {
     /// A new, unauthenticated session.
-    pub fn new(app: AppState, handle: SessionHandle, span: tracing::Span) -> Self {
+    pub fn new(
+        app: AppState,
+        handle: SessionHandle,
+        transport: Transport,
+        span: tracing::Span,
+    ) -> Self {
         Session {
             app,
             handle,
+            transport,
             principal: None,
             window_start: None,
             window_count: 0,
@@ -94,10 +131,25 @@ impl Session {
         }
     }
 
-    /// An inbound binary frame on the JSON WebSocket path: counted, then refused.
-    pub fn on_binary(&mut self) {
+    /// An inbound binary frame of the native path (its length already checked by the
+    /// gateway's framing against [`MAX_TEXT_FRAME`]).
+    pub async fn on_frame(&mut self, frame: Frame) {
+        if !self.admit_frame() {
+            self.reply_error(&InboundError::bare(Reason::RateLimited));
+            return;
+        }
+        match frame.to_envelope() {
+            Ok(envelope) => self.dispatch(envelope).await,
+            Err(e) => self.reply_error(&e),
+        }
+    }
+
+    /// An inbound frame the gateway could not use (a binary frame on the JSON WebSocket path,
+    /// a frame the native framing refused): counted against the rate window, then answered
+    /// with `reason`.
+    pub fn on_unusable(&mut self, reason: Reason) {
         let reason = if self.admit_frame() {
-            Reason::BinaryUplinkUnsupported
+            reason
         } else {
             Reason::RateLimited
         };
@@ -259,12 +311,12 @@ impl Session {
         }
     }
 
-    /// `world.resync` budget: 2 per 10 s per connection; over budget is silently ignored.
+    /// `world.resync` budget per 10 s per connection; over budget is silently ignored.
     fn admit_resync(&mut self) -> bool {
         let now = Instant::now();
         self.resyncs
             .retain(|t| now.duration_since(*t) < Duration::from_secs(10));
-        if self.resyncs.len() >= 2 {
+        if self.resyncs.len() >= self.transport.resync_budget() {
             return false;
         }
         self.resyncs.push(now);
@@ -456,7 +508,7 @@ impl Session {
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);
-        let wire = "json".to_owned();
+        let wire = self.transport.wire().to_owned();
         self.reply(
             cid,
             ServerMessage::SessionConnected(SessionConnected {

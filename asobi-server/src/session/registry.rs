@@ -49,6 +49,7 @@ pub struct OutFrame {
     message: ServerMessage,
     cid: Option<Cid>,
     json: OnceLock<String>,
+    binary: OnceLock<bytes::Bytes>,
 }
 
 impl OutFrame {
@@ -58,6 +59,7 @@ impl OutFrame {
             message,
             cid,
             json: OnceLock::new(),
+            binary: OnceLock::new(),
         })
     }
 
@@ -67,10 +69,13 @@ impl OutFrame {
             .get_or_init(|| encode_text(&self.message, self.cid.as_ref()))
     }
 
-    /// The binary frame for the native path.
-    pub fn binary(&self) -> Vec<u8> {
-        let cid = self.cid.as_ref().and_then(serde_json::Value::as_u64);
-        Frame::from_server(&self.message, cid).encode()
+    /// The binary frame of the native path, encoded on first use. A `cid` that is not an
+    /// integer (only JSON clients send those) is left out.
+    pub fn binary(&self) -> &bytes::Bytes {
+        self.binary.get_or_init(|| {
+            let cid = self.cid.as_ref().and_then(serde_json::Value::as_u64);
+            Frame::from_server(&self.message, cid).encode().into()
+        })
     }
 
     /// The message.
