@@ -52,6 +52,22 @@ pub async fn fresh_database() -> (String, Option<PathBuf>) {
     }
 }
 
+/// One development certificate for the whole test process (generating one per server would
+/// race on the file).
+fn dev_cert() -> PathBuf {
+    static CERT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("asobi-e2e-cert-{}.pem", std::process::id()));
+        let config = Config {
+            quic_dev_cert: path.clone(),
+            ..Config::default()
+        };
+        asobi_server::gateway::tls::identity(&config).expect("development certificate");
+        path
+    })
+    .clone()
+}
+
 /// The configuration tests start from: cheap password hashing and generous limits, so only
 /// the tests about limits meet them.
 pub fn test_config(database_url: String) -> Config {
@@ -61,6 +77,8 @@ pub fn test_config(database_url: String) -> Config {
     };
     let mut config = Config {
         http_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_dev_cert: dev_cert(),
         database_url,
         database_max_connections: 8,
         password_hashing: PasswordHashing {
@@ -149,6 +167,24 @@ impl TestServer {
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
         TestServer::start_on_with_game(database_url, modes, Vec::new(), adjust).await
+    }
+
+    /// An `asobi-client` for this server over QUIC, pinned to its certificate.
+    pub fn quic_client(&self) -> asobi_client::Client {
+        let r = self.running();
+        let quic = r.quic_addr().expect("QUIC on");
+        let config = asobi_client::ClientConfig::local("127.0.0.1", r.addr().port(), quic.port())
+            .pinned(r.quic_fingerprint().expect("fingerprint"))
+            .expect("pin");
+        asobi_client::Client::new(config).expect("client")
+    }
+
+    /// An `asobi-client` for this server over WebSocket.
+    pub fn ws_client(&self) -> asobi_client::Client {
+        let r = self.running();
+        let config =
+            asobi_client::ClientConfig::local("127.0.0.1", r.addr().port(), 0).over_websocket();
+        asobi_client::Client::new(config).expect("client")
     }
 
     /// The running server.

@@ -11,6 +11,7 @@ mod lua;
 mod matches;
 mod matchmaker;
 mod modes;
+mod native;
 mod players;
 mod storage;
 mod world_modes;

@@ -239,12 +239,16 @@ impl Connected {
         }
     }
 
-    /// Writes what is already queued (the answer to a fatal frame) before closing.
+    /// Writes what is already queued (the answer to a fatal frame) and waits, briefly, for
+    /// the peer to acknowledge it: closing the connection discards unacknowledged data.
     async fn flush(&mut self, inbox: &mut crate::session::SessionInbox) {
         while let Ok(frame) = inbox.frames.try_recv() {
             if !self.deliver(&frame).await {
                 return;
             }
+        }
+        if self.send.finish().is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.send.stopped()).await;
         }
     }
 
