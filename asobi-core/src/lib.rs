@@ -6,4 +6,5 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod protocol;
+pub mod sim;
 pub mod world;

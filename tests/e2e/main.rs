@@ -13,6 +13,7 @@ mod matchmaker;
 mod modes;
 mod native;
 mod players;
+mod prediction;
 mod storage;
 mod world_modes;
 mod worlds;
