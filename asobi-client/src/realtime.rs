@@ -331,7 +331,7 @@ impl Driver {
                             cid: Some(0),
                             message,
                         } => return Ok(message),
-                        LinkEvent::Message { .. } => {}
+                        LinkEvent::Message { .. } | LinkEvent::CompactTick(_) => {}
                         LinkEvent::Closed { reason, .. } => {
                             return Err(ClientError::Connect(reason));
                         }
@@ -404,6 +404,23 @@ impl Driver {
                                 let _ = reply.send(result);
                             }
                             None => self.emit(Event::Message(message)),
+                        }
+                    }
+                    Some(LinkEvent::CompactTick(bytes)) => {
+                        let applied = self.world().apply_compact(&bytes, Instant::now());
+                        match applied {
+                            Ok((outcome, tick)) => {
+                                if outcome == TickOutcome::Waiting {
+                                    let due = self.world().resyncs_due(Instant::now());
+                                    for zone in due {
+                                        let _ = link.send(&ClientMessage::WorldResync { zone: Some(zone) }, None).await;
+                                    }
+                                }
+                                for tick in tick {
+                                    self.emit(Event::Message(ServerMessage::WorldTick(tick)));
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "unreadable compact world.tick"),
                         }
                     }
                     Some(LinkEvent::Closed { code, reason }) => return Ended::Lost { code, reason },

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use asobi_core::protocol::server::{WorldAck, WorldTerrain, WorldTick};
+use asobi_core::world::compact::{self, CompactError};
 use asobi_core::world::delta::{Entities, Fields, apply};
 use asobi_core::world::terrain::Chunk;
 use base64::Engine;
@@ -24,6 +25,17 @@ const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 /// Zone coordinates.
 pub type ZoneCoords = [i64; 2];
 
+/// A delta that arrived ahead of its turn (datagrams reorder), kept until the frames before
+/// it arrive or a keyframe supersedes it.
+#[derive(Debug, Clone)]
+enum Held {
+    Json(WorldTick),
+    Compact(Vec<u8>),
+}
+
+/// Deltas held per zone while a gap is open.
+const MAX_HELD: usize = 32;
+
 /// One zone's entities.
 #[derive(Debug, Clone, Default)]
 pub struct ZoneTable {
@@ -34,14 +46,61 @@ pub struct ZoneTable {
     /// World tick of the last applied delta.
     pub tick: u64,
     synced: bool,
+    held: std::collections::BTreeMap<u64, Held>,
     waiting_since: Option<Instant>,
     asked_at: Option<Instant>,
 }
 
 impl ZoneTable {
-    /// Whether the table is current (not waiting for a keyframe).
+    /// Whether the table is current: a keyframe was applied and no gap is open.
     pub fn is_synced(&self) -> bool {
-        self.synced
+        self.synced && self.held.is_empty()
+    }
+
+    /// Applies one delta in order; `false` if it could not be read (the table is then
+    /// unsynced until a keyframe).
+    fn apply(&mut self, seq: u64, delta: Held, applied: &mut Vec<WorldTick>) -> bool {
+        let tick = match delta {
+            Held::Json(t) => t,
+            Held::Compact(bytes) => match compact::decode(&bytes, Some(&self.entities)) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable compact world.tick");
+                    self.synced = false;
+                    return false;
+                }
+            },
+        };
+        apply(&mut self.entities, &tick.updates);
+        self.frame_seq = seq;
+        self.tick = tick.tick;
+        applied.push(tick);
+        true
+    }
+
+    /// Applies held deltas that are now in order; drops the ones already covered.
+    fn drain(&mut self, applied: &mut Vec<WorldTick>, now: Instant) {
+        while self.synced {
+            let covered: Vec<u64> = self
+                .held
+                .range(..=self.frame_seq)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in covered {
+                self.held.remove(&s);
+            }
+            let next = self.frame_seq + 1;
+            let Some(delta) = self.held.remove(&next) else {
+                break;
+            };
+            self.apply(next, delta, applied);
+        }
+        if self.is_synced() {
+            self.waiting_since = None;
+            self.asked_at = None;
+        } else {
+            self.waiting_since.get_or_insert(now);
+        }
     }
 }
 
@@ -54,7 +113,7 @@ pub enum TickOutcome {
     Keyframe,
     /// A late or duplicate delta, dropped.
     Stale,
-    /// The zone is waiting for a keyframe; the delta was dropped.
+    /// The delta is held until the frames before it (or a keyframe) arrive.
     Waiting,
     /// The zone was forgotten (removal frame).
     Removed,
@@ -99,40 +158,81 @@ impl WorldView {
         self.zones.clear();
     }
 
-    /// Applies one `world.tick`.
+    /// Applies one `world.tick` (JSON form).
     pub fn apply_tick(&mut self, t: &WorldTick, now: Instant) -> TickOutcome {
-        let Some(seq) = t.frame_seq else {
-            self.zones.remove(&t.zone);
+        let mut applied = Vec::new();
+        self.receive(
+            t.zone,
+            t.frame_seq,
+            t.kf == Some(true),
+            Held::Json(t.clone()),
+            now,
+            &mut applied,
+        )
+    }
+
+    /// Applies a compact `world.tick` (the QUIC path's encoding). Returns what happened and
+    /// the frames that got applied (decoded), in order — possibly held ones it released.
+    pub fn apply_compact(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Result<(TickOutcome, Vec<WorldTick>), CompactError> {
+        let h = compact::header(bytes)?;
+        let mut applied = Vec::new();
+        let outcome = self.receive(
+            h.zone,
+            h.frame_seq,
+            h.kf,
+            Held::Compact(bytes.to_vec()),
+            now,
+            &mut applied,
+        );
+        Ok((outcome, applied))
+    }
+
+    fn receive(
+        &mut self,
+        zone: ZoneCoords,
+        frame_seq: Option<u64>,
+        kf: bool,
+        frame: Held,
+        now: Instant,
+        applied: &mut Vec<WorldTick>,
+    ) -> TickOutcome {
+        let Some(seq) = frame_seq else {
+            self.zones.remove(&zone);
             return TickOutcome::Removed;
         };
-        let zone = self.zones.entry(t.zone).or_default();
-        if t.kf == Some(true) {
-            zone.entities.clear();
-            apply(&mut zone.entities, &t.updates);
-            zone.frame_seq = seq;
-            zone.synced = true;
-            zone.waiting_since = None;
-            zone.asked_at = None;
+        let table = self.zones.entry(zone).or_default();
+        if kf {
+            table.entities.clear();
+            table.synced = true;
+            if table.apply(seq, frame, applied) {
+                table.drain(applied, now);
+            }
             return TickOutcome::Keyframe;
         }
-        if !zone.synced {
-            zone.waiting_since.get_or_insert(now);
-            return TickOutcome::Waiting;
-        }
-        if seq <= zone.frame_seq {
+        if table.synced && seq <= table.frame_seq {
             return TickOutcome::Stale;
         }
-        if seq != zone.frame_seq + 1 {
-            zone.synced = false;
-            // A real gap: ask at once.
-            zone.waiting_since = Some(now - FIRST_ASK_AFTER);
-            self.gaps += 1;
-            return TickOutcome::Waiting;
+        if table.synced && table.held.is_empty() && seq == table.frame_seq + 1 {
+            table.apply(seq, frame, applied);
+            return TickOutcome::Applied;
         }
-        apply(&mut zone.entities, &t.updates);
-        zone.frame_seq = seq;
-        zone.tick = t.tick;
-        TickOutcome::Applied
+        if table.synced && table.held.is_empty() {
+            self.gaps += 1;
+        }
+        table.held.insert(seq, frame);
+        while table.held.len() > MAX_HELD {
+            table.held.pop_first();
+        }
+        table.drain(applied, now);
+        if applied.is_empty() {
+            TickOutcome::Waiting
+        } else {
+            TickOutcome::Applied
+        }
     }
 
     /// Zones whose keyframe is overdue; each is marked as asked.
@@ -245,9 +345,12 @@ mod tests {
             ),
             TickOutcome::Waiting
         );
-        assert_eq!(w.resyncs_due(t0), vec![[0, 0]]);
-        assert!(w.resyncs_due(t0).is_empty(), "asked once");
-        assert_eq!(w.resyncs_due(t0 + ASK_AGAIN_AFTER), vec![[0, 0]]);
+        // A reordered datagram may still fill the gap: ask only after a short wait.
+        assert!(w.resyncs_due(t0).is_empty());
+        let t1 = t0 + FIRST_ASK_AFTER;
+        assert_eq!(w.resyncs_due(t1), vec![[0, 0]]);
+        assert!(w.resyncs_due(t1).is_empty(), "asked once");
+        assert_eq!(w.resyncs_due(t1 + ASK_AGAIN_AFTER), vec![[0, 0]]);
         assert_eq!(w.entity("p").unwrap()["x"], 2);
         w.apply_tick(&tick(Some(7), true, json!([{"op":"a","id":"p","x":9}])), t0);
         assert_eq!(w.entity("p").unwrap()["x"], 9);
@@ -257,6 +360,33 @@ mod tests {
             TickOutcome::Removed
         );
         assert!(w.entity("p").is_none());
+    }
+
+    #[test]
+    fn reordered_deltas_are_held_and_applied_in_order() {
+        let mut w = WorldView::default();
+        let t0 = Instant::now();
+        // The delta after the keyframe overtakes it; then 3 overtakes 2.
+        assert_eq!(
+            w.apply_tick(
+                &tick(Some(2), false, json!([{"op":"u","id":"p","x":2}])),
+                t0
+            ),
+            TickOutcome::Waiting
+        );
+        w.apply_tick(&tick(Some(1), true, json!([{"op":"a","id":"p","x":1}])), t0);
+        assert_eq!(w.entity("p").unwrap()["x"], 2);
+        w.apply_tick(
+            &tick(Some(4), false, json!([{"op":"u","id":"p","x":4}])),
+            t0,
+        );
+        w.apply_tick(
+            &tick(Some(3), false, json!([{"op":"u","id":"p","x":3}])),
+            t0,
+        );
+        assert_eq!(w.entity("p").unwrap()["x"], 4);
+        assert!(w.zones()[&[0, 0]].is_synced());
+        assert!(w.resyncs_due(t0 + Duration::from_secs(1)).is_empty());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum LinkEvent {
         /// The message.
         message: ServerMessage,
     },
+    /// A compact `world.tick` (QUIC), decoded against the zone's table by the world view.
+    CompactTick(Vec<u8>),
     /// The connection ended. `code` is the server's close code when it gave one.
     Closed {
         /// Close code (WebSocket codes on both transports).

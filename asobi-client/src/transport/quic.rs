@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use asobi_core::protocol::ClientMessage;
 use asobi_core::protocol::binary::{Frame, FrameReader, MAX_SERVER_FRAME};
+use asobi_core::world::compact::KIND_WORLD_TICK_COMPACT;
 use quinn::{Connection, ConnectionError, Endpoint, SendStream, VarInt};
 use tokio::sync::mpsc;
 
@@ -101,6 +102,9 @@ pub async fn connect(
 }
 
 fn message(frame: &Frame) -> Option<LinkEvent> {
+    if frame.kind == KIND_WORLD_TICK_COMPACT {
+        return Some(LinkEvent::CompactTick(frame.payload.clone()));
+    }
     match frame.to_server() {
         Ok(message) => Some(LinkEvent::Message {
             cid: frame.cid,

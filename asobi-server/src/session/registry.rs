@@ -63,6 +63,22 @@ impl OutFrame {
         })
     }
 
+    /// Wraps a message whose native-path bytes were already encoded (a compact
+    /// `world.tick`, which needs the zone's baseline to encode). `None` leaves the default
+    /// binary form.
+    pub fn with_native(message: ServerMessage, native: Option<Vec<u8>>) -> Arc<OutFrame> {
+        let binary = OnceLock::new();
+        if let Some(bytes) = native {
+            let _ = binary.set(bytes::Bytes::from(bytes));
+        }
+        Arc::new(OutFrame {
+            message,
+            cid: None,
+            json: OnceLock::new(),
+            binary,
+        })
+    }
+
     /// The JSON text, encoded on first use.
     pub fn json(&self) -> &str {
         self.json

@@ -17,10 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asobi_core::protocol::ServerMessage;
+use asobi_core::protocol::binary::Frame;
 use asobi_core::protocol::server::{
     GameEvent, ModuleMessage, WorldAck, WorldFinished, WorldInfo, WorldListing, WorldTerrain,
     WorldTick,
 };
+use asobi_core::world::compact;
 use asobi_core::world::delta::{self, Entities, Fields};
 use asobi_core::world::grid::{Grid, ZoneCoord};
 use base64::Engine;
@@ -671,7 +673,7 @@ impl WorldTask {
             tick: 0,
             updates,
         };
-        OutFrame::new(ServerMessage::WorldTick(msg), None)
+        tick_frame(msg, None)
     }
 
     /// The zone's terrain chunk as a `world.terrain` frame, from the node's chunk cache.
@@ -718,7 +720,7 @@ impl WorldTask {
             tick: 0,
             updates: delta::removal(&z.baseline),
         };
-        Some(OutFrame::new(ServerMessage::WorldTick(msg), None))
+        Some(tick_frame(msg, Some(&z.baseline)))
     }
 
     fn push_all(&self, player: &str, frames: &[Arc<OutFrame>]) {
@@ -1053,7 +1055,7 @@ impl WorldTask {
                 tick,
                 updates,
             };
-            let frame = OutFrame::new(ServerMessage::WorldTick(msg), None);
+            let frame = tick_frame(msg, Some(&z.baseline));
             let encoded = frame.json().len();
             for p in &z.subscribers {
                 self.shared.sessions.push_to_player(p, &frame);
@@ -1319,4 +1321,20 @@ impl WorldTask {
         self.shared.chunks.forget_world(&self.id);
         self.publish();
     }
+}
+
+/// A `world.tick` frame with its compact native form (encoded once here, where the zone's
+/// baseline is known) when the frame is encodable; otherwise the native path carries JSON.
+fn tick_frame(msg: WorldTick, baseline: Option<&Entities>) -> Arc<OutFrame> {
+    let native = compact::encode(&msg, baseline).map(|payload| {
+        Frame {
+            kind: compact::KIND_WORLD_TICK_COMPACT,
+            cid: None,
+            seq: None,
+            event: None,
+            payload,
+        }
+        .encode()
+    });
+    OutFrame::with_native(ServerMessage::WorldTick(msg), native)
 }
