@@ -1,5 +1,5 @@
-//! Code shared by the Asobi server and its clients: the wire protocol today; the shared
-//! simulation, replication and world math as they arrive.
+//! Code shared by the Asobi server and its clients: the wire protocol, world math (with the
+//! native path's compact `world.tick` codec), and the shared simulation with prediction.
 //!
 //! This crate does no I/O and depends on no runtime: it turns bytes into typed messages and
 //! back, so the server, the Rust client and the C ABI agree on the wire by construction.
