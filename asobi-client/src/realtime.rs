@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::ClientError;
 use crate::rest::Rest;
 use crate::transport::{self, Faults, Link, LinkEvent, TransportKind, pin::Fingerprint};
-use crate::world::{TickOutcome, WorldView};
+use crate::world::WorldView;
 
 /// Reconnect backoff.
 #[derive(Debug, Clone, Copy)]
@@ -392,9 +392,7 @@ impl Driver {
                 },
                 ev = rx.recv() => match ev {
                     Some(LinkEvent::Message { cid, message }) => {
-                        for zone in self.observe(&message) {
-                            let _ = link.send(&ClientMessage::WorldResync { zone: Some(zone) }, None).await;
-                        }
+                        self.observe(&message);
                         match cid.and_then(|c| self.pending.remove(&c)) {
                             Some((reply, _)) => {
                                 let result = match message {
@@ -409,14 +407,8 @@ impl Driver {
                     Some(LinkEvent::CompactTick(bytes)) => {
                         let applied = self.world().apply_compact(&bytes, Instant::now());
                         match applied {
-                            Ok((outcome, tick)) => {
-                                if outcome == TickOutcome::Waiting {
-                                    let due = self.world().resyncs_due(Instant::now());
-                                    for zone in due {
-                                        let _ = link.send(&ClientMessage::WorldResync { zone: Some(zone) }, None).await;
-                                    }
-                                }
-                                for tick in tick {
+                            Ok((_, ticks)) => {
+                                for tick in ticks {
                                     self.emit(Event::Message(ServerMessage::WorldTick(tick)));
                                 }
                             }
@@ -453,15 +445,13 @@ impl Driver {
         }
     }
 
-    /// Keeps the world view current; returns zones to resync at once.
-    fn observe(&self, message: &ServerMessage) -> Vec<[i64; 2]> {
+    /// Keeps the world view current. Zones left waiting for a keyframe are asked for one by
+    /// the housekeeping tick, once a reordered delta has had its chance to arrive.
+    fn observe(&self, message: &ServerMessage) {
         let mut world = self.world();
         match message {
             ServerMessage::WorldTick(t) => {
-                let outcome = world.apply_tick(t, Instant::now());
-                if outcome == TickOutcome::Waiting {
-                    return world.resyncs_due(Instant::now());
-                }
+                world.apply_tick(t, Instant::now());
             }
             ServerMessage::WorldTerrain(t) => world.apply_terrain(t),
             ServerMessage::WorldAck(a) => world.apply_ack(a),
@@ -469,6 +459,5 @@ impl Driver {
             ServerMessage::WorldLeft(_) | ServerMessage::WorldFinished(_) => world.left(),
             _ => {}
         }
-        Vec::new()
     }
 }

@@ -1,6 +1,46 @@
 //! Gateways translate bytes on a transport into session calls and queued frames back into
-//! bytes. Nothing past a gateway knows which transport a player uses.
+//! bytes. Nothing past a gateway knows which transport a player uses. The admission rules and
+//! the end-of-connection cleanup are the same for every gateway and live here.
 
 pub mod quic;
 pub mod tls;
 pub mod ws;
+
+use std::net::IpAddr;
+
+use crate::ratelimit::Bucket;
+use crate::session::CloseReason;
+use crate::state::AppState;
+
+/// Whether a new connection from `ip` may open a session: the per-IP connect limit first (so
+/// connections the gateway's own check refuses still spend budget), then that check
+/// (`origin_ok`, the WebSocket Origin allowlist), then the drain.
+fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Option<CloseReason> {
+    if app
+        .limiter()
+        .check(Bucket::WsConnect, &ip.to_string())
+        .is_err()
+    {
+        Some(CloseReason {
+            code: 1008,
+            reason: "rate_limited",
+        })
+    } else if !origin_ok() {
+        Some(CloseReason {
+            code: 1008,
+            reason: "origin_rejected",
+        })
+    } else if app.is_draining() {
+        Some(CloseReason::SHUTDOWN)
+    } else {
+        None
+    }
+}
+
+/// A connection ended: forget its session and tell matches and worlds the player may be gone.
+fn disconnected(app: &AppState, session_id: u64) {
+    if let Some(offline) = app.sessions().remove(session_id) {
+        app.matches().player_offline(&offline);
+        app.worlds().player_offline(&offline);
+    }
+}

@@ -29,7 +29,6 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::tls::{Identity, TlsError, server_crypto};
-use crate::ratelimit::Bucket;
 use crate::session::{CloseReason, OutFrame, Session, Transport, session_span};
 use crate::state::AppState;
 
@@ -86,26 +85,8 @@ fn close(conn: &Connection, reason: &CloseReason) {
     );
 }
 
-/// Admission, the same as the WebSocket upgrade's: connect limit, then drain.
-fn refusal(app: &AppState, peer: SocketAddr) -> Option<CloseReason> {
-    if app
-        .limiter()
-        .check(Bucket::WsConnect, &peer.ip().to_string())
-        .is_err()
-    {
-        Some(CloseReason {
-            code: 1008,
-            reason: "rate_limited",
-        })
-    } else if app.is_draining() {
-        Some(CloseReason::SHUTDOWN)
-    } else {
-        None
-    }
-}
-
 async fn run(conn: Connection, app: AppState, peer: SocketAddr) {
-    if let Some(reason) = refusal(&app, peer) {
+    if let Some(reason) = super::admission(&app, peer.ip(), || true) {
         close(&conn, &reason);
         return;
     }
@@ -140,10 +121,7 @@ async fn run(conn: Connection, app: AppState, peer: SocketAddr) {
     .instrument(span.clone())
     .await;
     tracing::debug!(parent: &span, closed_by, "disconnected");
-    if let Some(offline) = app.sessions().remove(id) {
-        app.matches().player_offline(&offline);
-        app.worlds().player_offline(&offline);
-    }
+    super::disconnected(&app, id);
 }
 
 /// One authenticated-or-not connection with its control stream.

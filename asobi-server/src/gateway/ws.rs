@@ -12,7 +12,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::ratelimit::Bucket;
 use asobi_core::protocol::Reason;
 
 use crate::session::{CloseReason, Session, Transport, session_span};
@@ -30,26 +29,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // The connect limit runs before the Origin check so rejected origins still spend budget.
-    let refusal = if app
-        .limiter()
-        .check(Bucket::WsConnect, &peer.ip().to_string())
-        .is_err()
-    {
-        Some(CloseReason {
-            code: 1008,
-            reason: "rate_limited",
-        })
-    } else if !origin_allowed(&app, &headers) {
-        Some(CloseReason {
-            code: 1008,
-            reason: "origin_rejected",
-        })
-    } else if app.is_draining() {
-        Some(CloseReason::SHUTDOWN)
-    } else {
-        None
-    };
+    let refusal = super::admission(&app, peer.ip(), || origin_allowed(&app, &headers));
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |mut socket| async move {
@@ -139,8 +119,5 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
     }
     .instrument(span)
     .await;
-    if let Some(offline) = app.sessions().remove(id) {
-        app.matches().player_offline(&offline);
-        app.worlds().player_offline(&offline);
-    }
+    super::disconnected(&app, id);
 }
