@@ -90,6 +90,18 @@ impl ClientConfig {
         self
     }
 
+    /// The realtime session's settings drawn from this configuration.
+    pub fn realtime(&self) -> RealtimeConfig {
+        RealtimeConfig {
+            transport: self.transport.clone(),
+            pin: self.pin.clone(),
+            backoff: self.backoff,
+            request_timeout: self.request_timeout,
+            heartbeat: Duration::from_secs(15),
+            faults: self.faults,
+        }
+    }
+
     /// Pins the QUIC certificate.
     pub fn pinned(mut self, fingerprint: &str) -> Result<Self, ClientError> {
         self.pin = Some(Fingerprint::parse(fingerprint)?);
@@ -118,14 +130,6 @@ impl Client {
 
     /// Opens the realtime session as the signed-in player.
     pub async fn connect(&self) -> Result<(Realtime, Events), ClientError> {
-        let config = RealtimeConfig {
-            transport: self.config.transport.clone(),
-            pin: self.config.pin.clone(),
-            backoff: self.config.backoff,
-            request_timeout: self.config.request_timeout,
-            heartbeat: Duration::from_secs(15),
-            faults: self.config.faults,
-        };
-        Realtime::connect(config, self.rest.clone()).await
+        Realtime::connect(self.config.realtime(), self.rest.clone()).await
     }
 }

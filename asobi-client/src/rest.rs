@@ -105,6 +105,26 @@ impl Rest {
         }
     }
 
+    /// Any REST call, for APIs without a method here (and for the C ABI): `method` is an
+    /// HTTP verb, `path` is below `/api/v1` (e.g. `/leaderboards/weekly`). The access token is
+    /// sent when a player is signed in.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| ClientError::Config(format!("not an HTTP method: {method}")))?;
+        if !path.starts_with('/') {
+            return Err(ClientError::Config(format!(
+                "REST path must start with '/': {path}"
+            )));
+        }
+        let authed = self.tokens.get().is_some();
+        self.call(method, path, body, authed).await
+    }
+
     fn signed_in(&self, body: Value) -> Result<AuthSession, ClientError> {
         let session: AuthSession =
             serde_json::from_value(body).map_err(|e| ClientError::Protocol(e.to_string()))?;

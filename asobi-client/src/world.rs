@@ -293,6 +293,11 @@ impl WorldView {
         self.terrain.get(&coords)
     }
 
+    /// Every cached chunk with its zone coordinates.
+    pub fn chunks(&self) -> impl Iterator<Item = (ZoneCoords, &Chunk)> {
+        self.terrain.iter().map(|(coords, chunk)| (*coords, chunk))
+    }
+
     /// How many chunks are cached.
     pub fn chunk_count(&self) -> usize {
         self.terrain.len()
