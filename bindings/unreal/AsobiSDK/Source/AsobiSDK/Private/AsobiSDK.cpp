@@ -1,0 +1,3 @@
+#include "AsobiSDK.h"
+
+IMPLEMENT_MODULE(FAsobiSDKModule, AsobiSDK)

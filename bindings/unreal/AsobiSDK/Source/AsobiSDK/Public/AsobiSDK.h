@@ -1,0 +1,8 @@
+// The Asobi SDK module.
+#pragma once
+
+#include "Modules/ModuleManager.h"
+
+class FAsobiSDKModule : public IModuleInterface
+{
+};
