@@ -114,7 +114,12 @@ pub unsafe extern "C" fn asobi_client_use_quic(
     guard(|| {
         let inner = handle::get(client)?;
         // SAFETY: caller's contract.
-        let (addr, pin) = unsafe { (str_arg(addr, "addr")?, opt_str_arg(pin_sha256, "pin_sha256")?) };
+        let (addr, pin) = unsafe {
+            (
+                str_arg(addr, "addr")?,
+                opt_str_arg(pin_sha256, "pin_sha256")?,
+            )
+        };
         inner.use_quic(addr, pin)
     })
 }

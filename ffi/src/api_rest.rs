@@ -5,36 +5,24 @@
 
 use std::ffi::c_char;
 
-use serde_json::{Value, json};
-
 use crate::client::ClientInner;
 use crate::cstr::{opt_json_arg, require, str_arg, write_out};
 use crate::handle::{self, AsobiClient};
 use crate::status::{AsobiStatus, FfiError, guard};
 
-/// Starts `work` for a handle and writes its request id.
-fn start<F, Fut>(client: *mut AsobiClient, request_id: *mut u64, work: F) -> AsobiStatus
-where
-    F: FnOnce(&ClientInner) -> Result<Fut, FfiError>,
-    Fut: Future<Output = Result<(String, String), asobi_client::ClientError>> + Send + 'static,
-{
+/// Checks the out-pointer and the handle, starts the request, and writes its id.
+fn start(
+    client: *mut AsobiClient,
+    request_id: *mut u64,
+    work: impl FnOnce(&ClientInner) -> Result<u64, FfiError>,
+) -> AsobiStatus {
     guard(|| {
         require(request_id, "request_id")?;
         let inner = handle::get(client)?;
-        let id = inner.spawn(work(&inner)?);
+        let id = work(&inner)?;
         // SAFETY: checked non-NULL; writable by the exported function's contract.
         unsafe { write_out(request_id, id, "request_id") }
     })
-}
-
-fn session_json(s: &asobi_client::AuthSession) -> String {
-    json!({
-        "player_id": s.player_id,
-        "username": s.username,
-        "access_token": s.access_token,
-        "refresh_token": s.refresh_token,
-    })
-    .to_string()
 }
 
 /// Registers a player with a username and password and signs in as them. Response type
@@ -54,12 +42,13 @@ pub unsafe extern "C" fn asobi_auth_register(
 ) -> AsobiStatus {
     start(client, request_id, |inner| {
         // SAFETY: caller's contract.
-        let (u, p) = unsafe { (str_arg(username, "username")?, str_arg(password, "password")?) };
-        let (u, p, rest) = (u.to_owned(), p.to_owned(), inner.rest());
-        Ok(async move {
-            let s = rest.register(&u, &p).await?;
-            Ok(("auth.register".to_owned(), session_json(&s)))
-        })
+        let (u, p) = unsafe {
+            (
+                str_arg(username, "username")?,
+                str_arg(password, "password")?,
+            )
+        };
+        Ok(inner.register(u, p))
     })
 }
 
@@ -79,12 +68,13 @@ pub unsafe extern "C" fn asobi_auth_login(
 ) -> AsobiStatus {
     start(client, request_id, |inner| {
         // SAFETY: caller's contract.
-        let (u, p) = unsafe { (str_arg(username, "username")?, str_arg(password, "password")?) };
-        let (u, p, rest) = (u.to_owned(), p.to_owned(), inner.rest());
-        Ok(async move {
-            let s = rest.login(&u, &p).await?;
-            Ok(("auth.login".to_owned(), session_json(&s)))
-        })
+        let (u, p) = unsafe {
+            (
+                str_arg(username, "username")?,
+                str_arg(password, "password")?,
+            )
+        };
+        Ok(inner.login(u, p))
     })
 }
 
@@ -110,11 +100,7 @@ pub unsafe extern "C" fn asobi_auth_guest(
                 str_arg(device_secret, "device_secret")?,
             )
         };
-        let (d, s, rest) = (d.to_owned(), s.to_owned(), inner.rest());
-        Ok(async move {
-            let session = rest.guest(&d, &s).await?;
-            Ok(("auth.guest".to_owned(), session_json(&session)))
-        })
+        Ok(inner.guest(d, s))
     })
 }
 
@@ -130,13 +116,7 @@ pub unsafe extern "C" fn asobi_auth_logout(
     client: *mut AsobiClient,
     request_id: *mut u64,
 ) -> AsobiStatus {
-    start(client, request_id, |inner| {
-        let rest = inner.rest();
-        Ok(async move {
-            rest.logout().await?;
-            Ok(("auth.logout".to_owned(), "null".to_owned()))
-        })
-    })
+    start(client, request_id, |inner| Ok(inner.logout()))
 }
 
 /// Any REST call: `method` is an HTTP verb ("GET", "POST", "PUT", "DELETE"…), `path` is
@@ -165,10 +145,6 @@ pub unsafe extern "C" fn asobi_rest_call(
                 opt_json_arg(body_json, "body_json")?,
             )
         };
-        let (m, p, rest) = (m.to_owned(), p.to_owned(), inner.rest());
-        Ok(async move {
-            let answer: Value = rest.send(&m, &p, body).await?;
-            Ok(("rest".to_owned(), answer.to_string()))
-        })
+        Ok(inner.rest_call(m, p, body))
     })
 }

@@ -83,7 +83,12 @@ fn fill(buf: &mut [c_char], text: &str) -> bool {
 ///
 /// # Safety
 /// `out` is valid for `capacity` writes (or NULL with `capacity` 0); `count` is writable.
-unsafe fn copy_out<T: Copy>(items: &[T], out: *mut T, capacity: usize, count: *mut usize) -> Result<(), FfiError> {
+unsafe fn copy_out<T: Copy>(
+    items: &[T],
+    out: *mut T,
+    capacity: usize,
+    count: *mut usize,
+) -> Result<(), FfiError> {
     // SAFETY: caller's contract.
     unsafe { write_out(count, items.len(), "count") }?;
     if items.len() > capacity {
@@ -118,7 +123,10 @@ fn world_entities(inner: &ClientInner) -> Result<Vec<AsobiEntity>, FfiError> {
                 id_truncated: false,
             };
             e.id_truncated = fill(&mut e.id, id);
-            fill(&mut e.kind, fields.get("type").and_then(Value::as_str).unwrap_or(""));
+            fill(
+                &mut e.kind,
+                fields.get("type").and_then(Value::as_str).unwrap_or(""),
+            );
             if let (Some(x), Some(y)) = (
                 fields.get("x").and_then(Value::as_f64),
                 fields.get("y").and_then(Value::as_f64),

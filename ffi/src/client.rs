@@ -2,7 +2,8 @@
 //! the realtime session, the queue of finished requests and server pushes that the game
 //! drains with `asobi_client_poll`, and the strings the last poll handed out.
 //!
-//! Nothing here calls back into C: work runs on the client's runtime and its outcome waits in
+//! It is public so other engine layers written in Rust (the Godot extension) poll the same
+//! way. Nothing here calls back into C: work runs on the client's runtime and its outcome waits in
 //! the queue until the engine's thread polls for it.
 
 use std::collections::VecDeque;
@@ -28,7 +29,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 
 /// Something for the game to poll.
 #[derive(Debug)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// A request finished.
     Reply {
         /// The request id.
@@ -95,7 +96,7 @@ struct Session {
 }
 
 /// A client.
-pub(crate) struct ClientInner {
+pub struct ClientInner {
     runtime: Mutex<Option<Runtime>>,
     io: Handle,
     config: Mutex<ClientConfig>,
@@ -114,7 +115,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ClientInner {
     /// A client for the server whose REST base URL is `http_url`; realtime over WebSocket at
     /// `<http_url>/ws` until [`ClientInner::use_quic`].
-    pub(crate) fn new(http_url: &str) -> Result<Self, FfiError> {
+    pub fn new(http_url: &str) -> Result<Self, FfiError> {
         let base = http_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(FfiError::InvalidArgument(format!(
@@ -144,7 +145,7 @@ impl ClientInner {
     }
 
     /// Realtime over QUIC at `addr` (`host:port`), pinning the certificate when `pin` is given.
-    pub(crate) fn use_quic(&self, addr: &str, pin: Option<&str>) -> Result<(), FfiError> {
+    pub fn use_quic(&self, addr: &str, pin: Option<&str>) -> Result<(), FfiError> {
         self.while_disconnected()?;
         let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
         let server_name = if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
@@ -167,7 +168,7 @@ impl ClientInner {
     }
 
     /// Realtime over WebSocket at `<http_url>/ws` (the default).
-    pub(crate) fn use_websocket(&self) -> Result<(), FfiError> {
+    pub fn use_websocket(&self) -> Result<(), FfiError> {
         self.while_disconnected()?;
         let mut config = lock(&self.config);
         *config = config.clone().over_websocket();
@@ -185,12 +186,12 @@ impl ClientInner {
     }
 
     /// The REST session.
-    pub(crate) fn rest(&self) -> Rest {
+    pub fn rest(&self) -> Rest {
         self.rest.clone()
     }
 
     /// The open realtime session.
-    pub(crate) fn realtime(&self) -> Result<Realtime, FfiError> {
+    pub fn realtime(&self) -> Result<Realtime, FfiError> {
         lock(&self.realtime)
             .as_ref()
             .map(|s| s.realtime.clone())
@@ -198,7 +199,7 @@ impl ClientInner {
     }
 
     /// Starts `work` on the client's runtime; its outcome is queued under the returned id.
-    pub(crate) fn spawn<F>(&self, work: F) -> u64
+    pub fn spawn<F>(&self, work: F) -> u64
     where
         F: Future<Output = Result<(String, String), ClientError>> + Send + 'static,
     {
@@ -213,8 +214,53 @@ impl ClientInner {
         id
     }
 
+    /// Registers a player and signs in (`auth.register`).
+    pub fn register(&self, username: &str, password: &str) -> u64 {
+        let (u, p, rest) = (username.to_owned(), password.to_owned(), self.rest());
+        self.spawn(async move {
+            let s = rest.register(&u, &p).await?;
+            Ok(("auth.register".into(), session_json(&s)))
+        })
+    }
+
+    /// Signs in (`auth.login`).
+    pub fn login(&self, username: &str, password: &str) -> u64 {
+        let (u, p, rest) = (username.to_owned(), password.to_owned(), self.rest());
+        self.spawn(async move {
+            let s = rest.login(&u, &p).await?;
+            Ok(("auth.login".into(), session_json(&s)))
+        })
+    }
+
+    /// Signs in as a device's guest (`auth.guest`).
+    pub fn guest(&self, device_id: &str, device_secret: &str) -> u64 {
+        let (d, k, rest) = (device_id.to_owned(), device_secret.to_owned(), self.rest());
+        self.spawn(async move {
+            let s = rest.guest(&d, &k).await?;
+            Ok(("auth.guest".into(), session_json(&s)))
+        })
+    }
+
+    /// Signs out (`auth.logout`).
+    pub fn logout(&self) -> u64 {
+        let rest = self.rest();
+        self.spawn(async move {
+            rest.logout().await?;
+            Ok(("auth.logout".into(), "null".into()))
+        })
+    }
+
+    /// Any REST call below `/api/v1` (reply type `rest`).
+    pub fn rest_call(&self, method: &str, path: &str, body: Option<Value>) -> u64 {
+        let (m, p, rest) = (method.to_owned(), path.to_owned(), self.rest());
+        self.spawn(async move {
+            let answer = rest.send(&m, &p, body).await?;
+            Ok(("rest".into(), answer.to_string()))
+        })
+    }
+
     /// Opens the realtime session as the signed-in player. Its pushes are queued from then on.
-    pub(crate) fn connect(&self) -> Result<u64, FfiError> {
+    pub fn connect(&self) -> Result<u64, FfiError> {
         if lock(&self.realtime).is_some() {
             return Err(FfiError::InvalidArgument(
                 "the realtime session is already open".into(),
@@ -246,12 +292,15 @@ impl ClientInner {
                 queue.push(Outcome::Ended);
             });
             let player = rest.tokens().get().map(|s| s.player_id);
-            Ok(("session.connected".into(), json!({ "player_id": player }).to_string()))
+            Ok((
+                "session.connected".into(),
+                json!({ "player_id": player }).to_string(),
+            ))
         }))
     }
 
     /// Sends a realtime request; its reply is queued under the returned id.
-    pub(crate) fn request(&self, message: ClientMessage) -> Result<u64, FfiError> {
+    pub fn request(&self, message: ClientMessage) -> Result<u64, FfiError> {
         let realtime = self.realtime()?;
         Ok(self.spawn(async move {
             let reply = realtime.request(message).await?;
@@ -260,14 +309,14 @@ impl ClientInner {
     }
 
     /// Sends a realtime message that has no reply (inputs).
-    pub(crate) fn send(&self, message: ClientMessage) -> Result<(), FfiError> {
+    pub fn send(&self, message: ClientMessage) -> Result<(), FfiError> {
         self.realtime()?
             .send(message)
             .map_err(|_| FfiError::NotConnected)
     }
 
     /// Closes the realtime session (no reconnect); completion is queued under the returned id.
-    pub(crate) fn close_realtime(&self) -> Result<u64, FfiError> {
+    pub fn close_realtime(&self) -> Result<u64, FfiError> {
         let session = lock(&self.realtime).take().ok_or(FfiError::NotConnected)?;
         Ok(self.spawn(async move {
             let realtime = session.realtime;
@@ -277,12 +326,12 @@ impl ClientInner {
     }
 
     /// The next outcome, if any.
-    pub(crate) fn next_outcome(&self) -> Option<Outcome> {
+    pub fn next_outcome(&self) -> Option<Outcome> {
         self.queue.pop()
     }
 
     /// Closes the realtime session and stops the runtime (bounded waits).
-    pub(crate) fn shutdown(&self) {
+    pub fn shutdown(&self) {
         if let Some(session) = lock(&self.realtime).take() {
             let close = session.realtime.close();
             let _ = self
@@ -296,7 +345,7 @@ impl ClientInner {
 }
 
 /// A realtime message from its wire type and JSON payload, checked as the server would.
-pub(crate) fn message(ty: &str, payload: Option<Value>) -> Result<ClientMessage, FfiError> {
+pub fn message(ty: &str, payload: Option<Value>) -> Result<ClientMessage, FfiError> {
     let mut frame = serde_json::Map::new();
     frame.insert("type".into(), Value::String(ty.to_owned()));
     if let Some(payload) = payload {
@@ -332,12 +381,23 @@ fn push(message: ServerMessage) -> Outcome {
     Outcome::Push { ty, payload, state }
 }
 
+/// The reply payload of a sign-in: the player and their tokens.
+fn session_json(s: &asobi_client::AuthSession) -> String {
+    json!({
+        "player_id": s.player_id,
+        "username": s.username,
+        "access_token": s.access_token,
+        "refresh_token": s.refresh_token,
+    })
+    .to_string()
+}
+
 fn client_config_error(e: ClientError) -> FfiError {
     FfiError::InvalidArgument(e.to_string())
 }
 
 /// The stable code reported for a failed request.
-pub(crate) fn failure_code(error: &ClientError) -> &str {
+pub fn failure_code(error: &ClientError) -> &str {
     match error {
         ClientError::Server { code, .. } => code,
         ClientError::Http(_) => "client.http",

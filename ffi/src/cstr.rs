@@ -12,7 +12,10 @@ use crate::status::FfiError;
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string that stays alive and unchanged for
 /// `'a` (the duration of the exported call).
-pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &'static str) -> Result<&'a str, FfiError> {
+pub(crate) unsafe fn str_arg<'a>(
+    ptr: *const c_char,
+    name: &'static str,
+) -> Result<&'a str, FfiError> {
     if ptr.is_null() {
         return Err(FfiError::Null(name));
     }
@@ -41,7 +44,10 @@ pub(crate) unsafe fn opt_str_arg<'a>(
 ///
 /// # Safety
 /// As [`str_arg`].
-pub(crate) unsafe fn opt_json_arg(ptr: *const c_char, name: &'static str) -> Result<Option<Value>, FfiError> {
+pub(crate) unsafe fn opt_json_arg(
+    ptr: *const c_char,
+    name: &'static str,
+) -> Result<Option<Value>, FfiError> {
     // SAFETY: forwarded contract.
     match unsafe { opt_str_arg(ptr, name) }? {
         None => Ok(None),
@@ -59,7 +65,11 @@ pub(crate) unsafe fn opt_json_arg(ptr: *const c_char, name: &'static str) -> Res
 ///
 /// # Safety
 /// `out` is NULL or valid for writing one `T`.
-pub(crate) unsafe fn write_out<T>(out: *mut T, value: T, name: &'static str) -> Result<(), FfiError> {
+pub(crate) unsafe fn write_out<T>(
+    out: *mut T,
+    value: T,
+    name: &'static str,
+) -> Result<(), FfiError> {
     if out.is_null() {
         return Err(FfiError::Null(name));
     }
@@ -99,7 +109,10 @@ mod tests {
         let err = unsafe { str_arg(bad.as_ptr().cast(), "s") };
         assert!(matches!(err, Err(FfiError::InvalidUtf8("s"))));
         // SAFETY: NULL is allowed.
-        assert!(matches!(unsafe { str_arg(std::ptr::null(), "s") }, Err(FfiError::Null("s"))));
+        assert!(matches!(
+            unsafe { str_arg(std::ptr::null(), "s") },
+            Err(FfiError::Null("s"))
+        ));
         assert_eq!(to_cstring("a\0b").as_bytes(), b"ab");
     }
 

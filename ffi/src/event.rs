@@ -76,11 +76,19 @@ impl Polled {
     pub(crate) fn hand_out(&mut self, outcome: Option<Outcome>) -> AsobiEvent {
         let mut kind = AsobiEventKind::None;
         let (mut request_id, mut status, mut flag) = (0, 0, false);
-        let (mut ty, mut payload, mut code, mut message) =
-            (String::new(), "null".to_owned(), String::new(), String::new());
+        let (mut ty, mut payload, mut code, mut message) = (
+            String::new(),
+            "null".to_owned(),
+            String::new(),
+            String::new(),
+        );
         match outcome {
             None => {}
-            Some(Outcome::Reply { id, ty: t, payload: p }) => {
+            Some(Outcome::Reply {
+                id,
+                ty: t,
+                payload: p,
+            }) => {
                 (kind, request_id, ty, payload) = (AsobiEventKind::Response, id, t, p);
             }
             Some(Outcome::Failure { id, error }) => {
@@ -88,12 +96,19 @@ impl Polled {
                 request_id = id;
                 code = failure_code(&error).to_owned();
                 message = error.to_string();
-                if let asobi_client::ClientError::Server { status: s, body, .. } = &error {
+                if let asobi_client::ClientError::Server {
+                    status: s, body, ..
+                } = &error
+                {
                     status = s.map(i32::from).unwrap_or(0);
                     payload = body.to_string();
                 }
             }
-            Some(Outcome::Push { ty: t, payload: p, state }) => {
+            Some(Outcome::Push {
+                ty: t,
+                payload: p,
+                state,
+            }) => {
                 (kind, ty, payload) = (AsobiEventKind::Message, t, p);
                 if state.is_some() {
                     self.match_state = state;

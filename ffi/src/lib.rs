@@ -20,13 +20,14 @@ pub mod api_client;
 pub mod api_realtime;
 pub mod api_rest;
 pub mod api_state;
-mod client;
+pub mod client;
 mod cstr;
 pub mod event;
 pub mod handle;
 pub mod status;
 
 pub use api_client::ASOBI_ABI_VERSION;
+pub use client::{ClientInner, Outcome, failure_code, message};
 pub use event::{AsobiEvent, AsobiEventKind};
 pub use handle::AsobiClient;
 pub use status::AsobiStatus;
