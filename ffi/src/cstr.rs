@@ -109,10 +109,8 @@ mod tests {
         let err = unsafe { str_arg(bad.as_ptr().cast(), "s") };
         assert!(matches!(err, Err(FfiError::InvalidUtf8("s"))));
         // SAFETY: NULL is allowed.
-        assert!(matches!(
-            unsafe { str_arg(std::ptr::null(), "s") },
-            Err(FfiError::Null("s"))
-        ));
+        let null = unsafe { str_arg(std::ptr::null(), "s") };
+        assert!(matches!(null, Err(FfiError::Null("s"))));
         assert_eq!(to_cstring("a\0b").as_bytes(), b"ab");
     }
 
