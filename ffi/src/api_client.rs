@@ -154,11 +154,7 @@ pub unsafe extern "C" fn asobi_client_poll(
         require(out, "out")?;
         let inner = handle::get(client)?;
         let next = inner.next_outcome();
-        let event = inner
-            .polled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .hand_out(next);
+        let event = inner.polled().hand_out(next);
         debug_assert!(event.kind != AsobiEventKind::None || event.request_id == 0);
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out, event, "out") }

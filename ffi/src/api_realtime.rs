@@ -4,11 +4,9 @@
 
 use std::ffi::c_char;
 
-use serde_json::{Value, json};
-
 use crate::client::message;
-use crate::cstr::{opt_json_arg, require, str_arg, write_out};
-use crate::handle::{self, AsobiClient};
+use crate::cstr::{opt_json_arg, str_arg};
+use crate::handle::{self, AsobiClient, start};
 use crate::status::{AsobiStatus, guard};
 
 /// Opens the realtime session as the signed-in player, over the client's transport
@@ -27,12 +25,7 @@ pub unsafe extern "C" fn asobi_realtime_connect(
     client: *mut AsobiClient,
     request_id: *mut u64,
 ) -> AsobiStatus {
-    guard(|| {
-        require(request_id, "request_id")?;
-        let id = handle::get(client)?.connect()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(request_id, id, "request_id") }
-    })
+    start(client, request_id, |inner| inner.connect())
 }
 
 /// Sends a realtime request of `type_name` (e.g. "match.join", "world.join",
@@ -51,9 +44,7 @@ pub unsafe extern "C" fn asobi_realtime_request(
     payload_json: *const c_char,
     request_id: *mut u64,
 ) -> AsobiStatus {
-    guard(|| {
-        require(request_id, "request_id")?;
-        let inner = handle::get(client)?;
+    start(client, request_id, |inner| {
         // SAFETY: caller's contract.
         let (ty, payload) = unsafe {
             (
@@ -61,9 +52,7 @@ pub unsafe extern "C" fn asobi_realtime_request(
                 opt_json_arg(payload_json, "payload_json")?,
             )
         };
-        let id = inner.request(message(ty, payload)?)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(request_id, id, "request_id") }
+        inner.request(message(ty, payload)?)
     })
 }
 
@@ -106,12 +95,7 @@ pub unsafe extern "C" fn asobi_realtime_close(
     client: *mut AsobiClient,
     request_id: *mut u64,
 ) -> AsobiStatus {
-    guard(|| {
-        require(request_id, "request_id")?;
-        let id = handle::get(client)?.close_realtime()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(request_id, id, "request_id") }
-    })
+    start(client, request_id, |inner| inner.close_realtime())
 }
 
 /// Queues for a match of `mode` (`matchmaker.add`) with optional `properties_json` (an
@@ -129,9 +113,7 @@ pub unsafe extern "C" fn asobi_matchmaker_add(
     properties_json: *const c_char,
     request_id: *mut u64,
 ) -> AsobiStatus {
-    guard(|| {
-        require(request_id, "request_id")?;
-        let inner = handle::get(client)?;
+    start(client, request_id, |inner| {
         // SAFETY: caller's contract.
         let (mode, properties) = unsafe {
             (
@@ -139,13 +121,7 @@ pub unsafe extern "C" fn asobi_matchmaker_add(
                 opt_json_arg(properties_json, "properties_json")?,
             )
         };
-        let payload = json!({
-            "mode": mode,
-            "properties": properties.unwrap_or_else(|| Value::Object(Default::default())),
-        });
-        let id = inner.request(message("matchmaker.add", Some(payload))?)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(request_id, id, "request_id") }
+        inner.matchmaker_add(mode, properties)
     })
 }
 

@@ -5,25 +5,9 @@
 
 use std::ffi::c_char;
 
-use crate::client::ClientInner;
-use crate::cstr::{opt_json_arg, require, str_arg, write_out};
-use crate::handle::{self, AsobiClient};
-use crate::status::{AsobiStatus, FfiError, guard};
-
-/// Checks the out-pointer and the handle, starts the request, and writes its id.
-fn start(
-    client: *mut AsobiClient,
-    request_id: *mut u64,
-    work: impl FnOnce(&ClientInner) -> Result<u64, FfiError>,
-) -> AsobiStatus {
-    guard(|| {
-        require(request_id, "request_id")?;
-        let inner = handle::get(client)?;
-        let id = work(&inner)?;
-        // SAFETY: checked non-NULL; writable by the exported function's contract.
-        unsafe { write_out(request_id, id, "request_id") }
-    })
-}
+use crate::cstr::{opt_json_arg, str_arg};
+use crate::handle::{AsobiClient, start};
+use crate::status::AsobiStatus;
 
 /// Registers a player with a username and password and signs in as them. Response type
 /// `auth.register`, payload `{"player_id", "username", "access_token", "refresh_token"}`;

@@ -291,7 +291,7 @@ pub unsafe extern "C" fn asobi_world_chunk_tiles(
 }
 
 fn match_state_at(inner: &ClientInner, pointer: &str) -> Result<Value, FfiError> {
-    let polled = inner.polled.lock().unwrap_or_else(|p| p.into_inner());
+    let polled = inner.polled();
     let state = polled
         .match_state
         .as_ref()

@@ -104,8 +104,7 @@ pub struct ClientInner {
     realtime: Arc<Mutex<Option<Session>>>,
     queue: Arc<Queue>,
     next_request: AtomicU64,
-    /// What the last poll handed out, and the last `match.state` polled.
-    pub(crate) polled: Mutex<crate::event::Polled>,
+    polled: Mutex<crate::event::Polled>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -308,6 +307,15 @@ impl ClientInner {
         }))
     }
 
+    /// Queues for a match of `mode` (`matchmaker.add`); `properties` defaults to `{}`.
+    pub fn matchmaker_add(&self, mode: &str, properties: Option<Value>) -> Result<u64, FfiError> {
+        let payload = json!({
+            "mode": mode,
+            "properties": properties.unwrap_or_else(|| Value::Object(Default::default())),
+        });
+        self.request(message("matchmaker.add", Some(payload))?)
+    }
+
     /// Sends a realtime message that has no reply (inputs).
     pub fn send(&self, message: ClientMessage) -> Result<(), FfiError> {
         self.realtime()?
@@ -323,6 +331,11 @@ impl ClientInner {
             realtime.close().await;
             Ok(("session.closed".into(), "null".into()))
         }))
+    }
+
+    /// The strings of the last poll and the last `match.state` polled.
+    pub(crate) fn polled(&self) -> MutexGuard<'_, crate::event::Polled> {
+        lock(&self.polled)
     }
 
     /// The next outcome, if any.

@@ -51,14 +51,21 @@ pub(crate) unsafe fn opt_json_arg(
     // SAFETY: forwarded contract.
     match unsafe { opt_str_arg(ptr, name) }? {
         None => Ok(None),
-        Some(text) if text.trim().is_empty() => Ok(None),
-        Some(text) => serde_json::from_str(text)
-            .map(Some)
-            .map_err(|e| FfiError::InvalidJson {
-                arg: name,
-                why: e.to_string(),
-            }),
+        Some(text) => json_text(text, name),
     }
+}
+
+/// JSON text given as an argument: empty (or blank) is `None`.
+pub fn json_text(text: &str, name: &'static str) -> Result<Option<Value>, FfiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| FfiError::InvalidJson {
+            arg: name,
+            why: e.to_string(),
+        })
 }
 
 /// Writes `value` through an out-pointer.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use crate::client::ClientInner;
-use crate::status::FfiError;
+use crate::cstr::{require, write_out};
+use crate::status::{AsobiStatus, FfiError, guard};
 
 /// An Asobi client: configuration, REST session, realtime session and the event queue the
 /// game polls. Opaque; create with `asobi_client_new`, free with `asobi_client_free`.
@@ -50,6 +51,22 @@ pub(crate) fn remove(handle: *const AsobiClient) -> Result<Arc<ClientInner>, Ffi
     registry()
         .remove(&handle.addr())
         .ok_or(FfiError::InvalidHandle)
+}
+
+/// The body of every export that answers with a request id: checks the out-pointer and the
+/// handle, starts the request with `work`, and writes its id.
+pub(crate) fn start(
+    client: *mut AsobiClient,
+    request_id: *mut u64,
+    work: impl FnOnce(&ClientInner) -> Result<u64, FfiError>,
+) -> AsobiStatus {
+    guard(|| {
+        require(request_id, "request_id")?;
+        let inner = get(client)?;
+        let id = work(&inner)?;
+        // SAFETY: checked non-NULL; the exported function's contract makes it writable.
+        unsafe { write_out(request_id, id, "request_id") }
+    })
 }
 
 /// How many clients are alive (for leak checks in tests).

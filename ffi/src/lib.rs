@@ -28,6 +28,7 @@ pub mod status;
 
 pub use api_client::ASOBI_ABI_VERSION;
 pub use client::{ClientInner, Outcome, failure_code, message};
+pub use cstr::json_text;
 pub use event::{AsobiEvent, AsobiEventKind};
 pub use handle::AsobiClient;
 pub use status::AsobiStatus;

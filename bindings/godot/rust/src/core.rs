@@ -4,7 +4,7 @@
 //! Variants, so everything with behaviour here is tested by `cargo test` against a server.
 
 use asobi::status::FfiError;
-use asobi::{ClientInner, Outcome, failure_code, message};
+use asobi::{ClientInner, Outcome, failure_code, json_text, message};
 use asobi_client::Event;
 
 /// A signal argument before it becomes a Godot Variant.
@@ -76,12 +76,19 @@ impl Core {
 
     /// A realtime request from its type and JSON payload (empty: none).
     pub fn request(&self, ty: &str, payload_json: &str) -> Result<u64, FfiError> {
-        self.inner.request(message(ty, parse(payload_json)?)?)
+        self.inner
+            .request(message(ty, json_text(payload_json, "payload")?)?)
     }
 
     /// A realtime message without a reply.
     pub fn send(&self, ty: &str, payload_json: &str) -> Result<(), FfiError> {
-        self.inner.send(message(ty, parse(payload_json)?)?)
+        self.inner
+            .send(message(ty, json_text(payload_json, "payload")?)?)
+    }
+
+    /// Queues for a match of `mode`.
+    pub fn matchmaker_add(&self, mode: &str) -> Result<u64, FfiError> {
+        self.inner.matchmaker_add(mode, None)
     }
 
     /// Closes the realtime session.
@@ -136,16 +143,4 @@ impl Drop for Core {
     fn drop(&mut self) {
         self.inner.shutdown();
     }
-}
-
-fn parse(payload_json: &str) -> Result<Option<serde_json::Value>, FfiError> {
-    if payload_json.trim().is_empty() {
-        return Ok(None);
-    }
-    serde_json::from_str(payload_json)
-        .map(Some)
-        .map_err(|e| FfiError::InvalidJson {
-            arg: "payload",
-            why: e.to_string(),
-        })
 }

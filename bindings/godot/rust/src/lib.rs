@@ -185,10 +185,9 @@ impl AsobiRealtime {
 
     #[func]
     fn add_to_matchmaker(&self, mode: GString) -> i64 {
-        let payload = serde_json::json!({ "mode": mode.to_string() }).to_string();
         self.core
             .as_ref()
-            .and_then(|c| c.request("matchmaker.add", &payload).ok())
+            .and_then(|c| c.matchmaker_add(&mode.to_string()).ok())
             .map_or(-1, |id| id as i64)
     }
 

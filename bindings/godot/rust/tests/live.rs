@@ -83,7 +83,7 @@ fn two_clients_matchmake_and_see_match_state_after_input() {
     let (a, a_id) = player("a", true);
     let (b, _) = player("b", false);
     let mut seen = Vec::new();
-    a.request("matchmaker.add", r#"{"mode": "duel"}"#).unwrap();
+    a.matchmaker_add("duel").unwrap();
     b.request("matchmaker.add", r#"{"mode": "duel"}"#).unwrap();
     until(&[&a], &mut seen, |e| e.signal == "matched");
     until(&[&b], &mut seen, |e| e.signal == "matched");
