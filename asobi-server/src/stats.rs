@@ -70,8 +70,18 @@ impl Histogram {
         self.max_us.load(Ordering::Relaxed)
     }
 
-    /// `{count, mean_us, p50_us, p99_us, max_us}`.
+    /// `{count, mean_us, p50_us, p99_us, max_us, buckets}`: `buckets` holds
+    /// `[upper_bound_us, count]` pairs (the last bound is open-ended, shown as `null`), so a
+    /// reader can take two summaries and compute the percentiles of the time between them.
     pub fn summary(&self) -> serde_json::Value {
+        let buckets: Vec<serde_json::Value> = BOUNDS_US
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, n)| {
+                let bound = (*bound != u64::MAX).then_some(*bound);
+                serde_json::json!([bound, n.load(Ordering::Relaxed)])
+            })
+            .collect();
         let count = self.count();
         let mean = self
             .sum_us
@@ -84,6 +94,7 @@ impl Histogram {
             "p50_us": self.quantile_us(0.50),
             "p99_us": self.quantile_us(0.99),
             "max_us": self.max_us.load(Ordering::Relaxed),
+            "buckets": buckets,
         })
     }
 }

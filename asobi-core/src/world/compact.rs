@@ -290,6 +290,17 @@ pub fn header(bytes: &[u8]) -> Result<Header, CompactError> {
     read_header(&mut Reader { buf: bytes })
 }
 
+/// How many entity records (adds, updates, removals) a frame carries, read without the
+/// zone's table: what a load generator needs to price a position change.
+pub fn record_count(bytes: &[u8]) -> Result<u64, CompactError> {
+    let mut r = Reader { buf: bytes };
+    read_header(&mut r)?;
+    for _ in 0..r.u8()? {
+        r.str()?;
+    }
+    r.varint()
+}
+
 /// Decodes a frame against the zone's table as it was before this frame.
 pub fn decode(bytes: &[u8], table: Option<&Entities>) -> Result<WorldTick, CompactError> {
     let mut r = Reader { buf: bytes };
@@ -416,6 +427,8 @@ mod tests {
             + 2;
         assert_eq!(bytes.len() - header_and_dict, 8, "{bytes:?}");
         assert_eq!(decode(&bytes, Some(&one)).unwrap(), t);
+        assert_eq!(record_count(&bytes), Ok(1));
+        assert!(record_count(&bytes[..3]).is_err());
     }
 
     #[test]

@@ -233,8 +233,9 @@ fn read_mode(
     d = d
         .listed(flag("listed").unwrap_or(false))
         .quick_play(flag("quick_play").unwrap_or(false));
-    // Matches tick every 100 ms whatever `tick_rate` says (lua.md §2.2).
-    d = d.tick_rate(10);
+    // Matches tick every 100 ms whatever `tick_rate` says (lua.md §2.2); our extension
+    // `match_tick_hz` (1–60) asks for another rate, and Asobi scripts never set it.
+    d = d.tick_rate(positive("match_tick_hz")?.unwrap_or(10));
     let world = if string("game_type").as_deref() == Some("world") {
         let mut w = crate::worlds::WorldDescriptor::new(name);
         w.max_players = positive("max_players")?.unwrap_or(match_size);
@@ -330,7 +331,7 @@ mod tests {
                 "arena/match.lua",
                 "match_size = 4 max_players = 6 min_players = 2 strategy = 'skill_based' state_strategy = 'shared'",
             ),
-            ("duel.lua", "match_size = 2"),
+            ("duel.lua", "match_size = 2 match_tick_hz = 20"),
             ("match.lua", "this is ignored when config.lua exists"),
         ]);
         let g = load(&dir, 1 << 24).unwrap();
@@ -342,6 +343,11 @@ mod tests {
             (6, 2)
         );
         assert_eq!(arena.descriptor.strategy, MatchmakingStrategy::SkillBased);
+        assert_eq!(
+            (arena.descriptor.tick_rate, g.modes[1].descriptor.tick_rate),
+            (10, 20),
+            "match_tick_hz is our opt-in extension; Asobi's 10 Hz otherwise"
+        );
         assert!(arena.shared_state);
         for bad in [
             "'../x.lua'",

@@ -1,0 +1,186 @@
+//! **heartbeat**: C connections, each sending `session.heartbeat` at R per second (open
+//! loop, so a slow server shows as latency, not as a lower offered rate). Figures: round
+//! trips per second and the round-trip latency.
+//!
+//! The same client loop serves **idle**, which holds many sessions with a heartbeat every
+//! few seconds; see [`hold`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asobi_core::protocol::{ClientMessage, ServerMessage};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Ctx, latency, phase, stop_signal};
+use crate::conn::{Conn, Incoming};
+use crate::error::BenchError;
+use crate::report::Row;
+use crate::setup::{guests, in_parallel, session};
+use crate::stats::{Counters, Latency};
+
+/// Settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Heartbeat {
+    /// Connections.
+    #[arg(long, default_value_t = 3500)]
+    pub connections: usize,
+    /// Heartbeats per second per connection (the server allows 60 frames/s per connection).
+    #[arg(long, default_value_t = 24.0)]
+    pub rate: f64,
+    /// Accounts the connections sign in as (several sessions may share one).
+    #[arg(long, default_value_t = 3500)]
+    pub accounts: usize,
+}
+
+/// What the clients of a heartbeat-style scenario share.
+#[derive(Default)]
+pub struct Shared {
+    /// Counters.
+    pub counters: Counters,
+    /// Round-trip latency.
+    pub latency: Latency,
+}
+
+/// Opens `sessions` authenticated sessions over `accounts` guest accounts and starts a
+/// heartbeat loop at `rate` per second on each. Returns the tasks; they stop on `stop`.
+pub async fn hold(
+    ctx: &Ctx,
+    shared: &Arc<Shared>,
+    sessions: usize,
+    accounts: usize,
+    rate: f64,
+    stop: &watch::Receiver<bool>,
+) -> Result<JoinSet<()>, BenchError> {
+    let accounts = guests(
+        &ctx.dialer.http_url(),
+        &ctx.run,
+        accounts.clamp(1, sessions.max(1)),
+        ctx.setup_concurrency,
+    )
+    .await?;
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut tasks = JoinSet::new();
+    let started = Instant::now();
+    let (conns, failures) = in_parallel(sessions, ctx.setup_concurrency, |i| {
+        let account = accounts[i % accounts.len()].clone();
+        async move {
+            let conn = session(&ctx.dialer, ctx.transport, &account).await;
+            if i > 0 && i % 10_000 == 0 {
+                eprintln!(
+                    "  {i} sessions after {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            conn
+        }
+    })
+    .await;
+    Counters::add(&shared.counters.failures, failures);
+    for (i, conn) in conns.into_iter().enumerate() {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        Counters::add(&shared.counters.live, 1);
+        tasks.spawn(beat(conn, shared, stop, period, i as u64));
+    }
+    eprintln!(
+        "{} sessions up in {:.1} s ({failures} failed)",
+        tasks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(tasks)
+}
+
+/// Runs the scenario.
+pub async fn run(ctx: &Ctx, args: &Heartbeat) -> Result<Row, BenchError> {
+    let shared = Arc::new(Shared::default());
+    let (stop_tx, stop) = stop_signal();
+    let mut tasks = hold(
+        ctx,
+        &shared,
+        args.connections,
+        args.accounts,
+        args.rate,
+        &stop,
+    )
+    .await?;
+    let window = ctx
+        .measure(
+            &shared.counters,
+            &[&shared.latency],
+            Duration::from_secs(30),
+        )
+        .await;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let mut row = window.row(
+        "heartbeat",
+        ctx.transport.name(),
+        format!("{} conns × {} Hz", args.connections, args.rate),
+        args.connections as u64,
+    );
+    row.latency_of = "round trip";
+    row.latency = latency(&shared.latency);
+    Ok(row)
+}
+
+async fn beat(
+    mut conn: Conn,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    period: Duration,
+    salt: u64,
+) {
+    let c = &shared.counters;
+    let mut cid: u64 = 10;
+    let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
+    let start = tokio::time::Instant::now() + phase(period, salt);
+    let mut ticker = tokio::time::interval_at(start, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let lost = loop {
+        tokio::select! {
+            _ = stop.changed() => break false,
+            _ = ticker.tick() => {
+                cid += 1;
+                match conn.send(&ClientMessage::SessionHeartbeat, Some(cid)).await {
+                    Ok(bytes) => c.sent(bytes),
+                    Err(_) => break true,
+                }
+                pending.push_back((cid, Instant::now()));
+                if pending.len() > 1024 {
+                    pending.pop_front();
+                }
+            }
+            incoming = conn.recv() => match incoming {
+                Ok(Incoming::Message { cid: answered, message, wire }) => {
+                    c.received(wire);
+                    match message {
+                        ServerMessage::Heartbeat(_) => {
+                            while let Some((k, at)) = pending.front().copied() {
+                                if Some(k) > answered {
+                                    break;
+                                }
+                                pending.pop_front();
+                                if Some(k) == answered {
+                                    shared.latency.record(at.elapsed());
+                                }
+                            }
+                        }
+                        ServerMessage::Error(_) => Counters::add(&c.errors, 1),
+                        _ => {}
+                    }
+                }
+                Ok(Incoming::Compact { wire, .. }) => c.received(wire),
+                Err(_) => break true,
+            }
+        }
+    };
+    shared
+        .counters
+        .live
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if lost {
+        Counters::add(&c.drops, 1);
+    }
+    conn.close().await;
+}

@@ -1,0 +1,205 @@
+//! **world**: P players in one world, each moving randomly (a position input at I Hz),
+//! interest management on (each player receives the zones in its view ring). Figures:
+//! zone tick and world tick percentiles from the server, `world.tick` messages and bytes,
+//! bytes per entity update (compact binary deltas on QUIC, JSON on WebSocket), and
+//! input → `world.ack` latency.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asobi_core::protocol::{ClientMessage, ServerMessage};
+use asobi_core::world::compact;
+use serde_json::Map;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Ctx, latency, phase, splitmix, stop_signal};
+use crate::conn::{Conn, Incoming};
+use crate::error::BenchError;
+use crate::probe::window_quantiles;
+use crate::report::Row;
+use crate::setup::{Account, guests, in_parallel, session};
+use crate::stats::{Counters, Latency};
+
+/// Settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct World {
+    /// Players.
+    #[arg(long, default_value_t = 5000)]
+    pub players: usize,
+    /// The world mode (one world; its `max_players` must hold them all).
+    #[arg(long, default_value = "field")]
+    pub mode: String,
+    /// Position inputs per second per player.
+    #[arg(long, default_value_t = 2.0)]
+    pub input_hz: f64,
+    /// The mode's `zone_size` (units per zone side).
+    #[arg(long, default_value_t = 64)]
+    pub zone_size: u32,
+}
+
+#[derive(Default)]
+struct Shared {
+    counters: Counters,
+    latency: Latency,
+}
+
+/// Runs the scenario.
+pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
+    let accounts = guests(
+        &ctx.dialer.http_url(),
+        &ctx.run,
+        args.players,
+        ctx.setup_concurrency,
+    )
+    .await?;
+    let shared = Arc::new(Shared::default());
+    let (stop_tx, stop) = stop_signal();
+    eprintln!("world: joining {} players…", args.players);
+    let started = Instant::now();
+    let (joined, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
+        let account = accounts[i].clone();
+        let mode = args.mode.clone();
+        async move { join(ctx, &account, &mode).await }
+    })
+    .await;
+    Counters::add(&shared.counters.failures, failures);
+    let worlds: std::collections::BTreeSet<&String> = joined.iter().map(|(_, id, _)| id).collect();
+    eprintln!(
+        "world: {} players in {} world(s) after {:.1} s",
+        joined.len(),
+        worlds.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let extent = joined
+        .first()
+        .map_or(1, |(_, _, grid)| grid * args.zone_size)
+        .max(1);
+    let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
+    let mut tasks = JoinSet::new();
+    for (i, (conn, _, _)) in joined.into_iter().enumerate() {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        Counters::add(&shared.counters.live, 1);
+        tasks.spawn(walk(conn, shared, stop, period, extent as f64, i as u64));
+    }
+    let window = ctx
+        .measure(
+            &shared.counters,
+            &[&shared.latency],
+            Duration::from_secs(30),
+        )
+        .await;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let mut row = window.row(
+        "world",
+        ctx.transport.name(),
+        format!(
+            "{} players, 1 world, input {} Hz",
+            args.players, args.input_hz
+        ),
+        args.players as u64,
+    );
+    row.latency_of = "input→ack";
+    row.latency = latency(&shared.latency);
+    row.tick = window_quantiles(&window.start, &window.end, &["worlds", "zone_tick"])
+        .map(|(_, p50, p99)| ("zone", p50, p99));
+    if let Some((_, p50, p99)) = window_quantiles(&window.start, &window.end, &["worlds", "tick"]) {
+        eprintln!("world tick (all zones) p50 ≤ {p50} µs, p99 ≤ {p99} µs");
+    }
+    Ok(row)
+}
+
+async fn join(ctx: &Ctx, account: &Account, mode: &str) -> Result<(Conn, String, u32), BenchError> {
+    let mut conn = session(&ctx.dialer, ctx.transport, account).await?;
+    let join = ClientMessage::WorldFindOrCreate {
+        mode: mode.to_owned(),
+    };
+    match conn.request(&join, 2, Duration::from_secs(60)).await? {
+        ServerMessage::WorldJoined(info) => Ok((conn, info.world_id, info.grid_size)),
+        other => Err(BenchError::unexpected("world.find_or_create", &other)),
+    }
+}
+
+async fn walk(
+    mut conn: Conn,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    period: Duration,
+    extent: f64,
+    salt: u64,
+) {
+    let c = &shared.counters;
+    let mut rng = splitmix(salt ^ 0x5eed);
+    let mut next = move || {
+        rng = splitmix(rng);
+        (rng % 1_000_000) as f64 / 1_000_000.0
+    };
+    let (mut x, mut y) = (next() * extent, next() * extent);
+    let mut seq: u64 = 0;
+    let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
+    let start = tokio::time::Instant::now() + phase(period, salt);
+    let mut ticker = tokio::time::interval_at(start, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let lost = loop {
+        tokio::select! {
+            _ = stop.changed() => break false,
+            _ = ticker.tick() => {
+                // A step of up to 4 units each way, on the 1/256 grid the compact encoding
+                // prices cheaply, kept inside the world.
+                x = ((x + (next() - 0.5) * 8.0).clamp(1.0, extent - 1.0) * 256.0).round() / 256.0;
+                y = ((y + (next() - 0.5) * 8.0).clamp(1.0, extent - 1.0) * 256.0).round() / 256.0;
+                seq += 1;
+                let mut input = Map::new();
+                input.insert("x".into(), x.into());
+                input.insert("y".into(), y.into());
+                match conn.send(&ClientMessage::WorldInput { input, seq: Some(seq) }, None).await {
+                    Ok(bytes) => c.sent(bytes),
+                    Err(_) => break true,
+                }
+                pending.push_back((seq, Instant::now()));
+                if pending.len() > 256 {
+                    pending.pop_front();
+                }
+            }
+            incoming = conn.recv() => match incoming {
+                Ok(Incoming::Message { message, wire, .. }) => {
+                    c.received(wire);
+                    match message {
+                        ServerMessage::WorldTick(t) => {
+                            if t.kf == Some(false) {
+                                c.state(wire, t.updates.len() as u64);
+                            }
+                        }
+                        ServerMessage::WorldAck(ack) => {
+                            while pending.front().is_some_and(|(k, _)| *k <= ack.seq) {
+                                if let Some((_, at)) = pending.pop_front() {
+                                    shared.latency.record(at.elapsed());
+                                }
+                            }
+                        }
+                        ServerMessage::Error(_) => Counters::add(&c.errors, 1),
+                        ServerMessage::WorldFinished(_) => break true,
+                        _ => {}
+                    }
+                }
+                Ok(Incoming::Compact { payload, wire }) => {
+                    c.received(wire);
+                    if compact::header(&payload).is_ok_and(|h| !h.kf && h.frame_seq.is_some()) {
+                        c.state(wire, compact::record_count(&payload).unwrap_or(0));
+                    }
+                }
+                Err(_) => break true,
+            }
+        }
+    };
+    shared
+        .counters
+        .live
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if lost {
+        Counters::add(&c.drops, 1);
+    }
+    conn.close().await;
+}
