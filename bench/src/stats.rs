@@ -171,6 +171,16 @@ impl Counters {
         Self::add(&self.state_entries, entries);
     }
 
+    /// An error frame; the first few distinct ones are printed so a run says what went wrong.
+    pub fn error(&self, what: &impl std::fmt::Debug) {
+        let n = self.errors.fetch_add(1, Ordering::Relaxed);
+        if n < 5 {
+            let mut text = format!("{what:?}");
+            text.truncate(300);
+            eprintln!("error frame: {text}");
+        }
+    }
+
     /// Reads them all.
     pub fn snapshot(&self) -> Counts {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use asobi_core::protocol::{ClientMessage, ServerMessage};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use super::{Ctx, latency, phase, stop_signal};
 use crate::conn::{Conn, Incoming};
@@ -44,7 +44,8 @@ pub struct Shared {
 }
 
 /// Opens `sessions` authenticated sessions over `accounts` guest accounts and starts a
-/// heartbeat loop at `rate` per second on each. Returns the tasks; they stop on `stop`.
+/// heartbeat loop at `rate` per second on each as soon as it is up. Returns the tasks; they
+/// stop on `stop`.
 pub async fn hold(
     ctx: &Ctx,
     shared: &Arc<Shared>,
@@ -52,7 +53,7 @@ pub async fn hold(
     accounts: usize,
     rate: f64,
     stop: &watch::Receiver<bool>,
-) -> Result<JoinSet<()>, BenchError> {
+) -> Result<Vec<JoinHandle<()>>, BenchError> {
     let accounts = guests(
         &ctx.dialer.http_url(),
         &ctx.run,
@@ -61,28 +62,24 @@ pub async fn hold(
     )
     .await?;
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let mut tasks = JoinSet::new();
     let started = Instant::now();
-    let (conns, failures) = in_parallel(sessions, ctx.setup_concurrency, |i| {
+    let (tasks, failures) = in_parallel(sessions, ctx.setup_concurrency, |i| {
         let account = accounts[i % accounts.len()].clone();
+        let (shared, stop) = (shared.clone(), stop.clone());
         async move {
-            let conn = session(&ctx.dialer, ctx.transport, &account).await;
+            let conn = session(&ctx.dialer, ctx.transport, &account).await?;
             if i > 0 && i % 10_000 == 0 {
                 eprintln!(
                     "  {i} sessions after {:.0} s",
                     started.elapsed().as_secs_f64()
                 );
             }
-            conn
+            Counters::add(&shared.counters.live, 1);
+            Ok(tokio::spawn(beat(conn, shared, stop, period, i as u64)))
         }
     })
     .await;
     Counters::add(&shared.counters.failures, failures);
-    for (i, conn) in conns.into_iter().enumerate() {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        Counters::add(&shared.counters.live, 1);
-        tasks.spawn(beat(conn, shared, stop, period, i as u64));
-    }
     eprintln!(
         "{} sessions up in {:.1} s ({failures} failed)",
         tasks.len(),
@@ -95,7 +92,7 @@ pub async fn hold(
 pub async fn run(ctx: &Ctx, args: &Heartbeat) -> Result<Row, BenchError> {
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop) = stop_signal();
-    let mut tasks = hold(
+    let tasks = hold(
         ctx,
         &shared,
         args.connections,
@@ -112,7 +109,9 @@ pub async fn run(ctx: &Ctx, args: &Heartbeat) -> Result<Row, BenchError> {
         )
         .await;
     let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    for task in tasks {
+        let _ = task.await;
+    }
     let mut row = window.row(
         "heartbeat",
         ctx.transport.name(),
@@ -166,7 +165,7 @@ async fn beat(
                                 }
                             }
                         }
-                        ServerMessage::Error(_) => Counters::add(&c.errors, 1),
+                        ServerMessage::Error(e) => c.error(&e),
                         _ => {}
                     }
                 }

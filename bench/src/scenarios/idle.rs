@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, args: &Idle) -> Result<Row, BenchError> {
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop) = stop_signal();
     let rate = 1.0 / args.heartbeat_secs.max(0.1);
-    let mut tasks = hold(ctx, &shared, args.sessions, args.accounts, rate, &stop).await?;
+    let tasks = hold(ctx, &shared, args.sessions, args.accounts, rate, &stop).await?;
     let window = ctx
         .measure(
             &shared.counters,
@@ -38,7 +38,9 @@ pub async fn run(ctx: &Ctx, args: &Idle) -> Result<Row, BenchError> {
         .await;
     let _ = stop_tx.send(true);
     eprintln!("closing {} sessions…", tasks.len());
-    while tasks.join_next().await.is_some() {}
+    for task in tasks {
+        let _ = task.await;
+    }
     let mut row = window.row(
         "idle",
         ctx.transport.name(),

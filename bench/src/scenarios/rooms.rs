@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use asobi_core::protocol::{ClientMessage, ServerMessage};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::{Ctx, latency, phase, stop_signal};
 use crate::conn::{Conn, Incoming};
@@ -58,19 +57,22 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
         "rooms: connecting {} clients and queueing them…",
         args.clients
     );
-    let (conns, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
+    let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
+    // Each client starts reading as soon as it is queued: a connection left unread while
+    // the others are set up would be a slow consumer, not a player.
+    let (tasks, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
         let account = accounts[i].clone();
         let mode = args.mode.clone();
-        async move { queue(ctx, &account, &mode).await.map(|c| (c, account)) }
+        let (shared, stop) = (shared.clone(), stop.clone());
+        async move {
+            let conn = queue(ctx, &account, &mode).await?;
+            Ok(tokio::spawn(play(
+                conn, account, shared, stop, period, i as u64,
+            )))
+        }
     })
     .await;
     Counters::add(&shared.counters.failures, failures);
-    let mut tasks = JoinSet::new();
-    let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
-    for (i, (conn, account)) in conns.into_iter().enumerate() {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        tasks.spawn(async move { play(conn, account, shared, stop, period, i as u64).await });
-    }
     wait_matched(&shared, args.clients as u64).await;
     let window = ctx
         .measure(
@@ -80,7 +82,9 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
         )
         .await;
     let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    for task in tasks {
+        let _ = task.await;
+    }
     let mut row = window.row(
         "rooms",
         ctx.transport.name(),
@@ -191,8 +195,9 @@ async fn play(
                                 }
                             }
                         }
-                        ServerMessage::Error(_) => Counters::add(&c.errors, 1),
-                        ServerMessage::MatchFinished(_) => {
+                        ServerMessage::Error(e) => c.error(&e),
+                        ServerMessage::MatchFinished(f) => {
+                            c.error(&f);
                             Counters::add(&c.drops, 1);
                             break;
                         }

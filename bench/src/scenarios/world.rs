@@ -12,7 +12,6 @@ use asobi_core::protocol::{ClientMessage, ServerMessage};
 use asobi_core::world::compact;
 use serde_json::Map;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::{Ctx, latency, phase, splitmix, stop_signal};
 use crate::conn::{Conn, Incoming};
@@ -34,6 +33,9 @@ pub struct World {
     /// Position inputs per second per player.
     #[arg(long, default_value_t = 2.0)]
     pub input_hz: f64,
+    /// The mode's `grid_size` (zones per side).
+    #[arg(long, default_value_t = 32)]
+    pub grid_size: u32,
     /// The mode's `zone_size` (units per zone side).
     #[arg(long, default_value_t = 64)]
     pub zone_size: u32,
@@ -58,31 +60,28 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
     let (stop_tx, stop) = stop_signal();
     eprintln!("world: joining {} players…", args.players);
     let started = Instant::now();
-    let (joined, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
+    let extent = f64::from(args.grid_size * args.zone_size);
+    let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
+    let (tasks, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
         let account = accounts[i].clone();
         let mode = args.mode.clone();
-        async move { join(ctx, &account, &mode).await }
+        let (shared, stop) = (shared.clone(), stop.clone());
+        async move {
+            let (conn, world) = join(ctx, &account, &mode).await?;
+            Counters::add(&shared.counters.live, 1);
+            let task = tokio::spawn(walk(conn, shared, stop, period, extent, i as u64));
+            Ok((world, task))
+        }
     })
     .await;
     Counters::add(&shared.counters.failures, failures);
-    let worlds: std::collections::BTreeSet<&String> = joined.iter().map(|(_, id, _)| id).collect();
+    let worlds: std::collections::BTreeSet<&String> = tasks.iter().map(|(id, _)| id).collect();
     eprintln!(
         "world: {} players in {} world(s) after {:.1} s",
-        joined.len(),
+        tasks.len(),
         worlds.len(),
         started.elapsed().as_secs_f64()
     );
-    let extent = joined
-        .first()
-        .map_or(1, |(_, _, grid)| grid * args.zone_size)
-        .max(1);
-    let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
-    let mut tasks = JoinSet::new();
-    for (i, (conn, _, _)) in joined.into_iter().enumerate() {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        Counters::add(&shared.counters.live, 1);
-        tasks.spawn(walk(conn, shared, stop, period, extent as f64, i as u64));
-    }
     let window = ctx
         .measure(
             &shared.counters,
@@ -91,7 +90,9 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
         )
         .await;
     let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    for (_, task) in tasks {
+        let _ = task.await;
+    }
     let mut row = window.row(
         "world",
         ctx.transport.name(),
@@ -111,13 +112,13 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
     Ok(row)
 }
 
-async fn join(ctx: &Ctx, account: &Account, mode: &str) -> Result<(Conn, String, u32), BenchError> {
+async fn join(ctx: &Ctx, account: &Account, mode: &str) -> Result<(Conn, String), BenchError> {
     let mut conn = session(&ctx.dialer, ctx.transport, account).await?;
     let join = ClientMessage::WorldFindOrCreate {
         mode: mode.to_owned(),
     };
     match conn.request(&join, 2, Duration::from_secs(60)).await? {
-        ServerMessage::WorldJoined(info) => Ok((conn, info.world_id, info.grid_size)),
+        ServerMessage::WorldJoined(info) => Ok((conn, info.world_id)),
         other => Err(BenchError::unexpected("world.find_or_create", &other)),
     }
 }
@@ -179,7 +180,7 @@ async fn walk(
                                 }
                             }
                         }
-                        ServerMessage::Error(_) => Counters::add(&c.errors, 1),
+                        ServerMessage::Error(e) => c.error(&e),
                         ServerMessage::WorldFinished(_) => break true,
                         _ => {}
                     }
