@@ -7,7 +7,7 @@
 //! deeper than 64 levels becomes `"too_deep"`; functions and userdata become `null`; invalid
 //! UTF-8 is replaced rather than crashing the match (Asobi crashes there).
 
-use mlua::{Lua, Table, Value as LuaValue};
+use mlua::{Function, Lua, Table, Value as LuaValue};
 use serde_json::{Map, Number, Value};
 
 /// Nesting beyond this is cut off as `"too_deep"`.
@@ -117,34 +117,64 @@ fn table_to_json(t: &Table, depth: usize, top: bool) -> Value {
     }
 }
 
-/// A deep copy of a value, so a failed callback can be rolled back. Shared subtables are
-/// copied once (the copy has the same sharing); cycles are preserved.
-pub fn deep_copy(lua: &Lua, value: &LuaValue) -> mlua::Result<LuaValue> {
-    let mut seen: Vec<(Table, Table)> = Vec::new();
-    copy_value(lua, value, &mut seen)
+/// Registry name of the compiled copier.
+const COPIER: &str = "asobi.deep_copy";
+
+/// The copier runs inside the VM: one call per snapshot instead of several Rust ↔ Lua
+/// crossings per value, and a `seen` table instead of a linear search. Snapshots are taken
+/// before every callback (so a failed one can be rolled back), and with the earlier Rust
+/// walk they were the largest cost of a Lua match taking inputs. The standard functions it
+/// uses are captured when it is compiled, before any script runs, so a script replacing
+/// `next` or `rawset` cannot change how its own state is snapshotted. `rawmeta` reads a
+/// metatable even when `__metatable` hides it.
+const COPIER_SRC: &str = r#"
+local next, type, rawset, setmetatable, getmetatable, rawmeta = ...
+local function copy(v, seen)
+  if type(v) ~= "table" then return v end
+  local c = seen[v]
+  if c ~= nil then return c end
+  c = {}
+  seen[v] = c
+  for k, x in next, v do
+    rawset(c, copy(k, seen), copy(x, seen))
+  end
+  if getmetatable(v) ~= nil then setmetatable(c, rawmeta(v)) end
+  return c
+end
+return function(v) return copy(v, {}) end
+"#;
+
+/// Compiles the copier into `lua` (a no-op if it is there). The sandbox calls this before it
+/// loads any script.
+pub fn install_copier(lua: &Lua) -> mlua::Result<Function> {
+    if let Ok(f) = lua.named_registry_value::<Function>(COPIER) {
+        return Ok(f);
+    }
+    let g = lua.globals();
+    let rawmeta = lua.create_function(|_, t: Table| Ok(t.metatable()))?;
+    let args = (
+        g.raw_get::<Function>("next")?,
+        g.raw_get::<Function>("type")?,
+        g.raw_get::<Function>("rawset")?,
+        g.raw_get::<Function>("setmetatable")?,
+        g.raw_get::<Function>("getmetatable")?,
+        rawmeta,
+    );
+    let copier: Function = lua
+        .load(COPIER_SRC)
+        .set_name("=asobi.deep_copy")
+        .call(args)?;
+    lua.set_named_registry_value(COPIER, copier.clone())?;
+    Ok(copier)
 }
 
-fn copy_value(
-    lua: &Lua,
-    value: &LuaValue,
-    seen: &mut Vec<(Table, Table)>,
-) -> mlua::Result<LuaValue> {
-    let LuaValue::Table(t) = value else {
+/// A deep copy of a value, so a failed callback can be rolled back. Shared subtables are
+/// copied once (the copy has the same sharing); cycles are preserved; metatables are shared.
+pub fn deep_copy(lua: &Lua, value: &LuaValue) -> mlua::Result<LuaValue> {
+    if !matches!(value, LuaValue::Table(_)) {
         return Ok(value.clone());
-    };
-    if let Some((_, copy)) = seen.iter().find(|(orig, _)| orig == t) {
-        return Ok(LuaValue::Table(copy.clone()));
     }
-    let copy = lua.create_table()?;
-    seen.push((t.clone(), copy.clone()));
-    for pair in t.pairs::<LuaValue, LuaValue>() {
-        let (k, v) = pair?;
-        copy.raw_set(copy_value(lua, &k, seen)?, copy_value(lua, &v, seen)?)?;
-    }
-    if let Some(mt) = t.metatable() {
-        copy.set_metatable(Some(mt))?;
-    }
-    Ok(LuaValue::Table(copy))
+    install_copier(lua)?.call(value.clone())
 }
 
 #[cfg(test)]
@@ -217,6 +247,32 @@ mod tests {
             copy.get::<Table>("a").unwrap(),
             copy.get::<Table>("b").unwrap(),
             "sharing kept"
+        );
+
+        // Cycles, table keys and hidden metatables survive; a script's own `next` does not
+        // change how it is copied.
+        install_copier(&lua).unwrap();
+        let v: LuaValue = lua
+            .load(
+                "local mt = {__metatable = 'locked', __index = {hp = 9}}
+                 local t = setmetatable({}, mt)
+                 t.self = t
+                 t[{k = 1}] = 'table key'
+                 next = function() error('not this one') end
+                 return t",
+            )
+            .eval()
+            .unwrap();
+        let LuaValue::Table(copy) = deep_copy(&lua, &v).unwrap() else {
+            panic!("a table")
+        };
+        assert_ne!(LuaValue::Table(copy.clone()), v);
+        assert_eq!(copy.get::<Table>("self").unwrap(), copy, "cycle kept");
+        assert_eq!(copy.get::<i64>("hp").unwrap(), 9, "metatable shared");
+        assert_eq!(copy.raw_len(), 0);
+        assert_eq!(
+            deep_copy(&lua, &LuaValue::Integer(3)).unwrap(),
+            LuaValue::Integer(3)
         );
     }
 }

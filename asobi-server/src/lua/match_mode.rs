@@ -27,7 +27,7 @@ use mlua::{MultiValue, Table, Value};
 use serde_json::{Map, Value as Json, json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, deep_copy, object_to_lua, to_object};
+use super::convert::{Nulls, object_to_lua, to_object};
 use super::discovery::LuaModeDef;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
@@ -281,7 +281,7 @@ impl LuaMatch {
         args: MultiValue,
         budget: Duration,
     ) -> Option<MultiValue> {
-        let snapshot = deep_copy(self.sandbox.lua(), &self.state).ok();
+        let snapshot = self.sandbox.snapshot(&self.state).ok();
         match self.sandbox.call(name, args, budget) {
             Ok(out) => out,
             Err(e) => {
@@ -310,7 +310,10 @@ impl LuaMatch {
     fn join(&mut self, player_id: &str, ctx: &Map<String, Json>) -> Result<(), String> {
         let lua = self.sandbox.lua().clone();
         let ctx = object_to_lua(&lua, ctx, Nulls::AsNil).map_err(|e| e.to_string())?;
-        let snapshot = deep_copy(&lua, &self.state).map_err(|e| e.to_string())?;
+        let snapshot = self
+            .sandbox
+            .snapshot(&self.state)
+            .map_err(|e| e.to_string())?;
         let (name, args) = match self.style {
             Style::Callbacks => (
                 "join",

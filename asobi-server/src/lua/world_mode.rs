@@ -29,7 +29,7 @@ use mlua::{MultiValue, Value};
 use serde_json::{Map, Value as Json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, deep_copy, object_to_lua, to_json, to_lua, to_object};
+use super::convert::{Nulls, object_to_lua, to_json, to_lua, to_object};
 use super::discovery::LuaModeDef;
 use super::match_mode::LuaSettings;
 use super::reload::Reloader;
@@ -206,7 +206,7 @@ impl LuaWorld {
         args: MultiValue,
         budget: Duration,
     ) -> Option<MultiValue> {
-        let snapshot = deep_copy(self.sandbox.lua(), &self.state).ok();
+        let snapshot = self.sandbox.snapshot(&self.state).ok();
         match self.sandbox.call(callback, args, budget) {
             Ok(Some(out)) => {
                 if let Some(v) = out.iter().next().filter(|v| !v.is_nil()) {
@@ -230,7 +230,10 @@ impl WorldHooks for LuaWorld {
     fn join(&mut self, player_id: &str, ctx: &Map<String, Json>) -> Result<(), String> {
         let lua = self.sandbox.lua().clone();
         let ctx = object_to_lua(&lua, ctx, Nulls::AsNil).map_err(|e| e.to_string())?;
-        let snapshot = deep_copy(&lua, &self.state).map_err(|e| e.to_string())?;
+        let snapshot = self
+            .sandbox
+            .snapshot(&self.state)
+            .map_err(|e| e.to_string())?;
         let args =
             MultiValue::from_iter([self.pid(player_id), self.state.clone(), Value::Table(ctx)]);
         match self.sandbox.call("join", args, JOIN_LEAVE) {
