@@ -25,6 +25,9 @@ pub enum BenchError {
     /// A REST call failed.
     #[error("http: {0}")]
     Http(String),
+    /// The run finished short of what was asked (`--strict`).
+    #[error("incomplete run: {0}")]
+    Incomplete(String),
     /// Waited too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),

@@ -67,6 +67,10 @@ struct Cli {
     /// Append the row(s) to this Markdown file (header written when new).
     #[arg(long)]
     table: Option<PathBuf>,
+    /// Exit non-zero unless every client ran to the end without failures, drops or error
+    /// frames (the smoke test's check).
+    #[arg(long)]
+    strict: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -119,9 +123,16 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
         Scenario::World(a) => vec![scenarios::world::run(&ctx, a).await?],
         Scenario::Rest(a) => scenarios::rest::run(&ctx, a).await?,
     };
-    for row in rows {
+    for row in &rows {
         row.emit(cli.table.as_deref())
             .map_err(|e| BenchError::Config(format!("writing the table: {e}")))?;
+    }
+    if cli.strict {
+        for row in &rows {
+            if let Some(problem) = row.shortfall() {
+                return Err(BenchError::Incomplete(format!("{}: {problem}", row.scenario)));
+            }
+        }
     }
     Ok(())
 }

@@ -98,6 +98,24 @@ impl Row {
         )
     }
 
+    /// What kept the run from being complete: clients missing at the end, setup failures,
+    /// drops, error frames, or no latency sample where the scenario measures one.
+    pub fn shortfall(&self) -> Option<String> {
+        let (live, asked) = self.clients;
+        if live < asked {
+            Some(format!("{live} of {asked} clients running at the end"))
+        } else if self.failures + self.drops + self.errors > 0 {
+            Some(format!(
+                "{} failed, {} dropped, {} error frames",
+                self.failures, self.drops, self.errors
+            ))
+        } else if !self.latency_of.is_empty() && self.latency.is_none() {
+            Some(format!("no {} latency sample", self.latency_of))
+        } else {
+            None
+        }
+    }
+
     /// Prints the row (with the header) and appends it to `table` when given, writing the
     /// header first if the file is new.
     pub fn emit(&self, table: Option<&Path>) -> std::io::Result<()> {
