@@ -130,7 +130,10 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
     if cli.strict {
         for row in &rows {
             if let Some(problem) = row.shortfall() {
-                return Err(BenchError::Incomplete(format!("{}: {problem}", row.scenario)));
+                return Err(BenchError::Incomplete(format!(
+                    "{}: {problem}",
+                    row.scenario
+                )));
             }
         }
     }

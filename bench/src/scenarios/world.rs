@@ -168,10 +168,8 @@ async fn walk(
                 Ok(Incoming::Message { message, wire, .. }) => {
                     c.received(wire);
                     match message {
-                        ServerMessage::WorldTick(t) => {
-                            if t.kf == Some(false) {
-                                c.state(wire, t.updates.len() as u64);
-                            }
+                        ServerMessage::WorldTick(t) if t.kf == Some(false) => {
+                            c.state(wire, t.updates.len() as u64);
                         }
                         ServerMessage::WorldAck(ack) => {
                             while pending.front().is_some_and(|(k, _)| *k <= ack.seq) {
