@@ -5,7 +5,6 @@
 //! The same client loop serves **idle**, which holds many sessions with a heartbeat every
 //! few seconds; see [`hold`].
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,12 +12,12 @@ use asobi_core::protocol::{ClientMessage, ServerMessage};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, latency, phase, stop_signal};
+use super::{Ctx, Pending, Shared, finish, latency, stop_signal, ticker};
 use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::report::Row;
 use crate::setup::{guests, in_parallel, session};
-use crate::stats::{Counters, Latency};
+use crate::stats::Counters;
 
 /// Settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,15 +31,6 @@ pub struct Heartbeat {
     /// Accounts the connections sign in as (several sessions may share one).
     #[arg(long, default_value_t = 3500)]
     pub accounts: usize,
-}
-
-/// What the clients of a heartbeat-style scenario share.
-#[derive(Default)]
-pub struct Shared {
-    /// Counters.
-    pub counters: Counters,
-    /// Round-trip latency.
-    pub latency: Latency,
 }
 
 /// Opens `sessions` authenticated sessions over `accounts` guest accounts and starts a
@@ -132,10 +122,8 @@ async fn beat(
 ) {
     let c = &shared.counters;
     let mut cid: u64 = 10;
-    let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
-    let start = tokio::time::Instant::now() + phase(period, salt);
-    let mut ticker = tokio::time::interval_at(start, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pending = Pending::new(1024);
+    let mut ticker = ticker(period, salt);
     let lost = loop {
         tokio::select! {
             _ = stop.changed() => break false,
@@ -145,24 +133,15 @@ async fn beat(
                     Ok(bytes) => c.sent(bytes),
                     Err(_) => break true,
                 }
-                pending.push_back((cid, Instant::now()));
-                if pending.len() > 1024 {
-                    pending.pop_front();
-                }
+                pending.push(cid);
             }
             incoming = conn.recv() => match incoming {
                 Ok(Incoming::Message { cid: answered, message, wire }) => {
                     c.received(wire);
                     match message {
                         ServerMessage::Heartbeat(_) => {
-                            while let Some((k, at)) = pending.front().copied() {
-                                if Some(k) > answered {
-                                    break;
-                                }
-                                pending.pop_front();
-                                if Some(k) == answered {
-                                    shared.latency.record(at.elapsed());
-                                }
+                            if let Some(k) = answered {
+                                pending.answered(k, &shared.latency);
                             }
                         }
                         ServerMessage::Error(e) => c.error(&e),
@@ -174,12 +153,5 @@ async fn beat(
             }
         }
     };
-    shared
-        .counters
-        .live
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    if lost {
-        Counters::add(&c.drops, 1);
-    }
-    conn.close().await;
+    finish(conn, c, true, lost).await;
 }

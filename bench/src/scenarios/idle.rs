@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::heartbeat::{Shared, hold};
-use super::{Ctx, latency, stop_signal};
+use super::heartbeat::hold;
+use super::{Ctx, Shared, latency, stop_signal};
 use crate::error::BenchError;
 use crate::report::Row;
 

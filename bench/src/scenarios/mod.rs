@@ -8,12 +8,15 @@ pub mod rest;
 pub mod rooms;
 pub mod world;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio::time::{Interval, MissedTickBehavior};
 
-use crate::conn::{Dialer, Transport};
+use crate::conn::{Conn, Dialer, Transport};
 use crate::probe::{Probe, Sample};
 use crate::report::Row;
 use crate::stats::{Counters, Counts, Latency};
@@ -127,6 +130,85 @@ impl Ctx {
     }
 }
 
+/// What the clients of a realtime scenario share: the counters and one latency histogram.
+#[derive(Default)]
+pub struct Shared {
+    /// Counters.
+    pub counters: Counters,
+    /// The scenario's latency.
+    pub latency: Latency,
+}
+
+/// Messages a client sent and is waiting to see answered, oldest first, with when each left.
+/// Bounded: past `cap` the oldest is forgotten (it will not be measured).
+pub struct Pending {
+    sent: VecDeque<(u64, Instant)>,
+    cap: usize,
+}
+
+impl Pending {
+    /// At most `cap` waiting.
+    pub fn new(cap: usize) -> Self {
+        Pending {
+            sent: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// `k` was just sent.
+    pub fn push(&mut self, k: u64) {
+        self.sent.push_back((k, Instant::now()));
+        if self.sent.len() > self.cap {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Everything up to and including `k` took effect (a state or ack covering it): records
+    /// each one's latency.
+    pub fn through(&mut self, k: u64, latency: &Latency) {
+        while self.sent.front().is_some_and(|(sent, _)| *sent <= k) {
+            if let Some((_, at)) = self.sent.pop_front() {
+                latency.record(at.elapsed());
+            }
+        }
+    }
+
+    /// The reply to `k` arrived: records its latency; earlier ones will never be answered
+    /// and are forgotten.
+    pub fn answered(&mut self, k: u64, latency: &Latency) {
+        while let Some((sent, at)) = self.sent.front().copied() {
+            if sent > k {
+                break;
+            }
+            self.sent.pop_front();
+            if sent == k {
+                latency.record(at.elapsed());
+            }
+        }
+    }
+}
+
+/// A client's send clock: every `period`, starting at a random part of it (see [`phase`]),
+/// skipping ticks it was too busy for rather than bursting.
+pub fn ticker(period: Duration, salt: u64) -> Interval {
+    let start = tokio::time::Instant::now() + phase(period, salt);
+    let mut ticker = tokio::time::interval_at(start, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    ticker
+}
+
+/// A client's loop ended: it no longer counts as live (if it was), a lost connection counts
+/// as a drop, and the connection is closed.
+pub async fn finish(conn: Conn, counters: &Counters, was_live: bool, lost: bool) {
+    if was_live {
+        counters.live.fetch_sub(1, Ordering::Relaxed);
+    }
+    if lost {
+        Counters::add(&counters.drops, 1);
+    }
+    conn.close().await;
+}
+
 /// The stop signal every client task watches.
 pub fn stop_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
@@ -150,4 +232,24 @@ pub fn splitmix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_records_what_an_answer_covers() {
+        let h = Latency::default();
+        let mut p = Pending::new(3);
+        for k in 1..=4 {
+            p.push(k);
+        }
+        p.through(2, &h);
+        assert_eq!(h.count(), 1, "1 fell off the bound, 2 was covered");
+        p.answered(4, &h);
+        assert_eq!(h.count(), 2, "3 is forgotten unanswered, 4 recorded");
+        p.through(9, &h);
+        assert_eq!(h.count(), 2);
+    }
 }

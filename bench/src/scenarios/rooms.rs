@@ -2,7 +2,6 @@
 //! input at I Hz and the match echoes every player's position in `match.state` at the mode's
 //! tick rate. Latency is input → the first state showing that input applied.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,12 +9,12 @@ use asobi_core::protocol::{ClientMessage, ServerMessage};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use super::{Ctx, latency, phase, stop_signal};
+use super::{Ctx, Pending, Shared, finish, latency, stop_signal, ticker};
 use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::report::Row;
 use crate::setup::{Account, guests, in_parallel, session};
-use crate::stats::{Counters, Latency};
+use crate::stats::Counters;
 
 /// Settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,11 +33,6 @@ pub struct Rooms {
     pub input_hz: f64,
 }
 
-struct Shared {
-    counters: Counters,
-    latency: Latency,
-}
-
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
     let accounts = guests(
@@ -48,10 +42,7 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
         ctx.setup_concurrency,
     )
     .await?;
-    let shared = Arc::new(Shared {
-        counters: Counters::default(),
-        latency: Latency::default(),
-    });
+    let shared = Arc::new(Shared::default());
     let (stop_tx, stop) = stop_signal();
     eprintln!(
         "rooms: connecting {} clients and queueing them…",
@@ -153,13 +144,11 @@ async fn play(
     let c = &shared.counters;
     let mut running = false;
     let mut sent: u64 = 0;
-    let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
-    let start = tokio::time::Instant::now() + phase(period, salt);
-    let mut ticker = tokio::time::interval_at(start, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
+    let mut pending = Pending::new(256);
+    let mut ticker = ticker(period, salt);
+    let lost = loop {
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.changed() => break false,
             _ = ticker.tick(), if running => {
                 sent += 1;
                 let mut input = Map::new();
@@ -167,15 +156,9 @@ async fn play(
                 input.insert("y".into(), (sent % 100).into());
                 match conn.send(&ClientMessage::MatchInput(input), None).await {
                     Ok(bytes) => c.sent(bytes),
-                    Err(_) => {
-                        Counters::add(&c.drops, 1);
-                        break;
-                    }
+                    Err(_) => break true,
                 }
-                pending.push_back((sent, Instant::now()));
-                if pending.len() > 256 {
-                    pending.pop_front();
-                }
+                pending.push(sent);
             }
             incoming = conn.recv() => match incoming {
                 Ok(Incoming::Message { message, wire, .. }) => {
@@ -187,36 +170,23 @@ async fn play(
                                 running = true;
                                 Counters::add(&c.live, 1);
                             }
-                            if let Some(x) = own_x(&state, &account.player_id) {
-                                while pending.front().is_some_and(|(k, _)| (*k as f64) <= x) {
-                                    if let Some((_, at)) = pending.pop_front() {
-                                        shared.latency.record(at.elapsed());
-                                    }
-                                }
+                            // Inputs carry x = 1, 2, 3…: the state shows the last applied.
+                            if let Some(x) = own_x(&state, &account.player_id).filter(|x| *x >= 0.0) {
+                                pending.through(x.floor() as u64, &shared.latency);
                             }
                         }
                         ServerMessage::Error(e) => c.error(&e),
                         ServerMessage::MatchFinished(f) => {
                             c.error(&f);
-                            Counters::add(&c.drops, 1);
-                            break;
+                            break true;
                         }
                         _ => {}
                     }
                 }
                 Ok(Incoming::Compact { wire, .. }) => c.received(wire),
-                Err(_) => {
-                    Counters::add(&c.drops, 1);
-                    break;
-                }
+                Err(_) => break true,
             }
         }
-    }
-    if running {
-        shared
-            .counters
-            .live
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    conn.close().await;
+    };
+    finish(conn, c, running, lost).await;
 }

@@ -4,7 +4,6 @@
 //! bytes per entity update (compact binary deltas on QUIC, JSON on WebSocket), and
 //! input → `world.ack` latency.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +12,13 @@ use asobi_core::world::compact;
 use serde_json::Map;
 use tokio::sync::watch;
 
-use super::{Ctx, latency, phase, splitmix, stop_signal};
+use super::{Ctx, Pending, Shared, finish, latency, splitmix, stop_signal, ticker};
 use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::probe::window_quantiles;
 use crate::report::Row;
 use crate::setup::{Account, guests, in_parallel, session};
-use crate::stats::{Counters, Latency};
+use crate::stats::Counters;
 
 /// Settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,12 +38,6 @@ pub struct World {
     /// The mode's `zone_size` (units per zone side).
     #[arg(long, default_value_t = 64)]
     pub zone_size: u32,
-}
-
-#[derive(Default)]
-struct Shared {
-    counters: Counters,
-    latency: Latency,
 }
 
 /// Runs the scenario.
@@ -139,10 +132,8 @@ async fn walk(
     };
     let (mut x, mut y) = (next() * extent, next() * extent);
     let mut seq: u64 = 0;
-    let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
-    let start = tokio::time::Instant::now() + phase(period, salt);
-    let mut ticker = tokio::time::interval_at(start, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pending = Pending::new(256);
+    let mut ticker = ticker(period, salt);
     let lost = loop {
         tokio::select! {
             _ = stop.changed() => break false,
@@ -159,10 +150,7 @@ async fn walk(
                     Ok(bytes) => c.sent(bytes),
                     Err(_) => break true,
                 }
-                pending.push_back((seq, Instant::now()));
-                if pending.len() > 256 {
-                    pending.pop_front();
-                }
+                pending.push(seq);
             }
             incoming = conn.recv() => match incoming {
                 Ok(Incoming::Message { message, wire, .. }) => {
@@ -171,13 +159,7 @@ async fn walk(
                         ServerMessage::WorldTick(t) if t.kf == Some(false) => {
                             c.state(wire, t.updates.len() as u64);
                         }
-                        ServerMessage::WorldAck(ack) => {
-                            while pending.front().is_some_and(|(k, _)| *k <= ack.seq) {
-                                if let Some((_, at)) = pending.pop_front() {
-                                    shared.latency.record(at.elapsed());
-                                }
-                            }
-                        }
+                        ServerMessage::WorldAck(ack) => pending.through(ack.seq, &shared.latency),
                         ServerMessage::Error(e) => c.error(&e),
                         ServerMessage::WorldFinished(_) => break true,
                         _ => {}
@@ -193,12 +175,5 @@ async fn walk(
             }
         }
     };
-    shared
-        .counters
-        .live
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    if lost {
-        Counters::add(&c.drops, 1);
-    }
-    conn.close().await;
+    finish(conn, c, true, lost).await;
 }
