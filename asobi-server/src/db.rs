@@ -110,10 +110,19 @@ impl Db {
             // commit: under a few hundred concurrent sign-ups inserts took over 500 ms and
             // then failed with `database is locked`. WAL lets readers run beside the one
             // writer. The mode is stored in the file, so this is a no-op after the first start.
-            sqlx::query("PRAGMA journal_mode = WAL")
+            // Switching needs the file to itself: processes starting together on a new file
+            // see `database is locked` until the first one has switched, so wait for it.
+            let mut attempt = 0;
+            while let Err(e) = sqlx::query("PRAGMA journal_mode = WAL")
                 .fetch_optional(&pool)
                 .await
-                .map_err(connect_err)?;
+            {
+                attempt += 1;
+                if attempt == 50 {
+                    return Err(connect_err(e));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         Ok(Db { pool, backend })
     }

@@ -30,46 +30,51 @@ use conn::{Dialer, Transport};
 use error::BenchError;
 use scenarios::Ctx;
 
-/// Load generator for asobi-server.
+/// Load generator for asobi-server. Options may come before or after the scenario.
 #[derive(Debug, Parser)]
 #[command(name = "asobi-bench", version, about)]
 struct Cli {
     /// The server's HTTP/WebSocket address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
     http: String,
     /// The server's QUIC address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:8443")]
+    #[arg(long, global = true, default_value = "127.0.0.1:8443")]
     quic: String,
     /// SHA-256 fingerprint of the server's QUIC certificate (printed at start-up).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pin: Option<String>,
     /// The server's process id, for CPU and memory figures.
-    #[arg(long)]
+    #[arg(long, global = true)]
     server_pid: Option<u32>,
     /// Realtime transport of the simulated clients.
-    #[arg(long, value_enum, default_value_t = Transport::Ws)]
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Ws)]
     transport: Transport,
     /// Measured window in seconds [default: per scenario: 30, idle 300].
-    #[arg(long)]
+    #[arg(long, global = true)]
     duration: Option<u64>,
     /// Seconds between all clients running and the measured window.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, global = true, default_value_t = 5)]
     warmup: u64,
     /// Source addresses 127.0.0.2… to spread connections over.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, global = true, default_value_t = 8)]
     sources: usize,
     /// UDP sockets per source address for QUIC connections.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, global = true, default_value_t = 2)]
     quic_sockets: usize,
-    /// Clients set up concurrently.
-    #[arg(long, default_value_t = 256)]
-    setup_concurrency: usize,
+    /// Clients set up concurrently [default: 256 over WebSocket, 64 over QUIC, whose
+    /// handshakes cost both processes more].
+    #[arg(long, global = true)]
+    setup_concurrency: Option<usize>,
+    /// Seconds allowed for setting clients up; the run goes on with those that made it and
+    /// counts the rest as failed.
+    #[arg(long, global = true, default_value_t = 300)]
+    setup_timeout: u64,
     /// Append the row(s) to this Markdown file (header written when new).
-    #[arg(long)]
+    #[arg(long, global = true)]
     table: Option<PathBuf>,
     /// Exit non-zero unless every client ran to the end without failures, drops or error
     /// frames (the smoke test's check).
-    #[arg(long)]
+    #[arg(long, global = true)]
     strict: bool,
     #[command(subcommand)]
     scenario: Scenario,
@@ -113,7 +118,13 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
         transport: cli.transport,
         warmup: Duration::from_secs(cli.warmup),
         duration: cli.duration.map(Duration::from_secs),
-        setup_concurrency: cli.setup_concurrency,
+        setup: setup::Setup {
+            concurrency: cli.setup_concurrency.unwrap_or(match cli.transport {
+                Transport::Ws => 256,
+                Transport::Quic => 64,
+            }),
+            timeout: Duration::from_secs(cli.setup_timeout),
+        },
         run: setup::run_id(),
     };
     let rows = match &cli.scenario {

@@ -94,9 +94,20 @@ pub async fn session(
     }
 }
 
-/// Runs `make(i)` for `0..n`, `concurrency` at a time, collecting the successes and counting
-/// the failures (each failure's error is printed once per distinct message).
-pub async fn in_parallel<T, F, Fut>(n: usize, concurrency: usize, make: F) -> (Vec<T>, u64)
+/// How clients are set up: how many at once, and for how long at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// Clients set up at once.
+    pub concurrency: usize,
+    /// Time allowed for one [`in_parallel`] run.
+    pub timeout: Duration,
+}
+
+/// Runs `make(i)` for `0..n`, `setup.concurrency` at a time, collecting the successes and
+/// counting the failures (each failure's error is printed once per distinct message). What
+/// has not finished when `setup.timeout` is up is abandoned and counted as failed, so a
+/// server that cannot take the load still gets a (short) measured run.
+pub async fn in_parallel<T, F, Fut>(n: usize, setup: &Setup, make: F) -> (Vec<T>, u64)
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<T, BenchError>>,
@@ -106,21 +117,31 @@ where
     let mut seen = std::collections::HashSet::new();
     let mut pending = FuturesUnordered::new();
     let mut next = 0;
+    let deadline = tokio::time::Instant::now() + setup.timeout;
     loop {
-        while next < n && pending.len() < concurrency.max(1) {
+        while next < n && pending.len() < setup.concurrency.max(1) {
             pending.push(make(next));
             next += 1;
         }
-        match pending.next().await {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => {
+        match tokio::time::timeout_at(deadline, pending.next()).await {
+            Ok(Some(Ok(v))) => out.push(v),
+            Ok(Some(Err(e))) => {
                 failures += 1;
                 let text = e.to_string();
                 if seen.len() < 20 && seen.insert(text.clone()) {
                     eprintln!("setup failure: {text}");
                 }
             }
-            None => break,
+            Ok(None) => break,
+            Err(_) => {
+                let abandoned = (n - out.len()) as u64 - failures;
+                eprintln!(
+                    "setup stopped after {} s: {abandoned} clients not set up (counted as failed)",
+                    setup.timeout.as_secs()
+                );
+                failures += abandoned;
+                break;
+            }
         }
     }
     (out, failures)

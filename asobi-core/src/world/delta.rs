@@ -51,6 +51,21 @@ pub fn diff(baseline: &Entities, current: &Entities) -> Vec<Fields> {
     out
 }
 
+/// Makes `baseline` equal to `current`, copying only the entities that differ (a broadcast
+/// baseline catching up after a frame, without cloning the whole zone every tick).
+pub fn catch_up(baseline: &mut Entities, current: &Entities) {
+    baseline.retain(|id, _| current.contains_key(id));
+    for (id, now) in current {
+        match baseline.get_mut(id) {
+            Some(before) if before == now => {}
+            Some(before) => before.clone_from(now),
+            None => {
+                baseline.insert(id.clone(), now.clone());
+            }
+        }
+    }
+}
+
 /// A keyframe's records: every baseline entity, complete, as `a`.
 pub fn keyframe(baseline: &Entities) -> Vec<Fields> {
     baseline
@@ -113,6 +128,9 @@ mod tests {
             ])
         );
         assert!(diff(&after, &after).is_empty());
+        let mut caught_up = before.clone();
+        catch_up(&mut caught_up, &after);
+        assert_eq!(caught_up, after);
         let mut client = before.clone();
         apply(&mut client, &d);
         assert_eq!(

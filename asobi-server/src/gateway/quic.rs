@@ -158,7 +158,6 @@ impl Connected {
         auth_timeout: Duration,
     ) -> &'static str {
         let mut reader = FrameReader::new(MAX_TEXT_FRAME, HARD_FRAME_LIMIT);
-        let mut buf = vec![0u8; 16 * 1024];
         let auth_deadline = tokio::time::sleep(auth_timeout);
         tokio::pin!(auth_deadline);
         tracing::debug!("connected");
@@ -170,13 +169,14 @@ impl Connected {
                         return "write_failed";
                     }
                 }
-                read = recv.read(&mut buf) => {
-                    let n = match read {
-                        Ok(Some(n)) => n,
+                // Chunks as quinn holds them: no read buffer of our own per connection.
+                read = recv.read_chunk(usize::MAX, true) => {
+                    let chunk = match read {
+                        Ok(Some(chunk)) => chunk,
                         Ok(None) => return "client",
                         Err(_) => return "error",
                     };
-                    reader.push(&buf[..n]);
+                    reader.push(&chunk.bytes);
                     while let Some(next) = reader.next_frame() {
                         match next {
                             Ok(frame) => session.on_frame(frame).await,
@@ -233,6 +233,7 @@ impl Connected {
     /// Sends one frame on its lane; `false` when the connection is gone.
     async fn deliver(&mut self, frame: &Arc<OutFrame>) -> bool {
         let bytes = frame.binary().clone();
+        frame.written(bytes.len());
         match lane(frame.message()) {
             Lane::Datagram
                 if self

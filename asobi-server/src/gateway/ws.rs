@@ -86,6 +86,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
                     if socket.send(Message::Text(frame.json().into())).await.is_err() {
                         break "write_failed";
                     }
+                    frame.written(frame.json().len());
                 }
                 inbound = socket.recv() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
@@ -104,6 +105,7 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
                     if socket.send(Message::Text(frame.json().into())).await.is_err() {
                         break "write_failed";
                     }
+                    frame.written(frame.json().len());
                 }
                 changed = inbox.close.changed() => {
                     let reason = inbox.close.borrow().clone();

@@ -11,15 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use asobi_core::protocol::event::validate_event_name;
-use asobi_core::world::delta::{Entities, Fields};
-use asobi_core::world::grid::ZoneCoord;
+use asobi_core::world::delta::Fields;
 use asobi_core::world::spatial::SpatialHash;
 use asobi_core::world::terrain::TerrainProvider;
 use mlua::{Lua, MultiValue, Table, Value};
 use serde_json::Value as Json;
 
 use super::spawner::Spawner;
-use std::collections::HashMap;
 
 use super::convert::{to_json, to_object};
 
@@ -59,7 +57,7 @@ impl Effects {
 #[derive(Debug, Default)]
 pub struct ZoneView {
     /// The 8 neighbours' border-band entities, by zone.
-    pub mirror: Arc<HashMap<ZoneCoord, Entities>>,
+    pub mirror: Arc<crate::worlds::mode::Mirror>,
     /// A spatial index over the zone's entities at the start of the callback.
     pub index: SpatialHash,
     /// `game.zone.apply(entity_id, event)` calls this tick.
@@ -440,7 +438,7 @@ fn neighbour_table(lua: &Lua, zone: &Mutex<ZoneView>) -> mlua::Result<Table> {
     let view = lock(zone);
     let t = lua.create_table()?;
     for ents in view.mirror.values() {
-        for (id, f) in ents {
+        for (id, f) in ents.iter() {
             t.raw_set(
                 id.as_str(),
                 super::convert::object_to_lua(lua, f, super::convert::Nulls::AsNil)?,

@@ -50,6 +50,9 @@ pub struct OutFrame {
     cid: Option<Cid>,
     json: OnceLock<String>,
     binary: OnceLock<bytes::Bytes>,
+    /// Where the writers add the bytes they wrote of this frame (per-feature traffic figures
+    /// counted in each session's own wire form, without encoding a form nobody reads).
+    tally: Option<Arc<AtomicU64>>,
 }
 
 impl OutFrame {
@@ -60,13 +63,18 @@ impl OutFrame {
             cid,
             json: OnceLock::new(),
             binary: OnceLock::new(),
+            tally: None,
         })
     }
 
     /// Wraps a message whose native-path bytes were already encoded (a compact
     /// `world.tick`, which needs the zone's baseline to encode). `None` leaves the default
-    /// binary form.
-    pub fn with_native(message: ServerMessage, native: Option<Vec<u8>>) -> Arc<OutFrame> {
+    /// binary form. The writers add the bytes they write of it to `tally`.
+    pub fn with_native(
+        message: ServerMessage,
+        native: Option<Vec<u8>>,
+        tally: Arc<AtomicU64>,
+    ) -> Arc<OutFrame> {
         let binary = OnceLock::new();
         if let Some(bytes) = native {
             let _ = binary.set(bytes::Bytes::from(bytes));
@@ -76,7 +84,15 @@ impl OutFrame {
             cid: None,
             json: OnceLock::new(),
             binary,
+            tally: Some(tally),
         })
+    }
+
+    /// Called by a writer with the bytes it wrote of this frame.
+    pub fn written(&self, bytes: usize) {
+        if let Some(t) = &self.tally {
+            t.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
     }
 
     /// The JSON text, encoded on first use.
@@ -309,6 +325,28 @@ impl Sessions {
             .iter()
             .filter(|h| h.send(frame.clone()))
             .count()
+    }
+
+    /// Sends one frame to every socket of each of `players`, looking them all up under one
+    /// lock of the registry (a zone's delta goes to dozens of subscribers every tick).
+    pub fn push_to_players<'a>(
+        &self,
+        players: impl IntoIterator<Item = &'a String>,
+        frame: &Arc<OutFrame>,
+    ) {
+        let handles: Vec<SessionHandle> = {
+            let inner = self.lock();
+            players
+                .into_iter()
+                .filter_map(|p| inner.by_player.get(p))
+                .flatten()
+                .filter_map(|id| inner.sessions.get(id))
+                .map(|e| e.handle.clone())
+                .collect()
+        };
+        for h in handles {
+            h.send(frame.clone());
+        }
     }
 
     /// Offers one state frame to every socket of a player (coalescing).

@@ -41,8 +41,8 @@ pub struct WorldStats {
     pub zones_loaded: AtomicU64,
     /// Zones that panicked and were rebuilt.
     pub zone_crashes: AtomicU64,
-    /// `world.tick` bytes pushed (encoded size × subscribers).
-    pub bytes_out: AtomicU64,
+    /// `world.tick` bytes written to sockets, in each session's wire form.
+    pub bytes_out: Arc<AtomicU64>,
 }
 
 /// `world.resync` requests served per second on a node.

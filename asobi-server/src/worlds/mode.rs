@@ -269,7 +269,11 @@ pub struct WorldInput {
 /// Copies of the entities the 8 neighbouring zones publish in their border band (as of the
 /// previous tick), keyed by zone. Read-only.
 #[derive(Resource, Clone, Default)]
-pub struct BorderMirror(pub Arc<HashMap<ZoneCoord, Entities>>);
+pub struct BorderMirror(pub Arc<Mirror>);
+
+/// Border-band copies by zone; each zone's copy is shared, not cloned, into its neighbours'
+/// views.
+pub type Mirror = HashMap<ZoneCoord, Arc<Entities>>;
 
 /// One cross-zone effect: an event for an entity another zone owns.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,12 +31,12 @@ use bevy_ecs::message::Messages;
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::WorldsShared;
 use super::mode::{
     BorderMirror, ConsumedSeq, Effect, IncomingEffects, KeepHot, OutgoingEffects, SaveZone,
     WorldInput, WorldMode, ZoneEntities, ZoneInfo, ZoneState,
 };
 use super::persist::ZoneSnapshot;
+use super::{WorldStats, WorldsShared};
 use crate::config::Limit;
 use crate::game::{Broadcast, SendTo};
 use crate::matches::record::MatchRecord;
@@ -235,6 +235,9 @@ struct Slot {
     crossings: Window,
 }
 
+/// Commands handled in one go between ticks.
+const COMMAND_BATCH: usize = 4096;
+
 /// Zone crossings allowed per player, and per node (`worlds.md` §6).
 const PLAYER_CROSSINGS: Limit = Limit::new(5, 1000);
 const NODE_CROSSINGS: Limit = Limit::new(200, 1000);
@@ -259,7 +262,7 @@ pub(crate) struct WorldTask {
     /// `generate_world` host-side zone states.
     seeds: HashMap<ZoneCoord, Value>,
     /// Border-band copies published by every zone after the last tick.
-    mirror: Arc<HashMap<ZoneCoord, Entities>>,
+    mirror: Arc<super::mode::Mirror>,
     /// This world's terrain.
     terrain_provider: Option<Arc<dyn asobi_core::world::terrain::TerrainProvider>>,
     shared: Arc<WorldsShared>,
@@ -391,9 +394,9 @@ impl WorldTask {
                         tracing::warn!(parent: &self.span, name = %name, "broadcast over 64 KiB dropped");
                         continue;
                     }
-                    for p in self.players.keys() {
-                        self.shared.sessions.push_to_player(p, &frame);
-                    }
+                    self.shared
+                        .sessions
+                        .push_to_players(self.players.keys(), &frame);
                 }
                 Err(e) => {
                     tracing::warn!(parent: &self.span, name = %name, error = %e, "broadcast refused")
@@ -423,13 +426,12 @@ impl WorldTask {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                                cmd = rx.recv() => match cmd {
-                    Some(Command::Shutdown { reply }) => {
-                        self.snapshot_all().await;
-                        let _ = reply.send(());
-                        return;
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => {
+                        if self.commands(cmd, &mut rx).await {
+                            return;
+                        }
                     }
-                    Some(cmd) => self.command(cmd),
                     None => break,
                 },
                 _ = ticker.tick() => self.tick(),
@@ -453,6 +455,28 @@ impl WorldTask {
             }
         }
         self.shared.remove_world(&self.id);
+    }
+
+    /// Handles `first` and what is already queued behind it (at most [`COMMAND_BATCH`]), so a
+    /// tick that overran its period leaves joins and inputs waiting one tick, not one tick
+    /// each. `true` once a shutdown was handled.
+    async fn commands(&mut self, first: Command, rx: &mut mpsc::Receiver<Command>) -> bool {
+        let mut next = Some(first);
+        let mut budget = COMMAND_BATCH;
+        while let Some(cmd) = next.take() {
+            if let Command::Shutdown { reply } = cmd {
+                self.snapshot_all().await;
+                let _ = reply.send(());
+                return true;
+            }
+            self.command(cmd);
+            budget -= 1;
+            if budget == 0 || self.finished {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        false
     }
 
     fn command(&mut self, cmd: Command) {
@@ -673,7 +697,7 @@ impl WorldTask {
             tick: 0,
             updates,
         };
-        tick_frame(msg, None)
+        tick_frame(msg, None, &self.shared.stats)
     }
 
     /// The zone's terrain chunk as a `world.terrain` frame, from the node's chunk cache.
@@ -720,7 +744,7 @@ impl WorldTask {
             tick: 0,
             updates: delta::removal(&z.baseline),
         };
-        Some(tick_frame(msg, Some(&z.baseline)))
+        Some(tick_frame(msg, Some(&z.baseline), &self.shared.stats))
     }
 
     fn push_all(&self, player: &str, frames: &[Arc<OutFrame>]) {
@@ -890,7 +914,7 @@ impl WorldTask {
         }
         // The neighbours' border bands as of the last tick, and effects for entities this zone
         // still owns.
-        let neighbours: HashMap<ZoneCoord, Entities> = self
+        let neighbours: super::mode::Mirror = self
             .mirror
             .iter()
             .filter(|(c, _)| {
@@ -899,16 +923,14 @@ impl WorldTask {
             .map(|(c, e)| (*c, e.clone()))
             .collect();
         world.insert_resource(BorderMirror(Arc::new(neighbours)));
-        let owned = world
-            .get_resource::<ZoneEntities>()
-            .map(|e| e.0.keys().cloned().collect::<BTreeSet<String>>())
-            .unwrap_or_default();
-        world.insert_resource(IncomingEffects(
-            effects
+        let incoming: Vec<Effect> = match world.get_resource::<ZoneEntities>() {
+            Some(owned) if !effects.is_empty() => effects
                 .into_iter()
-                .filter(|e| owned.contains(&e.entity_id))
+                .filter(|e| owned.0.contains_key(&e.entity_id))
                 .collect(),
-        ));
+            _ => Vec::new(),
+        };
+        world.insert_resource(IncomingEffects(incoming));
         if let Some(mut m) = world.get_resource_mut::<Messages<WorldInput>>() {
             m.write_batch(inputs);
         }
@@ -1028,7 +1050,7 @@ impl WorldTask {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if !near.is_empty() {
-                mirror.insert(*coord, near);
+                mirror.insert(*coord, Arc::new(near));
             }
         }
         self.mirror = Arc::new(mirror);
@@ -1039,13 +1061,13 @@ impl WorldTask {
         let Some(z) = self.zones.get_mut(&coord) else {
             return;
         };
+        let empty = Entities::new();
         let current = z
             .app
             .world()
             .get_resource::<ZoneEntities>()
-            .map(|e| e.0.clone())
-            .unwrap_or_default();
-        let updates = delta::diff(&z.baseline, &current);
+            .map_or(&empty, |e| &e.0);
+        let updates = delta::diff(&z.baseline, current);
         if !updates.is_empty() {
             z.frame_seq += 1;
             let msg = WorldTick {
@@ -1055,17 +1077,10 @@ impl WorldTask {
                 tick,
                 updates,
             };
-            let frame = tick_frame(msg, Some(&z.baseline));
-            let encoded = frame.json().len();
-            for p in &z.subscribers {
-                self.shared.sessions.push_to_player(p, &frame);
-            }
-            self.shared.stats.bytes_out.fetch_add(
-                (encoded * z.subscribers.len()) as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            let frame = tick_frame(msg, Some(&z.baseline), &self.shared.stats);
+            self.shared.sessions.push_to_players(&z.subscribers, &frame);
         }
-        z.baseline = current;
+        delta::catch_up(&mut z.baseline, current);
         let acks: Vec<(String, u64)> = z
             .subscribers
             .iter()
@@ -1325,7 +1340,7 @@ impl WorldTask {
 
 /// A `world.tick` frame with its compact native form (encoded once here, where the zone's
 /// baseline is known) when the frame is encodable; otherwise the native path carries JSON.
-fn tick_frame(msg: WorldTick, baseline: Option<&Entities>) -> Arc<OutFrame> {
+fn tick_frame(msg: WorldTick, baseline: Option<&Entities>, stats: &WorldStats) -> Arc<OutFrame> {
     let native = compact::encode(&msg, baseline).map(|payload| {
         Frame {
             kind: compact::KIND_WORLD_TICK_COMPACT,
@@ -1336,5 +1351,9 @@ fn tick_frame(msg: WorldTick, baseline: Option<&Entities>) -> Arc<OutFrame> {
         }
         .encode()
     });
-    OutFrame::with_native(ServerMessage::WorldTick(msg), native)
+    OutFrame::with_native(
+        ServerMessage::WorldTick(msg),
+        native,
+        stats.bytes_out.clone(),
+    )
 }

@@ -48,12 +48,12 @@ pub async fn hold(
         &ctx.dialer.http_url(),
         &ctx.run,
         accounts.clamp(1, sessions.max(1)),
-        ctx.setup_concurrency,
+        ctx.setup.concurrency,
     )
     .await?;
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let started = Instant::now();
-    let (tasks, failures) = in_parallel(sessions, ctx.setup_concurrency, |i| {
+    let (tasks, failures) = in_parallel(sessions, &ctx.setup, |i| {
         let account = accounts[i % accounts.len()].clone();
         let (shared, stop) = (shared.clone(), stop.clone());
         async move {

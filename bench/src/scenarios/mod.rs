@@ -33,8 +33,8 @@ pub struct Ctx {
     pub warmup: Duration,
     /// The measured window (the scenario's default when not given).
     pub duration: Option<Duration>,
-    /// Clients set up at once.
-    pub setup_concurrency: usize,
+    /// How clients are set up.
+    pub setup: crate::setup::Setup,
     /// Run id (keeps account names apart between runs).
     pub run: String,
 }

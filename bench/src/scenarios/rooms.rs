@@ -39,7 +39,7 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
         &ctx.dialer.http_url(),
         &ctx.run,
         args.clients,
-        ctx.setup_concurrency,
+        ctx.setup.concurrency,
     )
     .await?;
     let shared = Arc::new(Shared::default());
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
     let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
     // Each client starts reading as soon as it is queued: a connection left unread while
     // the others are set up would be a slow consumer, not a player.
-    let (tasks, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
+    let (tasks, failures) = in_parallel(accounts.len(), &ctx.setup, |i| {
         let account = accounts[i].clone();
         let mode = args.mode.clone();
         let (shared, stop) = (shared.clone(), stop.clone());

@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
         &ctx.dialer.http_url(),
         &ctx.run,
         args.players,
-        ctx.setup_concurrency,
+        ctx.setup.concurrency,
     )
     .await?;
     let shared = Arc::new(Shared::default());
@@ -55,7 +55,7 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
     let started = Instant::now();
     let extent = f64::from(args.grid_size * args.zone_size);
     let period = Duration::from_secs_f64(1.0 / args.input_hz.max(0.01));
-    let (tasks, failures) = in_parallel(accounts.len(), ctx.setup_concurrency, |i| {
+    let (tasks, failures) = in_parallel(accounts.len(), &ctx.setup, |i| {
         let account = accounts[i].clone();
         let mode = args.mode.clone();
         let (shared, stop) = (shared.clone(), stop.clone());
