@@ -138,8 +138,11 @@ enum Lane {
     Chunk,
 }
 
-fn lane(message: &ServerMessage) -> Lane {
-    match message {
+fn lane(frame: &OutFrame) -> Lane {
+    if frame.is_repeat() {
+        return Lane::Stream;
+    }
+    match frame.message() {
         ServerMessage::MatchState(_) => Lane::Datagram,
         ServerMessage::WorldTick(t) if t.frame_seq.is_some() && t.kf != Some(true) => {
             Lane::Datagram
@@ -234,7 +237,7 @@ impl Connected {
     async fn deliver(&mut self, frame: &Arc<OutFrame>) -> bool {
         let bytes = frame.binary().clone();
         frame.written(bytes.len());
-        match lane(frame.message()) {
+        match lane(frame) {
             Lane::Datagram
                 if self
                     .conn

@@ -83,6 +83,9 @@ async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
                 // Reliable frames before state, so `match.matched` precedes the first state.
                 biased;
                 Some(frame) = inbox.frames.recv() => {
+                    if frame.is_repeat() {
+                        continue;
+                    }
                     if socket.send(Message::Text(frame.json().into())).await.is_err() {
                         break "write_failed";
                     }

@@ -53,6 +53,9 @@ pub struct OutFrame {
     /// Where the writers add the bytes they wrote of this frame (per-feature traffic figures
     /// counted in each session's own wire form, without encoding a form nobody reads).
     tally: Option<Arc<AtomicU64>>,
+    /// A repeat of a delta that may have been lost as a datagram: only the native path sends
+    /// it, on its reliable stream (a WebSocket client already got the original).
+    repeat: bool,
 }
 
 impl OutFrame {
@@ -64,6 +67,7 @@ impl OutFrame {
             json: OnceLock::new(),
             binary: OnceLock::new(),
             tally: None,
+            repeat: false,
         })
     }
 
@@ -85,7 +89,29 @@ impl OutFrame {
             json: OnceLock::new(),
             binary,
             tally: Some(tally),
+            repeat: false,
         })
+    }
+
+    /// The same message and bytes, marked as a reliable repeat for the native path (see
+    /// [`OutFrame::is_repeat`]).
+    pub fn repeat(&self) -> Arc<OutFrame> {
+        Arc::new(OutFrame {
+            message: self.message.clone(),
+            cid: self.cid.clone(),
+            json: OnceLock::new(),
+            binary: self.binary.clone(),
+            tally: self.tally.clone(),
+            repeat: true,
+        })
+    }
+
+    /// Whether this frame repeats one already sent: WebSocket writers skip it, the QUIC
+    /// writer sends it on the control stream, where it cannot be lost. Applying a delta
+    /// twice changes nothing (its records carry values, not changes), and a client that has
+    /// it already drops it by its `frame_seq`.
+    pub fn is_repeat(&self) -> bool {
+        self.repeat
     }
 
     /// Called by a writer with the bytes it wrote of this frame.

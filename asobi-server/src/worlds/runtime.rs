@@ -219,6 +219,10 @@ struct Zone {
     effects: Vec<Effect>,
     baseline: Entities,
     frame_seq: u64,
+    /// The last delta sent, until the zone has a quiet broadcast: then it is sent once more
+    /// on the native path's reliable stream, so a lost last datagram cannot leave a client's
+    /// table stale with no later frame to show the gap.
+    last_delta: Option<Arc<OutFrame>>,
     subscribers: BTreeSet<String>,
     inputs: Vec<WorldInput>,
     acks: HashMap<String, u64>,
@@ -654,6 +658,7 @@ impl WorldTask {
                 effects: Vec::new(),
                 baseline: Entities::new(),
                 frame_seq: 0,
+                last_delta: None,
                 subscribers: BTreeSet::new(),
                 inputs: Vec::new(),
                 acks: HashMap::new(),
@@ -1079,6 +1084,11 @@ impl WorldTask {
             };
             let frame = tick_frame(msg, Some(&z.baseline), &self.shared.stats);
             self.shared.sessions.push_to_players(&z.subscribers, &frame);
+            z.last_delta = Some(frame);
+        } else if let Some(last) = z.last_delta.take() {
+            self.shared
+                .sessions
+                .push_to_players(&z.subscribers, &last.repeat());
         }
         delta::catch_up(&mut z.baseline, current);
         let acks: Vec<(String, u64)> = z
