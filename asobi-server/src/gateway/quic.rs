@@ -11,7 +11,9 @@
 //! - **datagrams** carry `match.state` and `world.tick` deltas when they fit the path's
 //!   datagram size, and fall back to the control stream when they do not; keyframes and
 //!   removal frames always go on the stream. A lost delta shows as a `frame_seq` gap and the
-//!   client asks for a resync. Clients may send frames as datagrams too (one frame each);
+//!   client asks for a resync; when a zone goes quiet its last delta is repeated on the
+//!   stream ([`OutFrame::is_repeat`]), so a lost *last* delta shows too. Clients may send
+//!   frames as datagrams too (one frame each);
 //! - each **terrain chunk** goes on its own unidirectional stream, so chunks never delay
 //!   state or each other.
 //!
