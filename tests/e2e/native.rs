@@ -264,6 +264,45 @@ async fn state_converges_when_a_third_of_the_datagrams_are_lost() {
     eprintln!("datagram loss 33%: {gaps} gaps, recovered by resync");
 }
 
+/// Every datagram lost: deltas only ever reach this client as the repeat of a zone's last
+/// delta on the control stream once the zone goes quiet. Without the repeat no later frame
+/// would show the client that it missed anything, and its table would stay stale.
+#[tokio::test]
+async fn a_lost_last_delta_is_repeated_on_the_stream() {
+    let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |_| {}).await;
+    let mover = s.quic_client();
+    let r = s.running();
+    let mut deaf = ClientConfig::local(
+        "127.0.0.1",
+        r.addr().port(),
+        r.quic_addr().expect("quic").port(),
+    )
+    .pinned(r.quic_fingerprint().expect("fp"))
+    .expect("pin");
+    deaf.faults = Faults {
+        datagram_loss: 1.0,
+        seed: 11,
+    };
+    let deaf = Client::new(deaf).expect("client");
+    let (ra, mut ea, a) = signed_in(&mover, "native_last_mover").await;
+    let (rb, mut eb, _) = signed_in(&deaf, "native_no_datagrams").await;
+    for rt in [&ra, &rb] {
+        rt.request(ClientMessage::WorldFindOrCreate {
+            mode: "walkers".into(),
+        })
+        .await
+        .expect("joined");
+    }
+    ra.send(ClientMessage::WorldInput {
+        input: object(json!({"x": 33.0, "y": 44.0})),
+        seq: Some(1),
+    })
+    .expect("input");
+    until_view(&ra, &mut ea, |rt| position(rt, &a) == Some((33.0, 44.0))).await;
+    until_view(&rb, &mut eb, |rt| position(rt, &a) == Some((33.0, 44.0))).await;
+    assert!(rb.world().zones()[&[0, 0]].is_synced());
+}
+
 /// A raw QUIC connection to the server's control stream, for sending bytes no client would.
 struct Raw {
     conn: quinn::Connection,
