@@ -157,11 +157,7 @@ async fn a_world_over_quic_streams_terrain_and_other_players() {
             "{joined:?}"
         );
     }
-    ra.send(ClientMessage::WorldInput {
-        input: object(json!({"x": 30.0, "y": 40.0})),
-        seq: Some(1),
-    })
-    .expect("input");
+    move_to(&ra, 30.0, 40.0, 1);
     until_view(&rb, &mut eb, |rt| position(rt, &a) == Some((30.0, 40.0))).await;
     until_view(&ra, &mut ea, |rt| {
         rt.world().ack().is_some_and(|ack| ack.seq >= 1) && rt.world().chunk([0, 0]).is_some()
@@ -179,18 +175,8 @@ async fn a_dropped_connection_reconnects_and_resumes_inside_the_grace() {
     let (client_a, client_b) = (s.quic_client(), s.quic_client());
     let (ra, mut ea, a) = signed_in(&client_a, "native_flaky").await;
     let (rb, mut eb, _) = signed_in(&client_b, "native_witness").await;
-    for rt in [&ra, &rb] {
-        rt.request(ClientMessage::WorldFindOrCreate {
-            mode: "graceful".into(),
-        })
-        .await
-        .expect("joined");
-    }
-    ra.send(ClientMessage::WorldInput {
-        input: object(json!({"x": 60.0, "y": 70.0})),
-        seq: Some(1),
-    })
-    .expect("input");
+    join_world(&[&ra, &rb], "graceful").await;
+    move_to(&ra, 60.0, 70.0, 1);
     until_view(&rb, &mut eb, |rt| position(rt, &a) == Some((60.0, 70.0))).await;
     // The server drops the player's connection.
     s.running().state().sessions().close_player(
@@ -214,46 +200,65 @@ async fn a_dropped_connection_reconnects_and_resumes_inside_the_grace() {
     .await;
     // Resumed: the same entity, where it was, without joining again.
     until_view(&ra, &mut ea, |rt| position(rt, &a) == Some((60.0, 70.0))).await;
-    ra.send(ClientMessage::WorldInput {
-        input: object(json!({"x": 61.0, "y": 70.0})),
-        seq: Some(2),
-    })
-    .expect("input");
+    move_to(&ra, 61.0, 70.0, 2);
     until_view(&rb, &mut eb, |rt| position(rt, &a) == Some((61.0, 70.0))).await;
 }
 
-#[tokio::test]
-async fn state_converges_when_a_third_of_the_datagrams_are_lost() {
+/// Every client joins (or creates) the one world of `mode`.
+async fn join_world(rts: &[&Realtime], mode: &str) {
+    for rt in rts {
+        rt.request(ClientMessage::WorldFindOrCreate { mode: mode.into() })
+            .await
+            .expect("joined");
+    }
+}
+
+/// Sends a `world.input` moving the player to (`x`, `y`).
+fn move_to(rt: &Realtime, x: f64, y: f64, seq: u64) {
+    rt.send(ClientMessage::WorldInput {
+        input: object(json!({"x": x, "y": y})),
+        seq: Some(seq),
+    })
+    .expect("input");
+}
+
+/// A server, and in its `walkers` world a mover (with its player id) on a clean QUIC client
+/// and a watcher on one that drops `loss` of the datagrams it receives (deterministically).
+async fn mover_and_lossy_watcher(
+    loss: f64,
+    seed: u64,
+    tag: &str,
+) -> (TestServer, (Realtime, Events, String), (Realtime, Events)) {
     let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |_| {}).await;
     let mover = s.quic_client();
+    let lossy = lossy_client(&s, loss, seed);
+    let (ra, ea, a) = signed_in(&mover, &format!("native_mover_{tag}")).await;
+    let (rb, eb, _) = signed_in(&lossy, &format!("native_lossy_{tag}")).await;
+    join_world(&[&ra, &rb], "walkers").await;
+    (s, (ra, ea, a), (rb, eb))
+}
+
+fn lossy_client(s: &TestServer, loss: f64, seed: u64) -> Client {
     let r = s.running();
-    let mut lossy = ClientConfig::local(
+    let mut config = ClientConfig::local(
         "127.0.0.1",
         r.addr().port(),
         r.quic_addr().expect("quic").port(),
     )
     .pinned(r.quic_fingerprint().expect("fp"))
     .expect("pin");
-    lossy.faults = Faults {
-        datagram_loss: 0.33,
-        seed: 7,
+    config.faults = Faults {
+        datagram_loss: loss,
+        seed,
     };
-    let lossy = Client::new(lossy).expect("client");
-    let (ra, mut ea, a) = signed_in(&mover, "native_mover").await;
-    let (rb, mut eb, _) = signed_in(&lossy, "native_lossy").await;
-    for rt in [&ra, &rb] {
-        rt.request(ClientMessage::WorldFindOrCreate {
-            mode: "walkers".into(),
-        })
-        .await
-        .expect("joined");
-    }
+    Client::new(config).expect("client")
+}
+
+#[tokio::test]
+async fn state_converges_when_a_third_of_the_datagrams_are_lost() {
+    let (_s, (ra, mut ea, a), (rb, mut eb)) = mover_and_lossy_watcher(0.33, 7, "a_third").await;
     for step in 1..=40u32 {
-        ra.send(ClientMessage::WorldInput {
-            input: object(json!({"x": 10.0 + f64::from(step), "y": 20.0})),
-            seq: Some(u64::from(step)),
-        })
-        .expect("input");
+        move_to(&ra, 10.0 + f64::from(step), 20.0, u64::from(step));
         tokio::time::sleep(Duration::from_millis(30)).await;
         while ea.try_next().is_some() {}
     }
@@ -269,35 +274,8 @@ async fn state_converges_when_a_third_of_the_datagrams_are_lost() {
 /// would show the client that it missed anything, and its table would stay stale.
 #[tokio::test]
 async fn a_lost_last_delta_is_repeated_on_the_stream() {
-    let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |_| {}).await;
-    let mover = s.quic_client();
-    let r = s.running();
-    let mut deaf = ClientConfig::local(
-        "127.0.0.1",
-        r.addr().port(),
-        r.quic_addr().expect("quic").port(),
-    )
-    .pinned(r.quic_fingerprint().expect("fp"))
-    .expect("pin");
-    deaf.faults = Faults {
-        datagram_loss: 1.0,
-        seed: 11,
-    };
-    let deaf = Client::new(deaf).expect("client");
-    let (ra, mut ea, a) = signed_in(&mover, "native_last_mover").await;
-    let (rb, mut eb, _) = signed_in(&deaf, "native_no_datagrams").await;
-    for rt in [&ra, &rb] {
-        rt.request(ClientMessage::WorldFindOrCreate {
-            mode: "walkers".into(),
-        })
-        .await
-        .expect("joined");
-    }
-    ra.send(ClientMessage::WorldInput {
-        input: object(json!({"x": 33.0, "y": 44.0})),
-        seq: Some(1),
-    })
-    .expect("input");
+    let (_s, (ra, mut ea, a), (rb, mut eb)) = mover_and_lossy_watcher(1.0, 11, "all").await;
+    move_to(&ra, 33.0, 44.0, 1);
     until_view(&ra, &mut ea, |rt| position(rt, &a) == Some((33.0, 44.0))).await;
     until_view(&rb, &mut eb, |rt| position(rt, &a) == Some((33.0, 44.0))).await;
     assert!(rb.world().zones()[&[0, 0]].is_synced());
