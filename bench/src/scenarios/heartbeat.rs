@@ -16,7 +16,7 @@ use super::{Ctx, Pending, Shared, finish, latency, stop_signal, ticker};
 use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::report::Row;
-use crate::setup::{guests, in_parallel, session};
+use crate::setup::{in_parallel, session};
 use crate::stats::Counters;
 
 /// Settings.
@@ -44,13 +44,7 @@ pub async fn hold(
     rate: f64,
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, BenchError> {
-    let accounts = guests(
-        &ctx.dialer.http_url(),
-        &ctx.run,
-        accounts.clamp(1, sessions.max(1)),
-        ctx.setup.concurrency,
-    )
-    .await?;
+    let accounts = ctx.guests(accounts.clamp(1, sessions.max(1))).await?;
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let started = Instant::now();
     let (tasks, failures) = in_parallel(sessions, &ctx.setup, |i| {
@@ -91,17 +85,9 @@ pub async fn run(ctx: &Ctx, args: &Heartbeat) -> Result<Row, BenchError> {
         &stop,
     )
     .await?;
-    let window = ctx
-        .measure(
-            &shared.counters,
-            &[&shared.latency],
-            Duration::from_secs(30),
-        )
+    let window = shared
+        .measure_then_stop(ctx, Duration::from_secs(30), stop_tx, tasks)
         .await;
-    let _ = stop_tx.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
     let mut row = window.row(
         "heartbeat",
         ctx.transport.name(),

@@ -29,18 +29,9 @@ pub async fn run(ctx: &Ctx, args: &Idle) -> Result<Row, BenchError> {
     let (stop_tx, stop) = stop_signal();
     let rate = 1.0 / args.heartbeat_secs.max(0.1);
     let tasks = hold(ctx, &shared, args.sessions, args.accounts, rate, &stop).await?;
-    let window = ctx
-        .measure(
-            &shared.counters,
-            &[&shared.latency],
-            Duration::from_secs(300),
-        )
+    let window = shared
+        .measure_then_stop(ctx, Duration::from_secs(300), stop_tx, tasks)
         .await;
-    let _ = stop_tx.send(true);
-    eprintln!("closing {} sessions…", tasks.len());
-    for task in tasks {
-        let _ = task.await;
-    }
     let mut row = window.row(
         "idle",
         ctx.transport.name(),

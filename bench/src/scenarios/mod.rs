@@ -14,9 +14,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::conn::{Conn, Dialer, Transport};
+use crate::error::BenchError;
 use crate::probe::{Probe, Sample};
 use crate::report::Row;
 use crate::stats::{Counters, Counts, Latency};
@@ -86,6 +88,17 @@ impl Window {
 }
 
 impl Ctx {
+    /// Signs in `n` guest players for this run, `setup.concurrency` at a time.
+    pub async fn guests(&self, n: usize) -> Result<Vec<crate::setup::Account>, BenchError> {
+        crate::setup::guests(
+            &self.dialer.http_url(),
+            &self.run,
+            n,
+            self.setup.concurrency,
+        )
+        .await
+    }
+
     /// Warms up, then measures one window of `default` (or the configured duration).
     pub async fn measure(
         &self,
@@ -137,6 +150,27 @@ pub struct Shared {
     pub counters: Counters,
     /// The scenario's latency.
     pub latency: Latency,
+}
+
+impl Shared {
+    /// Measures the clients' window (one latency: this histogram), then stops them through
+    /// `stop` and waits for every one to end.
+    pub async fn measure_then_stop<T>(
+        &self,
+        ctx: &Ctx,
+        default: Duration,
+        stop: watch::Sender<bool>,
+        tasks: impl IntoIterator<Item = JoinHandle<T>>,
+    ) -> Window {
+        let window = ctx.measure(&self.counters, &[&self.latency], default).await;
+        let _ = stop.send(true);
+        let tasks: Vec<JoinHandle<T>> = tasks.into_iter().collect();
+        eprintln!("stopping {} clients…", tasks.len());
+        for task in tasks {
+            let _ = task.await;
+        }
+        window
+    }
 }
 
 /// Messages a client sent and is waiting to see answered, oldest first, with when each left.

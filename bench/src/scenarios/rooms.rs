@@ -13,7 +13,7 @@ use super::{Ctx, Pending, Shared, finish, latency, stop_signal, ticker};
 use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::report::Row;
-use crate::setup::{Account, guests, in_parallel, session};
+use crate::setup::{Account, in_parallel, session};
 use crate::stats::Counters;
 
 /// Settings.
@@ -35,13 +35,7 @@ pub struct Rooms {
 
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
-    let accounts = guests(
-        &ctx.dialer.http_url(),
-        &ctx.run,
-        args.clients,
-        ctx.setup.concurrency,
-    )
-    .await?;
+    let accounts = ctx.guests(args.clients).await?;
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop) = stop_signal();
     eprintln!(
@@ -65,17 +59,9 @@ pub async fn run(ctx: &Ctx, args: &Rooms) -> Result<Row, BenchError> {
     .await;
     Counters::add(&shared.counters.failures, failures);
     wait_matched(&shared, args.clients as u64).await;
-    let window = ctx
-        .measure(
-            &shared.counters,
-            &[&shared.latency],
-            Duration::from_secs(30),
-        )
+    let window = shared
+        .measure_then_stop(ctx, Duration::from_secs(30), stop_tx, tasks)
         .await;
-    let _ = stop_tx.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
     let mut row = window.row(
         "rooms",
         ctx.transport.name(),

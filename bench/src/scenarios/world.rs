@@ -17,7 +17,7 @@ use crate::conn::{Conn, Incoming};
 use crate::error::BenchError;
 use crate::probe::window_quantiles;
 use crate::report::Row;
-use crate::setup::{Account, guests, in_parallel, session};
+use crate::setup::{Account, in_parallel, session};
 use crate::stats::Counters;
 
 /// Settings.
@@ -42,13 +42,7 @@ pub struct World {
 
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
-    let accounts = guests(
-        &ctx.dialer.http_url(),
-        &ctx.run,
-        args.players,
-        ctx.setup.concurrency,
-    )
-    .await?;
+    let accounts = ctx.guests(args.players).await?;
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop) = stop_signal();
     eprintln!("world: joining {} players…", args.players);
@@ -75,17 +69,14 @@ pub async fn run(ctx: &Ctx, args: &World) -> Result<Row, BenchError> {
         worlds.len(),
         started.elapsed().as_secs_f64()
     );
-    let window = ctx
-        .measure(
-            &shared.counters,
-            &[&shared.latency],
+    let window = shared
+        .measure_then_stop(
+            ctx,
             Duration::from_secs(30),
+            stop_tx,
+            tasks.into_iter().map(|(_, task)| task),
         )
         .await;
-    let _ = stop_tx.send(true);
-    for (_, task) in tasks {
-        let _ = task.await;
-    }
     let mut row = window.row(
         "world",
         ctx.transport.name(),
