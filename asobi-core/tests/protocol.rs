@@ -1,8 +1,9 @@
-//! Conformance of `asobi_core::protocol` with Asobi's own fixtures
-//! (`shared/asobi-compat/fixtures`), and robustness of the binary frame decoder.
+//! Conformance of `asobi_core::protocol` with Asobi's own fixtures, and robustness of the
+//! binary frame decoder.
 //!
-//! The fixtures directory is found through `ASOBI_COMPAT_DIR`, else by walking up from this
-//! crate to a `shared/asobi-compat` folder. A missing corpus fails the test: it never skips.
+//! The fixtures are a copy of the compatibility contract's `fixtures/` folder, kept in this
+//! repository at `asobi-core/tests/compat/fixtures` (tests never read outside the
+//! repository). A missing corpus fails the test: it never skips.
 
 use std::path::PathBuf;
 
@@ -12,30 +13,13 @@ use asobi_core::protocol::{ClientMessage, ClientType, ServerMessage, envelope};
 use serde_json::{Value, json};
 
 fn compat_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("ASOBI_COMPAT_DIR") {
-        return PathBuf::from(dir);
-    }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        for candidate in [
-            dir.join("shared/asobi-compat"),
-            dir.join("../shared/asobi-compat"),
-        ] {
-            if candidate.join("fixtures").is_dir() {
-                return candidate;
-            }
-        }
-        if !dir.pop() {
-            break;
-        }
-    }
-    PathBuf::from("/work/shared/asobi-compat")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
 }
 
 fn fixtures() -> Vec<(String, Value)> {
     let dir = compat_dir().join("fixtures");
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e} (set ASOBI_COMPAT_DIR)", dir.display()))
+        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
         .map(|entry| {
             let path = entry.expect("dir entry").path();
             let text = std::fs::read_to_string(&path).expect("fixture readable");
