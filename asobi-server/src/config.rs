@@ -219,6 +219,9 @@ pub struct Config {
     pub lua_reload: ReloadMode,
     /// Memory cap per Lua VM, MiB.
     pub lua_memory_limit_mb: usize,
+    /// Longest string (key or value) a client may put in a match or world input, bytes:
+    /// what a script's string functions are ever handed from a player.
+    pub max_input_string_bytes: usize,
     /// Bound of the node's terrain chunk cache, MiB.
     pub terrain_cache_mb: usize,
     /// A match that does not reach `min_players` within this finishes with `timeout`.
@@ -266,6 +269,7 @@ impl Default for Config {
             game_dir: None,
             lua_reload: ReloadMode::Auto,
             lua_memory_limit_mb: 64,
+            max_input_string_bytes: 4096,
             terrain_cache_mb: 64,
             match_waiting_timeout_ms: 60_000,
             matchmaker_tick_ms: 1000,
@@ -403,6 +407,9 @@ pub struct Cli {
     /// Memory cap per Lua VM in MiB [default: 64].
     #[arg(long, env = "ASOBI_LUA_MEMORY_LIMIT_MB", value_name = "MIB")]
     pub lua_memory_limit_mb: Option<usize>,
+    /// Longest string a client may put in a match or world input, bytes [default: 4096].
+    #[arg(long, env = "ASOBI_MAX_INPUT_STRING_BYTES", value_name = "BYTES")]
+    pub max_input_string_bytes: Option<usize>,
     /// Bound of the node's terrain chunk cache in MiB [default: 64].
     #[arg(long, env = "ASOBI_TERRAIN_CACHE_MB", value_name = "MIB")]
     pub terrain_cache_mb: Option<usize>,
@@ -508,6 +515,7 @@ impl Config {
         }
         set(&mut self.lua_reload, cli.lua_reload);
         set(&mut self.lua_memory_limit_mb, cli.lua_memory_limit_mb);
+        set(&mut self.max_input_string_bytes, cli.max_input_string_bytes);
         set(&mut self.terrain_cache_mb, cli.terrain_cache_mb);
         set(
             &mut self.match_waiting_timeout_ms,

@@ -607,6 +607,31 @@ fn normalise_input(
     Ok(map)
 }
 
+/// The longest string, key or value, anywhere in an input object, in bytes (a server caps
+/// what a script is handed from a client). Iterative: depth costs no stack.
+pub fn longest_string(input: &Map<String, Value>) -> usize {
+    let mut longest = 0;
+    let mut stack: Vec<&Value> = Vec::new();
+    for (k, v) in input {
+        longest = longest.max(k.len());
+        stack.push(v);
+    }
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => longest = longest.max(s.len()),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(m) => {
+                for (k, v) in m {
+                    longest = longest.max(k.len());
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    longest
+}
+
 /// Field access over a payload object, with the contract's error reasons.
 struct Fields(Map<String, Value>);
 
@@ -652,6 +677,14 @@ mod tests {
 
     fn decode(ty: ClientType, payload: Value) -> Result<ClientMessage, DecodeFailure> {
         ClientMessage::decode(ty, Some(payload), None)
+    }
+
+    #[test]
+    fn longest_string_looks_at_every_key_and_value() {
+        let input = json!({"a": 1, "bb": [{"ccc": "dddd"}, ["eeeee"]], "f": {"gggggg": null}});
+        let Value::Object(map) = input else { panic!() };
+        assert_eq!(longest_string(&map), 6);
+        assert_eq!(longest_string(&Map::new()), 0);
     }
 
     #[test]

@@ -288,6 +288,9 @@ reasons! {
     NotImplemented = "not_implemented" => WsRequestFailed;
     // Ours, for the party extension of `matchmaker.add`.
     InvalidParty = "invalid_party" => WsRequestFailed;
+    // Ours: a match or world input carries a string longer than the server's
+    // `max_input_string_bytes`; the input is dropped.
+    InputStringTooLong = "input_string_too_long" => WsRequestFailed;
     PartyMemberQueued = "party_member_queued" => WsRequestFailed;
 }
 

@@ -17,7 +17,7 @@ pub mod error;
 pub mod event;
 pub mod server;
 
-pub use client::{ClientMessage, ClientType, ListFilter};
+pub use client::{ClientMessage, ClientType, ListFilter, longest_string};
 pub use envelope::{Cid, Envelope, Inbound, InboundError, MAX_TEXT_FRAME};
 pub use error::{ErrorCode, ErrorObject, ErrorPayload, Reason};
 pub use server::ServerMessage;

@@ -161,7 +161,7 @@ impl Api {
                 if let Err(e) = validate_event_name(&name) {
                     return error(lua, &format!("invalid event name: {e}"));
                 }
-                let payload = Json::Object(to_object(&payload));
+                let payload = Json::Object(to_object(lua, &payload)?);
                 lock(&effects).broadcasts.push((name, payload));
                 Ok(Value::Boolean(true))
             })?,
@@ -174,9 +174,10 @@ impl Api {
                 let Value::String(player) = player else {
                     return error(lua, "send(player_id: string, message)");
                 };
+                let message = to_json(lua, &message)?;
                 lock(&effects)
                     .sends
-                    .push((player.to_str()?.to_owned(), to_json(&message)));
+                    .push((player.to_str()?.to_owned(), message));
                 Ok(Value::Boolean(true))
             })?,
         )?;
@@ -246,14 +247,14 @@ impl Api {
         }
         let text: String = match &message {
             Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-            other => to_json(other).to_string(),
+            other => to_json(lua, other).map_or_else(|e| e.to_string(), |j| j.to_string()),
         };
         let text: String = text.chars().take(500).collect();
         let meta = match &meta {
             Value::Nil => Json::Null,
             Value::Table(_) => {
-                let m = to_json(&meta);
-                if m.to_string().len() > 2048 {
+                let m = to_json(lua, &meta).unwrap_or(Json::Null);
+                if m.is_null() || m.to_string().len() > 2048 {
                     serde_json::json!({"_truncated": true})
                 } else {
                     m
@@ -470,7 +471,7 @@ fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::
                     return error(lua, "spawn(template_id: string, x, y[, overrides: table])");
                 };
                 let overrides = match &overrides {
-                    Value::Table(_) => Some(super::convert::to_object(&overrides)),
+                    Value::Table(_) => Some(to_object(lua, &overrides)?),
                     _ => None,
                 };
                 let mut view = lock(&zone_s);
@@ -516,7 +517,7 @@ fn zone_table(lua: &Lua, context: Context, zone: Arc<Mutex<ZoneView>>) -> mlua::
                 return error(lua, "apply(entity_id: string, event: table)");
             };
             let id = id.to_string_lossy();
-            let event = to_json(&event);
+            let event = to_json(lua, &event)?;
             let mut view = lock(&zone);
             let published = view.mirror.values().any(|e| e.contains_key(&id));
             if !published || event.to_string().len() > 4096 || view.outgoing.len() >= 64 {

@@ -6,12 +6,80 @@
 //! keys an array ordered by key; an empty table is `{}` at the top level and `[]` nested;
 //! deeper than 64 levels becomes `"too_deep"`; functions and userdata become `null`; invalid
 //! UTF-8 is replaced rather than crashing the match (Asobi crashes there).
+//!
+//! Lua → JSON is bounded: a table that contains itself is an error ([`ConvertError::Cycle`]),
+//! and the output counts against the VM's memory cap (what the VM may still allocate, see
+//! [`Bound::for_vm`]), so a table shared a million times over, or a small cycle fanning out,
+//! fails fast as that script's error instead of growing the server until it dies.
 
 use mlua::{Function, Lua, Table, Value as LuaValue};
 use serde_json::{Map, Number, Value};
 
+use super::sandbox::MemoryCap;
+
 /// Nesting beyond this is cut off as `"too_deep"`.
 pub const MAX_DEPTH: usize = 64;
+
+/// What one JSON node is counted as, besides its strings (about what `serde_json::Value`
+/// and its map entry take).
+const NODE_BYTES: usize = 32;
+
+/// Why a Lua value could not become JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// A table reachable from itself.
+    #[error("cannot convert to JSON: a table contains itself (at depth {depth})")]
+    Cycle {
+        /// How deep the repeated table was met.
+        depth: usize,
+    },
+    /// The output would pass what the script may still allocate.
+    #[error(
+        "cannot convert to JSON: larger than the {limit} bytes left under the script's memory cap"
+    )]
+    TooLarge {
+        /// The allowance the conversion started with.
+        limit: usize,
+    },
+}
+
+impl From<ConvertError> for mlua::Error {
+    fn from(e: ConvertError) -> Self {
+        mlua::Error::RuntimeError(e.to_string())
+    }
+}
+
+/// The bytes a conversion may still produce.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    left: usize,
+    limit: usize,
+}
+
+impl Bound {
+    /// An allowance of `bytes`.
+    pub fn new(bytes: usize) -> Bound {
+        Bound {
+            left: bytes,
+            limit: bytes,
+        }
+    }
+
+    /// What `lua` may still allocate under its cap ([`MemoryCap`]); unbounded VMs (the
+    /// server's own, in tests) get 64 MiB.
+    pub fn for_vm(lua: &Lua) -> Bound {
+        let cap = lua.app_data_ref::<MemoryCap>().map_or(64 << 20, |c| c.0);
+        Bound::new(cap.saturating_sub(lua.used_memory()))
+    }
+
+    fn take(&mut self, bytes: usize) -> Result<(), ConvertError> {
+        self.left = self
+            .left
+            .checked_sub(bytes)
+            .ok_or(ConvertError::TooLarge { limit: self.limit })?;
+        Ok(())
+    }
+}
 
 /// How JSON `null` is handed to a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,63 +125,108 @@ pub fn object_to_lua(lua: &Lua, map: &Map<String, Value>, nulls: Nulls) -> mlua:
 
 /// Lua → JSON for a top-level value that must be an object (`get_state`, `_result`, broadcast
 /// payloads): anything that is not a string-keyed table becomes `{}`.
-pub fn to_object(value: &LuaValue) -> Map<String, Value> {
-    match to_json_at(value, 0, true) {
-        Value::Object(m) => m,
-        _ => Map::new(),
+pub fn to_object(lua: &Lua, value: &LuaValue) -> Result<Map<String, Value>, ConvertError> {
+    to_object_within(value, &mut Bound::for_vm(lua))
+}
+
+/// Lua → JSON for any value, within what `lua` may still allocate.
+pub fn to_json(lua: &Lua, value: &LuaValue) -> Result<Value, ConvertError> {
+    to_json_within(value, &mut Bound::for_vm(lua))
+}
+
+/// [`to_object`] within an explicit allowance.
+pub fn to_object_within(
+    value: &LuaValue,
+    bound: &mut Bound,
+) -> Result<Map<String, Value>, ConvertError> {
+    match to_json_within(value, bound)? {
+        Value::Object(m) => Ok(m),
+        _ => Ok(Map::new()),
     }
 }
 
-/// Lua → JSON for any value.
-pub fn to_json(value: &LuaValue) -> Value {
-    to_json_at(value, 0, true)
+/// [`to_json`] within an explicit allowance.
+pub fn to_json_within(value: &LuaValue, bound: &mut Bound) -> Result<Value, ConvertError> {
+    Walk {
+        bound,
+        path: Vec::new(),
+    }
+    .value(value, true)
 }
 
-fn to_json_at(value: &LuaValue, depth: usize, top: bool) -> Value {
-    if depth > MAX_DEPTH {
-        return Value::from("too_deep");
-    }
-    match value {
-        LuaValue::Nil => Value::Null,
-        LuaValue::Boolean(b) => Value::Bool(*b),
-        LuaValue::Integer(i) => Value::from(*i),
-        LuaValue::Number(f) => Number::from_f64(*f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        LuaValue::String(s) => Value::String(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
-        LuaValue::Table(t) => table_to_json(t, depth, top),
-        _ => Value::Null,
-    }
+/// One conversion: the allowance left and the tables on the way down (cycle detection; at
+/// most [`MAX_DEPTH`] of them, so a linear search is cheapest).
+struct Walk<'a> {
+    bound: &'a mut Bound,
+    path: Vec<*const std::ffi::c_void>,
 }
 
-fn table_to_json(t: &Table, depth: usize, top: bool) -> Value {
-    let mut ints: Vec<(i64, Value)> = Vec::new();
-    let mut strs = Map::new();
-    for (k, v) in t.pairs::<LuaValue, LuaValue>().flatten() {
-        let v = to_json_at(&v, depth + 1, false);
-        match k {
-            LuaValue::Integer(i) => ints.push((i, v)),
-            LuaValue::Number(f) if f.fract() == 0.0 => ints.push((f as i64, v)),
-            LuaValue::String(s) => {
-                strs.insert(String::from_utf8_lossy(&s.as_bytes()).into_owned(), v);
+impl Walk<'_> {
+    fn value(&mut self, value: &LuaValue, top: bool) -> Result<Value, ConvertError> {
+        self.bound.take(NODE_BYTES)?;
+        if self.path.len() > MAX_DEPTH {
+            return Ok(Value::from("too_deep"));
+        }
+        Ok(match value {
+            LuaValue::Nil => Value::Null,
+            LuaValue::Boolean(b) => Value::Bool(*b),
+            LuaValue::Integer(i) => Value::from(*i),
+            LuaValue::Number(f) => Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            LuaValue::String(s) => Value::String(self.string(s)?),
+            LuaValue::Table(t) => {
+                let ptr = t.to_pointer();
+                if self.path.contains(&ptr) {
+                    return Err(ConvertError::Cycle {
+                        depth: self.path.len(),
+                    });
+                }
+                self.path.push(ptr);
+                let out = self.table(t, top);
+                self.path.pop();
+                out?
             }
-            _ => {}
-        }
+            _ => Value::Null,
+        })
     }
-    match (ints.is_empty(), strs.is_empty()) {
-        (true, true) if top => Value::Object(Map::new()),
-        (true, true) => Value::Array(Vec::new()),
-        (false, true) => {
-            ints.sort_by_key(|(i, _)| *i);
-            Value::Array(ints.into_iter().map(|(_, v)| v).collect())
-        }
-        _ => {
-            // Mixed keys are not portable; keep everything as an object.
-            for (i, v) in ints {
-                strs.insert(i.to_string(), v);
+
+    fn string(&mut self, s: &mlua::LuaString) -> Result<String, ConvertError> {
+        let bytes = s.as_bytes();
+        self.bound.take(bytes.len())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn table(&mut self, t: &Table, top: bool) -> Result<Value, ConvertError> {
+        let mut ints: Vec<(i64, Value)> = Vec::new();
+        let mut strs = Map::new();
+        for (k, v) in t.pairs::<LuaValue, LuaValue>().flatten() {
+            let v = self.value(&v, false)?;
+            match k {
+                LuaValue::Integer(i) => ints.push((i, v)),
+                LuaValue::Number(f) if f.fract() == 0.0 => ints.push((f as i64, v)),
+                LuaValue::String(s) => {
+                    let key = self.string(&s)?;
+                    strs.insert(key, v);
+                }
+                _ => {}
             }
-            Value::Object(strs)
         }
+        Ok(match (ints.is_empty(), strs.is_empty()) {
+            (true, true) if top => Value::Object(Map::new()),
+            (true, true) => Value::Array(Vec::new()),
+            (false, true) => {
+                ints.sort_by_key(|(i, _)| *i);
+                Value::Array(ints.into_iter().map(|(_, v)| v).collect())
+            }
+            _ => {
+                // Mixed keys are not portable; keep everything as an object.
+                for (i, v) in ints {
+                    strs.insert(i.to_string(), v);
+                }
+                Value::Object(strs)
+            }
+        })
     }
 }
 
@@ -181,6 +294,59 @@ pub fn deep_copy(lua: &Lua, value: &LuaValue) -> mlua::Result<LuaValue> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn to_json(v: &LuaValue) -> Value {
+        to_json_within(v, &mut Bound::new(1 << 20)).unwrap()
+    }
+
+    fn to_object(v: &LuaValue) -> Map<String, Value> {
+        to_object_within(v, &mut Bound::new(1 << 20)).unwrap()
+    }
+
+    #[test]
+    fn cycles_and_fan_outs_are_errors_not_the_nodes_memory() {
+        let lua = Lua::new();
+        let cycle: LuaValue = lua
+            .load("local a = {} a.l = a a.r = a return a")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            to_json_within(&cycle, &mut Bound::new(1 << 30)),
+            Err(ConvertError::Cycle { depth: 1 })
+        );
+        let deep_cycle: LuaValue = lua
+            .load("local a = {b = {c = {}}} a.b.c.d = a.b return a")
+            .eval()
+            .unwrap();
+        assert!(matches!(
+            to_json_within(&deep_cycle, &mut Bound::new(1 << 30)),
+            Err(ConvertError::Cycle { .. })
+        ));
+        // No cycle, but 2^60 nodes once expanded: the allowance stops it at once.
+        let fan: LuaValue = lua
+            .load("local t = {1} for i = 1, 60 do t = {l = t, r = t} end return t")
+            .eval()
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            to_json_within(&fan, &mut Bound::new(1 << 20)),
+            Err(ConvertError::TooLarge { limit: 1 << 20 })
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A table shared (not cyclic) converts fine, and big strings count.
+        let shared: LuaValue = lua
+            .load("local s = {n = 1} return {a = s, b = s}")
+            .eval()
+            .unwrap();
+        assert_eq!(to_json(&shared), json!({"a": {"n": 1}, "b": {"n": 1}}));
+        let big: LuaValue = lua.load("return string.rep('x', 4096)").eval().unwrap();
+        assert!(to_json_within(&big, &mut Bound::new(4000)).is_err());
+        // The VM's own allowance: its cap less what it uses.
+        lua.set_app_data(MemoryCap(lua.used_memory() + 1000));
+        assert!(super::to_json(&lua, &big).is_err());
+        lua.set_app_data(MemoryCap(lua.used_memory() + 100_000));
+        assert!(super::to_json(&lua, &big).is_ok());
+    }
 
     #[test]
     fn json_round_trips_with_the_contracts_rules() {

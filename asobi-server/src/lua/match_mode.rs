@@ -27,7 +27,7 @@ use mlua::{MultiValue, Table, Value};
 use serde_json::{Map, Value as Json, json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, object_to_lua, to_object};
+use super::convert::{Nulls, object_to_lua};
 use super::discovery::LuaModeDef;
 use super::reload::Reloader;
 use super::sandbox::{Sandbox, ScriptError};
@@ -452,7 +452,8 @@ impl LuaMatch {
                 ) {
                     self.adopt("tick", out);
                 }
-                finished(&self.state)
+                let state = self.state.clone();
+                self.finished(&state)
             }
             Style::Events => {
                 let m = self.match_table()?;
@@ -462,7 +463,7 @@ impl LuaMatch {
                     MultiValue::from_iter([Value::Table(m.clone())]),
                     budget::TICK,
                 );
-                finished(&m.raw_get::<Value>("state").ok()?)
+                self.finished(&m.raw_get::<Value>("state").ok()?)
             }
         }
     }
@@ -471,7 +472,13 @@ impl LuaMatch {
         match (self.style, self.shared) {
             (Style::Events, _) => {
                 let m = self.match_table()?;
-                let doc = to_object(&m.raw_get::<Value>("state").ok()?);
+                let doc = match self.sandbox.to_object(&m.raw_get::<Value>("state").ok()?) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        self.failed("get_state", e);
+                        return None;
+                    }
+                };
                 if self.last_sent.as_ref() == Some(&doc) {
                     return None;
                 }
@@ -502,18 +509,32 @@ impl LuaMatch {
 
     /// `get_state`; on error that player gets `{}`.
     fn get_state(&mut self, args: MultiValue) -> Map<String, Json> {
-        match self.sandbox.call("get_state", args, budget::GET_STATE) {
-            Ok(Some(out)) => out
-                .into_iter()
-                .next()
-                .map(|v| to_object(&v))
-                .unwrap_or_default(),
-            Ok(None) => Map::new(),
-            Err(e) => {
-                self.failed("get_state", e);
-                Map::new()
-            }
+        let out = self
+            .sandbox
+            .call("get_state", args, budget::GET_STATE)
+            .and_then(|out| match out.and_then(|o| o.into_iter().next()) {
+                Some(v) => self.sandbox.to_object(&v),
+                None => Ok(Map::new()),
+            });
+        out.unwrap_or_else(|e| {
+            self.failed("get_state", e);
+            Map::new()
+        })
+    }
+
+    /// `_finished == true` → the `_result` object (`{}` when absent, or when it cannot be
+    /// converted: that failure is logged as the script's, and a memory overrun still ends the
+    /// match as one).
+    fn finished(&mut self, state: &Value) -> Option<Map<String, Json>> {
+        let Value::Table(t) = state else { return None };
+        if t.raw_get::<Value>("_finished").ok()? != Value::Boolean(true) {
+            return None;
         }
+        let result = t.raw_get::<Value>("_result").unwrap_or(Value::Nil);
+        Some(self.sandbox.to_object(&result).unwrap_or_else(|e| {
+            self.failed("tick", e);
+            Map::new()
+        }))
     }
 
     fn maybe_reload(&mut self) {
@@ -533,17 +554,6 @@ impl LuaMatch {
             }
         }
     }
-}
-
-/// `_finished == true` → the `_result` object (`{}` when absent).
-fn finished(state: &Value) -> Option<Map<String, Json>> {
-    let Value::Table(t) = state else { return None };
-    if t.raw_get::<Value>("_finished").ok()? != Value::Boolean(true) {
-        return None;
-    }
-    Some(to_object(
-        &t.raw_get::<Value>("_result").unwrap_or(Value::Nil),
-    ))
 }
 
 fn lua_join(world: &mut World, player_id: &str, ctx: &Map<String, Json>) -> Result<(), String> {

@@ -5,9 +5,11 @@ pub mod api;
 pub mod convert;
 pub mod discovery;
 pub mod match_mode;
+pub mod patterns;
 pub mod reload;
 pub mod sandbox;
 pub mod spawner;
+pub mod strlib;
 pub mod world_mode;
 
 use std::path::{Path, PathBuf};

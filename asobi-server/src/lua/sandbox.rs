@@ -7,16 +7,22 @@
 //! refuses symlinks, and caches results in `_ASOBI_LOADED`.
 //!
 //! Limits: a memory cap per VM, and a wall-clock deadline per call checked by an instruction
-//! hook every 1 000 instructions, so `while true do end` is stopped, not waited for.
+//! hook every 1 000 instructions, so `while true do end` is stopped, not waited for. Once a
+//! call's deadline has passed nothing the script does can catch the overrun: `pcall`,
+//! `xpcall`, `coroutine.resume` and `coroutine.close` re-raise it, and the hook keeps raising
+//! it. Whether a call overran is a flag only the host sets ([`Sandbox::with_deadline`]), never
+//! read from an error's text. Scripts cannot give a table a `__gc` finalizer (a finalizer runs
+//! whenever the collector decides, outside any call's deadline), and `string.rep` refuses
+//! results past the VM's memory cap before it builds them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
-/// The error text a deadline overrun raises (recognised by [`ScriptError::classify`]).
+/// The error text a deadline overrun raises (for the log; overruns are known by a flag).
 const DEADLINE_MARKER: &str = "asobi: callback time budget exceeded";
 
 /// Why a script call failed.
@@ -34,11 +40,14 @@ pub enum ScriptError {
 }
 
 impl ScriptError {
-    fn classify(e: mlua::Error) -> ScriptError {
+    /// Classifies a failed call. `overran` is the host's own flag (the hook raised past the
+    /// deadline); a memory overrun is Lua's `LUA_ERRMEM` status, which no script can raise
+    /// (`error("not enough memory")` is an ordinary runtime error).
+    fn classify(e: mlua::Error, overran: bool) -> ScriptError {
         let text = e.to_string();
-        if text.contains(DEADLINE_MARKER) {
+        if overran {
             ScriptError::Timeout(first_line(&text))
-        } else if matches!(e, mlua::Error::MemoryError(_)) || text.contains("not enough memory") {
+        } else if is_memory_error(&e) {
             ScriptError::Memory
         } else {
             ScriptError::Runtime(first_line(&text))
@@ -60,6 +69,27 @@ impl ScriptError {
     }
 }
 
+/// `LUA_ERRMEM` anywhere in the chain (a Rust callback wraps the error it passes on).
+fn is_memory_error(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } => is_memory_error(cause),
+        mlua::Error::WithContext { cause, .. } => is_memory_error(cause),
+        _ => false,
+    }
+}
+
+impl From<super::convert::ConvertError> for ScriptError {
+    /// A result too large for what the script may still allocate is a memory overrun (it
+    /// counts against the cap); a cycle is the script's runtime error.
+    fn from(e: super::convert::ConvertError) -> Self {
+        match e {
+            super::convert::ConvertError::TooLarge { .. } => ScriptError::Memory,
+            cycle => ScriptError::Runtime(cycle.to_string()),
+        }
+    }
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or(text);
     line.chars().take(500).collect()
@@ -68,11 +98,91 @@ fn first_line(text: &str) -> String {
 /// A sandboxed VM and its call deadline.
 pub struct Sandbox {
     lua: Lua,
-    /// Deadline as nanoseconds after `epoch`; 0 = none.
-    deadline: Arc<AtomicU64>,
-    epoch: Instant,
+    clock: Clock,
     dir: PathBuf,
 }
+
+/// The running call's deadline, shared by the instruction hook and the host functions that
+/// do long work in one step (the pattern functions); kept as the VM's app data.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    /// Deadline as nanoseconds after `epoch`; 0 = none.
+    deadline: Arc<AtomicU64>,
+    /// Set when an overrun is raised; cleared when a call starts. Only the host sets it.
+    overran: Arc<AtomicBool>,
+    epoch: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            deadline: Arc::new(AtomicU64::new(0)),
+            overran: Arc::new(AtomicBool::new(false)),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds left before the deadline (0 once it has passed); `None` outside a call.
+    pub fn remaining_ns(&self) -> Option<u64> {
+        match self.deadline.load(Ordering::Relaxed) {
+            0 => None,
+            d => Some(d.saturating_sub(self.epoch.elapsed().as_nanos() as u64)),
+        }
+    }
+
+    /// Flags the overrun and returns the error that ends the call.
+    pub fn overrun(&self) -> mlua::Error {
+        self.overran.store(true, Ordering::Relaxed);
+        mlua::Error::RuntimeError(DEADLINE_MARKER.into())
+    }
+
+    /// Raises the overrun when the running call's deadline has passed.
+    pub fn check(&self) -> mlua::Result<()> {
+        match self.remaining_ns() {
+            Some(0) => Err(self.overrun()),
+            _ => Ok(()),
+        }
+    }
+
+    fn overran(&self) -> bool {
+        self.overran.load(Ordering::Relaxed)
+    }
+}
+
+/// The memory cap of a VM, kept as app data so conversions can count against it.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryCap(pub usize);
+
+/// What a script's protected calls look like from inside: each re-raises an error that
+/// arrives once the host has flagged an overrun (`overran()`), so no `pcall` loop, message
+/// handler or coroutine can keep a callback alive past its deadline. `setmetatable` refuses
+/// a metatable that carries `__gc`; Lua 5.4 marks an object for finalization only when its
+/// metatable has the field at that moment, so adding it later does nothing. The originals
+/// are locals of this chunk, out of the script's reach (`debug` is absent).
+const GUARDS_SRC: &str = r#"
+local overran, error, type, rawget = ...
+local raw_pcall, raw_xpcall, raw_setmetatable = pcall, xpcall, setmetatable
+local co_resume, co_close = coroutine.resume, coroutine.close
+local function pass(ok, ...)
+  if not ok and overran() then error((...), 0) end
+  return ok, ...
+end
+pcall = function(f, ...) return pass(raw_pcall(f, ...)) end
+xpcall = function(f, handler, ...)
+  return pass(raw_xpcall(f, function(e)
+    if overran() then return e end
+    return handler(e)
+  end, ...))
+end
+coroutine.resume = function(co, ...) return pass(co_resume(co, ...)) end
+coroutine.close = function(co) return pass(co_close(co)) end
+setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not allowed", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+"#;
 
 impl Sandbox {
     /// A fresh VM whose `require` resolves under `dir`.
@@ -84,15 +194,16 @@ impl Sandbox {
             | StdLib::OS
             | StdLib::COROUTINE;
         let lua = Lua::new_with(libs, LuaOptions::default())?;
-        let deadline = Arc::new(AtomicU64::new(0));
-        let epoch = Instant::now();
         let sandbox = Sandbox {
             lua,
-            deadline,
-            epoch,
+            clock: Clock::new(),
             dir: dir.to_owned(),
         };
+        sandbox.lua.set_app_data(MemoryCap(memory_limit));
+        sandbox.lua.set_app_data(sandbox.clock.clone());
         sandbox.restrict()?;
+        super::strlib::install(&sandbox.lua)?;
+        sandbox.install_guards()?;
         sandbox.install_require()?;
         super::convert::install_copier(&sandbox.lua)?;
         sandbox.install_hook()?;
@@ -104,17 +215,27 @@ impl Sandbox {
     /// every instruction to count, so it is left out of the server's own Lua code (see
     /// [`Sandbox::snapshot`]).
     fn install_hook(&self) -> mlua::Result<()> {
-        let (deadline, epoch) = (self.deadline.clone(), self.epoch);
+        let clock = self.clock.clone();
         self.lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(1000),
-            move |_, _| {
-                let d = deadline.load(Ordering::Relaxed);
-                if d != 0 && epoch.elapsed().as_nanos() as u64 > d {
-                    return Err(mlua::Error::RuntimeError(DEADLINE_MARKER.into()));
-                }
-                Ok(VmState::Continue)
-            },
+            move |_, _| clock.check().map(|()| VmState::Continue),
         )
+    }
+
+    /// Installs [`GUARDS_SRC`] over the loaded libraries.
+    fn install_guards(&self) -> mlua::Result<()> {
+        let clock = self.clock.clone();
+        let check = self.lua.create_function(move |_, ()| Ok(clock.overran()))?;
+        let g = self.lua.globals();
+        self.lua
+            .load(GUARDS_SRC)
+            .set_name("=asobi.guards")
+            .call::<()>((
+                check,
+                g.raw_get::<Function>("error")?,
+                g.raw_get::<Function>("type")?,
+                g.raw_get::<Function>("rawget")?,
+            ))
     }
 
     /// A deep copy of `value` ([`super::convert::deep_copy`]) taken before a callback so a
@@ -148,6 +269,7 @@ impl Sandbox {
         }
         let string: Table = g.get("string")?;
         string.raw_set("dump", Value::Nil)?;
+        string.raw_set("rep", lua.create_function(string_rep)?)?;
         let os: Table = g.get("os")?;
         let safe_os = lua.create_table()?;
         for name in ["clock", "date", "difftime", "time"] {
@@ -304,12 +426,27 @@ impl Sandbox {
         args: MultiValue,
         budget: Duration,
     ) -> Result<Option<serde_json::Value>, ScriptError> {
-        let out = self.call(name, args, budget)?;
-        Ok(out.map(|o| {
-            o.into_iter()
-                .next()
-                .map_or(serde_json::Value::Null, |v| super::convert::to_json(&v))
-        }))
+        let Some(out) = self.call(name, args, budget)? else {
+            return Ok(None);
+        };
+        match out.into_iter().next() {
+            Some(v) => self.to_json(&v).map(Some),
+            None => Ok(Some(serde_json::Value::Null)),
+        }
+    }
+
+    /// A value the script produced, as JSON ([`super::convert::to_json`]): bounded by what the
+    /// VM may still allocate; a failure is the script's error.
+    pub fn to_json(&self, value: &Value) -> Result<serde_json::Value, ScriptError> {
+        Ok(super::convert::to_json(&self.lua, value)?)
+    }
+
+    /// [`to_json`](Self::to_json) for a value that must be an object (anything else is `{}`).
+    pub fn to_object(
+        &self,
+        value: &Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ScriptError> {
+        Ok(super::convert::to_object(&self.lua, value)?)
     }
 
     /// `name(config)` with an empty `config` table (the contract's set-up calls: `phases`,
@@ -319,7 +456,10 @@ impl Sandbox {
         name: &str,
         budget: Duration,
     ) -> Result<Option<serde_json::Value>, ScriptError> {
-        let config = self.lua.create_table().map_err(ScriptError::classify)?;
+        let config = self
+            .lua
+            .create_table()
+            .map_err(|e| ScriptError::classify(e, false))?;
         self.call_json(name, MultiValue::from_iter([Value::Table(config)]), budget)
     }
 
@@ -346,12 +486,45 @@ impl Sandbox {
         budget: Duration,
         f: impl FnOnce() -> mlua::Result<T>,
     ) -> Result<T, ScriptError> {
-        let at = (self.epoch.elapsed() + budget).as_nanos().max(1) as u64;
-        self.deadline.store(at, Ordering::Relaxed);
+        let clock = &self.clock;
+        let at = (clock.epoch.elapsed() + budget).as_nanos().max(1) as u64;
+        clock.overran.store(false, Ordering::Relaxed);
+        clock.deadline.store(at, Ordering::Relaxed);
         let result = f();
-        self.deadline.store(0, Ordering::Relaxed);
-        result.map_err(ScriptError::classify)
+        clock.deadline.store(0, Ordering::Relaxed);
+        let overran = clock.overran.swap(false, Ordering::Relaxed);
+        result.map_err(|e| ScriptError::classify(e, overran))
     }
+}
+
+/// `string.rep(s, n [, sep])` with its size checked against the VM's memory cap before
+/// anything is built (Lua's own copies `n` times even when the pieces are empty, a C loop the
+/// instruction hook never sees).
+fn string_rep(
+    lua: &Lua,
+    (s, n, sep): (mlua::LuaString, mlua::Integer, Option<mlua::LuaString>),
+) -> mlua::Result<mlua::LuaString> {
+    let (s, sep) = (s.as_bytes(), sep.as_ref().map(|x| x.as_bytes()));
+    let sep: &[u8] = sep.as_deref().unwrap_or(&[]);
+    if n <= 0 || (s.is_empty() && sep.is_empty()) {
+        return lua.create_string("");
+    }
+    let n = n as u64;
+    let cap = lua.app_data_ref::<MemoryCap>().map_or(usize::MAX, |c| c.0) as u64;
+    let total = (s.len() as u64)
+        .checked_mul(n)
+        .and_then(|a| (sep.len() as u64).checked_mul(n - 1).map(|b| (a, b)))
+        .and_then(|(a, b)| a.checked_add(b))
+        .filter(|total| *total <= cap)
+        .ok_or_else(|| mlua::Error::RuntimeError("resulting string too large".into()))?;
+    let mut out = Vec::with_capacity(total as usize);
+    for i in 0..n {
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        out.extend_from_slice(&s);
+    }
+    lua.create_string(out)
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -483,6 +656,130 @@ mod tests {
         assert!(e.is_overrun(), "{e}");
         // The VM still works afterwards.
         assert!(matches!(eval(&s, "return 1 + 1"), Ok(Value::Integer(2))));
+    }
+
+    /// Issue 15 §1: once the deadline has passed nothing the script does catches it.
+    #[test]
+    fn no_protected_call_outlives_the_deadline() {
+        let (s, _) = sandbox();
+        for code in [
+            "while true do pcall(function() while true do end end) end",
+            "while true do pcall(pcall, function() while true do end end) end",
+            "while true do xpcall(function() while true do end end, function(e) return e end) end",
+            "while true do xpcall(function() while true do end end, function() while true do end end) end",
+            "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+            "while true do pcall(coroutine.wrap(function() while true do end end)) end",
+            "while true do local co = coroutine.create(function() while true do end end)
+               coroutine.resume(co) coroutine.close(co) end",
+            "while true do pcall(string.gsub, 'abc', '%w', function() while true do end end) end",
+            "while true do pcall(table.sort, {3, 2, 1}, function() while true do end end) end",
+        ] {
+            let started = Instant::now();
+            let e = eval(&s, code).unwrap_err();
+            assert!(matches!(e, ScriptError::Timeout(_)), "{code}: {e}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{code}: {:?}",
+                started.elapsed()
+            );
+            assert!(matches!(eval(&s, "return 1 + 1"), Ok(Value::Integer(2))));
+        }
+        // Before the deadline, pcall is pcall.
+        assert!(matches!(
+            eval(
+                &s,
+                "local ok, e = pcall(error, {code = 7}) return (not ok) and e.code"
+            ),
+            Ok(Value::Integer(7))
+        ));
+        assert!(matches!(
+            eval(
+                &s,
+                "return select('#', pcall(function() return 1, nil, 3 end))"
+            ),
+            Ok(Value::Integer(4))
+        ));
+        assert!(matches!(
+            eval(
+                &s,
+                "return xpcall(error, function(e) return 'handled ' .. e end, 'x')"
+            ),
+            Ok(Value::Boolean(false))
+        ));
+    }
+
+    /// Issue 15 §5: an error's text never decides how it is classified.
+    #[test]
+    fn overruns_are_a_host_flag_not_a_message() {
+        let (s, _) = sandbox();
+        for code in [
+            "error('asobi: callback time budget exceeded')",
+            "error('unknown action: asobi: callback time budget exceeded')",
+            "error('not enough memory')",
+        ] {
+            let e = eval(&s, code).unwrap_err();
+            assert!(matches!(e, ScriptError::Runtime(_)), "{code}: {e:?}");
+            assert!(!e.is_overrun());
+        }
+    }
+
+    /// Issue 15 §2: no finalizer can run outside a deadline.
+    #[test]
+    fn scripts_cannot_set_finalizers() {
+        let (s, _) = sandbox();
+        let e = eval(
+            &s,
+            "keep = setmetatable({}, {__gc = function() while true do end end})",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("__gc"), "{e}");
+        let e = eval(&s, "keep = setmetatable({}, {__gc = true})").unwrap_err();
+        assert!(e.to_string().contains("__gc"), "{e}");
+        // Added after setmetatable, Lua 5.4 never marks the object: nothing runs.
+        assert!(
+            eval(
+                &s,
+                "local mt = {} keep = setmetatable({}, mt)
+                 mt.__gc = function() while true do end end keep = nil"
+            )
+            .is_ok()
+        );
+        // Collect everything the VM holds: no finalizer spins.
+        drop(s);
+        // Other metatables still work.
+        let (s, _) = sandbox();
+        assert!(matches!(
+            eval(&s, "return setmetatable({}, {__index = {hp = 3}}).hp"),
+            Ok(Value::Integer(3))
+        ));
+    }
+
+    /// Issue 15 §4: `string.rep` is checked before it builds anything.
+    #[test]
+    fn string_rep_is_bounded_by_the_memory_cap() {
+        let (s, _) = sandbox();
+        let started = Instant::now();
+        assert!(matches!(
+            eval(&s, "return #string.rep('', 1 << 62)"),
+            Ok(Value::Integer(0))
+        ));
+        assert!(eval(&s, "return string.rep('', 1 << 62, ',')").is_err());
+        assert!(eval(&s, "return string.rep('x', 1 << 40)").is_err());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(matches!(
+            eval(
+                &s,
+                "return string.rep('ab', 3, '-') == 'ab-ab-ab' and ('x'):rep(2) == 'xx'"
+            ),
+            Ok(Value::Boolean(true))
+        ));
+        assert!(matches!(
+            eval(
+                &s,
+                "return string.rep('ab', 0) == '' and string.rep('ab', -1) == ''"
+            ),
+            Ok(Value::Boolean(true))
+        ));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use mlua::{MultiValue, Value};
 use serde_json::{Map, Value as Json};
 
 use super::api::{Api, Context};
-use super::convert::{Nulls, object_to_lua, to_json, to_lua, to_object};
+use super::convert::{Nulls, object_to_lua, to_lua};
 use super::discovery::LuaModeDef;
 use super::match_mode::LuaSettings;
 use super::reload::Reloader;
@@ -279,11 +279,13 @@ impl WorldHooks for LuaWorld {
         let args = MultiValue::from_iter([self.pid(player_id), self.state.clone()]);
         match self.sandbox.call("spawn_position", args, SPAWN) {
             Ok(Some(out)) => {
-                let pos = out
-                    .into_iter()
-                    .next()
-                    .map(|v| to_json(&v))
-                    .unwrap_or(Json::Null);
+                let pos = match out.into_iter().next() {
+                    Some(v) => self.sandbox.to_json(&v).unwrap_or_else(|e| {
+                        log_failure(&self.rel, "spawn_position", &e);
+                        Json::Null
+                    }),
+                    None => Json::Null,
+                };
                 let axis = |k: &str| pos.get(k).and_then(Json::as_f64).unwrap_or(0.0);
                 Some((axis("x"), axis("y")))
             }
@@ -399,9 +401,11 @@ impl WorldHooks for LuaWorld {
         if t.raw_get::<Value>("_finished").ok()? != Value::Boolean(true) {
             return None;
         }
-        Some(to_object(
-            &t.raw_get::<Value>("_result").unwrap_or(Value::Nil),
-        ))
+        let result = t.raw_get::<Value>("_result").unwrap_or(Value::Nil);
+        Some(self.sandbox.to_object(&result).unwrap_or_else(|e| {
+            log_failure(&self.rel, "post_tick", &e);
+            Map::new()
+        }))
     }
 
     fn take_effects(&mut self) -> HookEffects {
@@ -527,9 +531,13 @@ impl LuaZone {
         Ok(Value::Table(t))
     }
 
-    fn adopt_entities(v: &Value, entities: &mut ZoneEntities) {
-        let Json::Object(map) = to_json(v) else {
-            return;
+    /// Takes the entity table a callback returned; one that cannot be converted is that
+    /// callback's error and leaves the entities as they were.
+    fn adopt_entities(&self, callback: &str, v: &Value, entities: &mut ZoneEntities) {
+        let map = match self.sandbox.to_json(v) {
+            Ok(Json::Object(map)) => map,
+            Ok(_) => return,
+            Err(e) => return log_failure(&self.rel, callback, &e),
         };
         entities.0 = map
             .into_iter()
@@ -567,7 +575,7 @@ impl LuaZone {
                 Ok(Some(out)) => {
                     let mut values = out.into_iter();
                     if let Some(e) = values.next().filter(|v| matches!(v, Value::Table(_))) {
-                        Self::adopt_entities(&e, entities);
+                        self.adopt_entities("zone_tick", &e, entities);
                     }
                     if let Some(s) = values.next() {
                         self.zone_state = s;
@@ -593,7 +601,7 @@ impl LuaZone {
                 Ok(Some(out)) => {
                     let mut values = out.into_iter();
                     if let Some(e) = values.next().filter(|v| matches!(v, Value::Table(_))) {
-                        Self::adopt_entities(&e, entities);
+                        self.adopt_entities("handle_input", &e, entities);
                     }
                     if let Some(Value::Integer(seq)) = values.next()
                         && seq >= 0
@@ -640,7 +648,7 @@ impl LuaZone {
                     .next()
                     .filter(|v| matches!(v, Value::Table(_)))
                 {
-                    Self::adopt_entities(&e, entities);
+                    self.adopt_entities("handle_effects", &e, entities);
                 }
             }
             Ok(None) => {}
@@ -660,8 +668,12 @@ impl LuaZone {
 /// `{"game_state": <zone_state as JSON>, "spawner_state": <respawn queue and counts>}`.
 fn lua_zone_save(zone: Res<LuaZone>, mut state: ResMut<ZoneState>) {
     let spawner = zone.api.zone_view().spawner.state();
+    let game_state = zone.sandbox.to_json(&zone.zone_state).unwrap_or_else(|e| {
+        log_failure(&zone.rel, "zone_save", &e);
+        Json::Null
+    });
     state.0 = Some(serde_json::json!({
-        "game_state": to_json(&zone.zone_state),
+        "game_state": game_state,
         "spawner_state": spawner,
     }));
 }

@@ -180,7 +180,7 @@ impl Matches {
     }
 
     /// Creates a match of `mode` (no players yet).
-    pub fn create(&self, mode: &Arc<MatchMode>) -> Result<MatchHandle, MatchError> {
+    pub async fn create(&self, mode: &Arc<MatchMode>) -> Result<MatchHandle, MatchError> {
         if self.live_count() >= MAX_LIVE_MATCHES {
             return Err(MatchError::CapacityReached);
         }
@@ -192,6 +192,7 @@ impl Matches {
             .map(|rt| rt.handle().clone())
             .ok_or(MatchError::CapacityReached)?;
         let handle = runtime::MatchTask::spawn(id.clone(), mode.clone(), self.shared.clone(), &sim)
+            .await
             .map_err(MatchError::StartFailed)?;
         self.shared.instances.insert(id, handle.clone());
         Ok(handle)
@@ -250,7 +251,7 @@ impl Matches {
         };
         let handle = match best {
             Some(h) => h,
-            None => self.create(&mode)?,
+            None => self.create(&mode).await?,
         };
         self.join(&handle, player_id, ctx, respond).await
     }

@@ -244,14 +244,25 @@ fn build_app(id: &str, mode: &MatchMode) -> Result<SubApp, String> {
 
 impl MatchTask {
     /// Creates a match and spawns its task on the simulation runtime.
-    pub(crate) fn spawn(
+    /// Builds the match's app (a Lua mode runs its script's top level and `init` here, which
+    /// can take a second) on the simulation runtime's blocking pool, never on an I/O worker,
+    /// then starts its task.
+    pub(crate) async fn spawn(
         id: String,
         mode: Arc<MatchMode>,
         shared: Arc<MatchesShared>,
         sim: &tokio::runtime::Handle,
     ) -> Result<MatchHandle, String> {
-        let app = std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode)))
-            .map_err(|p| panic_message(&p))??;
+        let app = sim
+            .spawn_blocking({
+                let (id, mode) = (id.clone(), mode.clone());
+                move || {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode)))
+                        .map_err(|p| panic_message(&p))?
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())??;
         let snapshot = Arc::new(Mutex::new(Snapshot {
             status: Status::Waiting,
             players: Vec::new(),

@@ -418,7 +418,7 @@ impl Matchmaker {
         let Some(mode_def) = matches.mode(mode) else {
             return Ok(());
         };
-        let handle = match matches.create(&mode_def) {
+        let handle = match matches.create(&mode_def).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(mode, error = ?e, "matched group's match failed to start");

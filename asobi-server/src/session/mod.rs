@@ -218,6 +218,12 @@ impl Session {
                 self.reply(cid, ServerMessage::MatchLeft(Success::TRUE));
             }
             // Current match, else current world zone (as `world.input` without seq), else hint.
+            M::MatchInput(input) if !self.input_strings_fit(&input) => {
+                self.refuse_input(cid, ClientType::MatchInput);
+            }
+            M::WorldInput { input, .. } if !self.input_strings_fit(&input) => {
+                self.refuse_input(cid, ClientType::WorldInput);
+            }
             M::MatchInput(input) => {
                 if self.app.matches().current(self.player_id()).is_some() {
                     self.app.matches().input(self.player_id(), input);
@@ -568,6 +574,18 @@ impl Session {
         let payload = ErrorPayload::from_reason(Reason::NotInMatch)
             .with_request_type(ClientType::MatchInput.as_str());
         self.reply(None, ServerMessage::Error(payload));
+    }
+
+    /// Whether every string of a client's input (keys and values, at any depth) is within
+    /// `max_input_string_bytes`: scripts never see a longer one.
+    fn input_strings_fit(&self, input: &serde_json::Map<String, serde_json::Value>) -> bool {
+        asobi_core::protocol::longest_string(input) <= self.app.config().max_input_string_bytes
+    }
+
+    fn refuse_input(&self, cid: Option<Cid>, ty: ClientType) {
+        let payload =
+            ErrorPayload::from_reason(Reason::InputStringTooLong).with_request_type(ty.as_str());
+        self.reply(cid, ServerMessage::Error(payload));
     }
 
     fn reply(&self, cid: Option<Cid>, message: ServerMessage) {

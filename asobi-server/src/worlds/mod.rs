@@ -235,6 +235,7 @@ impl Worlds {
             self.shared.clone(),
             &self.sim,
         )
+        .await
         .map_err(WorldError::StartFailed)?;
         self.shared.instances.insert(id, handle.clone());
         Ok(handle)
@@ -376,7 +377,9 @@ impl Worlds {
                 None,
                 self.shared.clone(),
                 &self.sim,
-            ) {
+            )
+            .await
+            {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::error!(world_id = %id, error = %e, "persistent world failed to restart");

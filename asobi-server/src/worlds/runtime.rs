@@ -280,15 +280,26 @@ fn number(f: &Fields, key: &str) -> Option<f64> {
 }
 
 impl WorldTask {
-    pub(crate) fn spawn(
+    /// Builds the world's hooks (a Lua mode runs its script's top level, `init` and
+    /// `generate_world` here) on the simulation runtime's blocking pool, never on an I/O
+    /// worker, then starts its task.
+    pub(crate) async fn spawn(
         id: String,
         mode: Arc<WorldMode>,
         creator: Option<String>,
         shared: Arc<WorldsShared>,
         sim: &tokio::runtime::Handle,
     ) -> Result<WorldHandle, String> {
-        let mut hooks = std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
-            .map_err(|p| panic_message(&p))??;
+        let mut hooks = sim
+            .spawn_blocking({
+                let (id, mode) = (id.clone(), mode.clone());
+                move || {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
+                        .map_err(|p| panic_message(&p))?
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())??;
         let terrain_provider = hooks.terrain().or_else(|| mode.descriptor.terrain.clone());
         let (tx, rx) = mpsc::channel(4096);
         let snapshot = Arc::new(Mutex::new(Snapshot {
