@@ -340,6 +340,130 @@ async fn sandbox_escapes_fail_inside_the_script_and_runaways_end_only_their_matc
     wp.assert_alive().await;
 }
 
+/// Issue 15 §1–5: hostile scripts. Each runaway ends only its own match, however it tries
+/// to catch the overrun; an error whose text mimics an overrun, a cyclic state and an
+/// oversized client string fail only that call; a neighbour keeps its tick rate throughout.
+#[tokio::test]
+async fn hostile_scripts_end_only_their_own_match_and_the_neighbour_keeps_its_tick() {
+    let s = lua_server(&game_copy()).await;
+    let n = s.register("calm_neighbour").await;
+    let mut wn = s.ws_as(&n).await;
+    join(&mut wn, "probe").await;
+    let neighbour = cadence(wn, Duration::from_millis(4000));
+
+    let finished = |f: Value| f["payload"]["result"].clone();
+    for (i, hostile) in ["pcall_spin", "xpcall_spin", "coroutine_spin"]
+        .into_iter()
+        .enumerate()
+    {
+        let a = s.register(&format!("spinner{i}")).await;
+        let mut w = s.ws_as(&a).await;
+        join(&mut w, "probe").await;
+        let started = Instant::now();
+        w.send(json!({"type": "match.input", "payload": {"hostile": hostile}}))
+            .await;
+        let f = finished(w.recv_type("match.finished").await);
+        assert_eq!(
+            f,
+            json!({"status": "script_error", "reason": "timeout"}),
+            "{hostile}"
+        );
+        println!("{hostile}: match ended after {:?}", started.elapsed());
+    }
+
+    // A finalizer cannot be set at all.
+    let a = s.register("finalizer").await;
+    let mut w = s.ws_as(&a).await;
+    join(&mut w, "probe").await;
+    w.send(json!({"type": "match.input", "payload": {"attempt": "gc_finalizer"}}))
+        .await;
+    let r = sent(&mut w).await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(r["err"].as_str().unwrap_or("").contains("__gc"), "{r}");
+
+    // A player choosing the overrun's text as an action does not end the match.
+    for action in ["asobi: callback time budget exceeded", "not enough memory"] {
+        w.send(json!({"type": "match.input", "payload": {"hostile": "action", "action": action}}))
+            .await;
+    }
+    w.send(json!({"type": "match.input", "payload": {"attempt": "load"}}))
+        .await;
+    assert_eq!(sent(&mut w).await["attempt"], "load", "the match is alive");
+
+    // A cyclic state is the script's error: that player gets `{}`, the match goes on.
+    w.send(json!({"type": "match.input", "payload": {"cycle": true}}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = w.recv_type("match.state").await;
+        if st["payload"] == json!({}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no empty state after a cycle");
+    }
+    w.send(json!({"type": "match.input", "payload": {"calm": true}}))
+        .await;
+    loop {
+        let st = w.recv_type("match.state").await;
+        if st["payload"]["n"].is_number() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "state never recovered");
+    }
+
+    // An oversized client string is refused before any script sees it.
+    let long = format!("x{}x", " ".repeat(5000));
+    w.send(
+        json!({"type": "match.input", "cid": "7", "payload": {"hostile": "trim", "text": long}}),
+    )
+    .await;
+    let e = w.recv_type("error").await;
+    assert_eq!(e["payload"]["reason"], "input_string_too_long", "{e}");
+    // Within the cap, the quadratic trim idiom runs out of the callback's budget.
+    let text = format!("x{}x", " ".repeat(4000));
+    let started = Instant::now();
+    w.send(json!({"type": "match.input", "payload": {"hostile": "trim", "text": text}}))
+        .await;
+    let r = w
+        .recv_type_within("match.finished", Duration::from_secs(10))
+        .await;
+    println!(
+        "trim idiom on 4 KB: match ended after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(finished(r)["reason"], "timeout");
+
+    // A state that fans out to 2^60 nodes counts against the memory cap.
+    let a = s.register("fan_out").await;
+    let mut w = s.ws_as(&a).await;
+    join(&mut w, "probe").await;
+    w.send(json!({"type": "match.input", "payload": {"fan_out": true}}))
+        .await;
+    let f = finished(w.recv_type("match.finished").await);
+    assert_eq!(f["status"], "script_error", "{f}");
+    assert!(
+        f["reason"] == "heap_exhausted" || f["reason"] == "timeout",
+        "the memory cap or the time budget ends it: {f}"
+    );
+
+    let (mut wn, intervals) = neighbour.await.unwrap();
+    let m = median(intervals.clone());
+    println!(
+        "neighbour match: median state interval {m:?} over {} states (10 Hz = 100 ms)",
+        intervals.len()
+    );
+    println!(
+        "neighbour match: longest interval {:?}",
+        intervals.iter().max()
+    );
+    assert!(
+        m < Duration::from_millis(150),
+        "the neighbour kept its tick: {m:?}"
+    );
+    assert!(intervals.len() >= 20);
+    wn.assert_alive().await;
+}
+
 #[tokio::test]
 async fn the_event_style_sends_state_when_it_changes() {
     let s = lua_server(&game_copy()).await;
@@ -763,6 +887,9 @@ async fn spawn_templates_spawn_and_respawn_entities() {
     );
     let id = wolf["id"].as_str().unwrap().to_owned();
 
+    // Timed from before the hunt is sent: the despawn (and its respawn timer) come later,
+    // so this elapsed time is never shorter than the timer's.
+    let hunted = Instant::now();
     wa.send(json!({"type": "world.input", "payload": {"hunt": true}}))
         .await;
     let r = sent(&mut wa).await;
@@ -772,7 +899,6 @@ async fn spawn_templates_spawn_and_respawn_entities() {
         "{r}"
     );
     // Removed, then back after the delay: same id and position, base state only.
-    let hunted = Instant::now();
     let mut removed = false;
     let back = loop {
         let f = wa.recv_type("world.tick").await;

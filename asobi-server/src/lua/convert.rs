@@ -41,6 +41,9 @@ pub enum ConvertError {
         /// The allowance the conversion started with.
         limit: usize,
     },
+    /// The conversion ran past its time allowance (a huge table is a callback's work too).
+    #[error("cannot convert to JSON within the time budget")]
+    TooSlow,
 }
 
 impl From<ConvertError> for mlua::Error {
@@ -49,12 +52,17 @@ impl From<ConvertError> for mlua::Error {
     }
 }
 
-/// The bytes a conversion may still produce.
+/// The bytes a conversion may still produce, and until when it may run.
 #[derive(Debug, Clone)]
 pub struct Bound {
     left: usize,
     limit: usize,
+    deadline: Option<std::time::Instant>,
+    nodes: u32,
 }
+
+/// How many nodes are converted between two looks at the clock.
+const CLOCK_EVERY: u32 = 1024;
 
 impl Bound {
     /// An allowance of `bytes`.
@@ -62,6 +70,16 @@ impl Bound {
         Bound {
             left: bytes,
             limit: bytes,
+            deadline: None,
+            nodes: 0,
+        }
+    }
+
+    /// The same allowance, ending at `deadline` ([`ConvertError::TooSlow`] after it).
+    pub fn until(self, deadline: std::time::Instant) -> Bound {
+        Bound {
+            deadline: Some(deadline),
+            ..self
         }
     }
 
@@ -77,6 +95,18 @@ impl Bound {
             .left
             .checked_sub(bytes)
             .ok_or(ConvertError::TooLarge { limit: self.limit })?;
+        Ok(())
+    }
+
+    /// One node more; every [`CLOCK_EVERY`] nodes, the deadline is checked.
+    fn node(&mut self) -> Result<(), ConvertError> {
+        self.take(NODE_BYTES)?;
+        self.nodes = self.nodes.wrapping_add(1);
+        if self.nodes % CLOCK_EVERY == 0
+            && self.deadline.is_some_and(|d| std::time::Instant::now() > d)
+        {
+            return Err(ConvertError::TooSlow);
+        }
         Ok(())
     }
 }
@@ -123,15 +153,22 @@ pub fn object_to_lua(lua: &Lua, map: &Map<String, Value>, nulls: Nulls) -> mlua:
     Ok(t)
 }
 
+/// How long one conversion may take: it is part of the work a callback asked for.
+pub const CONVERT_TIME: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Lua → JSON for a top-level value that must be an object (`get_state`, `_result`, broadcast
 /// payloads): anything that is not a string-keyed table becomes `{}`.
 pub fn to_object(lua: &Lua, value: &LuaValue) -> Result<Map<String, Value>, ConvertError> {
-    to_object_within(value, &mut Bound::for_vm(lua))
+    to_object_within(value, &mut vm_bound(lua))
 }
 
-/// Lua → JSON for any value, within what `lua` may still allocate.
+/// Lua → JSON for any value, within what `lua` may still allocate and [`CONVERT_TIME`].
 pub fn to_json(lua: &Lua, value: &LuaValue) -> Result<Value, ConvertError> {
-    to_json_within(value, &mut Bound::for_vm(lua))
+    to_json_within(value, &mut vm_bound(lua))
+}
+
+fn vm_bound(lua: &Lua) -> Bound {
+    Bound::for_vm(lua).until(std::time::Instant::now() + CONVERT_TIME)
 }
 
 /// [`to_object`] within an explicit allowance.
@@ -163,7 +200,7 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn value(&mut self, value: &LuaValue, top: bool) -> Result<Value, ConvertError> {
-        self.bound.take(NODE_BYTES)?;
+        self.bound.node()?;
         if self.path.len() > MAX_DEPTH {
             return Ok(Value::from("too_deep"));
         }

@@ -81,11 +81,14 @@ fn is_memory_error(e: &mlua::Error) -> bool {
 
 impl From<super::convert::ConvertError> for ScriptError {
     /// A result too large for what the script may still allocate is a memory overrun (it
-    /// counts against the cap); a cycle is the script's runtime error.
+    /// counts against the cap), one too slow to convert a time overrun; a cycle is the
+    /// script's runtime error.
     fn from(e: super::convert::ConvertError) -> Self {
+        use super::convert::ConvertError as E;
         match e {
-            super::convert::ConvertError::TooLarge { .. } => ScriptError::Memory,
-            cycle => ScriptError::Runtime(cycle.to_string()),
+            E::TooLarge { .. } => ScriptError::Memory,
+            E::TooSlow => ScriptError::Timeout(e.to_string()),
+            E::Cycle { .. } => ScriptError::Runtime(e.to_string()),
         }
     }
 }

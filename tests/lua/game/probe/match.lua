@@ -12,13 +12,43 @@ attempts = {
   debug_registry = function() return debug.getregistry() end,
   require_escape = function() return require("../../etc/passwd") end,
   collectgarbage = function() return collectgarbage("count") end,
+  gc_finalizer = function()
+    keep = setmetatable({}, { __gc = function() while true do end end })
+  end,
+}
+
+-- Hostile callbacks (issue 15): each must end only this match, or only fail its own call.
+hostile = {
+  pcall_spin = function() while true do pcall(function() while true do end end) end end,
+  xpcall_spin = function()
+    while true do xpcall(function() while true do end end, function(e) return e end) end
+  end,
+  coroutine_spin = function()
+    while true do coroutine.resume(coroutine.create(function() while true do end end)) end
+  end,
+  trim = function(input) return input.text:match("^%s*(.-)%s*$") end,
+  -- A player-chosen action name in the error text must not read as an overrun.
+  action = function(input) error("unknown action: " .. input.action) end,
 }
 
 function init(config) return { n = 0 } end
 function join(id, state) return state end
 function leave(id, state) return state end
 function tick(state) state.n = state.n + 1 return state end
-function get_state(id, state) return { n = state.n } end
+function get_state(id, state)
+  if state.cycle then
+    local a = {}
+    a.l = a
+    a.r = a
+    return { n = state.n, a = a }
+  end
+  if state.fan_out then
+    local t = { 1 }
+    for i = 1, 60 do t = { l = t, r = t } end
+    return { n = state.n, t = t }
+  end
+  return { n = state.n }
+end
 
 function handle_input(id, input, state)
   if input.attempt then
@@ -50,6 +80,13 @@ function handle_input(id, input, state)
       twice = helpers.twice(21),
     })
   end
+  if input.hostile then
+    hostile[input.hostile](input)
+    game.send(id, { hostile = input.hostile, survived = true })
+  end
+  if input.cycle then state.cycle = true end
+  if input.fan_out then state.fan_out = true end
+  if input.calm then state.cycle = nil end
   if input.spin then
     while true do end
   end
