@@ -295,7 +295,11 @@ impl Default for Config {
         rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
         ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
-        password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)"
+        password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n\n\
+        The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
+        ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
+        and the game at /app/game. ASOBI_HTTP_ADDR and ASOBI_DATABASE_URL win when both are set.\n\
+        Logs go to stderr; stdout carries only the start-up lines."
 )]
 pub struct Cli {
     /// Config file. Default: ./asobi.toml when it exists.
@@ -332,15 +336,43 @@ pub struct Cli {
     /// Database URL: sqlite://FILE (created if missing) or postgres://… [default: sqlite://asobi.db].
     #[arg(long, env = "ASOBI_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// HTTP port (the original Asobi's setting; --http-addr / ASOBI_HTTP_ADDR win).
+    #[arg(long, env = "ASOBI_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+    /// PostgreSQL host (the original Asobi's ASOBI_DB_* settings make a postgres:// URL;
+    /// --database-url / ASOBI_DATABASE_URL win).
+    #[arg(long, env = "ASOBI_DB_HOST", value_name = "HOST")]
+    pub db_host: Option<String>,
+    /// PostgreSQL port, with --db-host [default: 5432].
+    #[arg(long, env = "ASOBI_DB_PORT", value_name = "PORT")]
+    pub db_port: Option<u16>,
+    /// PostgreSQL database name, with --db-host [default: asobi].
+    #[arg(long, env = "ASOBI_DB_NAME", value_name = "NAME")]
+    pub db_name: Option<String>,
+    /// PostgreSQL user, with --db-host [default: postgres].
+    #[arg(long, env = "ASOBI_DB_USER", value_name = "USER")]
+    pub db_user: Option<String>,
+    /// PostgreSQL password, with --db-host (none by default).
+    #[arg(
+        long,
+        env = "ASOBI_DB_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub db_password: Option<String>,
     /// Database connection pool size [default: 16].
     #[arg(long, env = "ASOBI_DATABASE_MAX_CONNECTIONS", value_name = "N")]
     pub database_max_connections: Option<u32>,
     /// Log format [default: human].
     #[arg(long, env = "ASOBI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Log filter, e.g. "info" or "asobi_server=debug" [default: info].
+    /// Log filter, e.g. "info" or "asobi_server=debug" [default: info]; RUST_LOG is read
+    /// when this is not given.
     #[arg(long, env = "ASOBI_LOG", value_name = "FILTER")]
     pub log_filter: Option<String>,
+    /// RUST_LOG, the usual tracing filter variable (ASOBI_LOG / --log-filter win).
+    #[arg(long = "rust-log", env = "RUST_LOG", hide = true)]
+    pub rust_log: Option<String>,
     /// Allowed CORS origins, comma-separated (none by default).
     #[arg(
         long,
@@ -398,7 +430,8 @@ pub struct Cli {
     /// Directory of static files served at / (a game's web page).
     #[arg(long, env = "ASOBI_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
-    /// Game directory with Lua modes (config.lua manifest or a lone match.lua).
+    /// Game directory with Lua modes (config.lua manifest or a lone match.lua) [default:
+    /// /app/game when that folder exists, as in the original Asobi's images].
     #[arg(long = "game", env = "ASOBI_GAME_DIR", value_name = "DIR")]
     pub game_dir: Option<PathBuf>,
     /// Reload Lua scripts into running matches when they change [default: auto].
@@ -433,6 +466,28 @@ pub struct Cli {
     pub shutdown_drain_ms: Option<u64>,
 }
 
+/// Where the original Asobi's container images keep the game's scripts.
+const ASOBI_IMAGE_GAME_DIR: &str = "/app/game";
+
+/// `postgres://user[:password]@host:port/name`, the user and password percent-encoded.
+fn postgres_url(host: &str, port: u16, name: &str, user: &str, password: Option<&str>) -> String {
+    fn encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    let auth = match password {
+        Some(p) => format!("{}:{}", encode(user), encode(p)),
+        None => encode(user),
+    };
+    format!("postgres://{auth}@{host}:{port}/{}", encode(name))
+}
+
 impl Config {
     /// Builds the configuration from the process's flags and environment.
     pub fn from_env_and_args() -> Result<Config, ConfigError> {
@@ -449,6 +504,9 @@ impl Config {
             None => Config::default(),
         };
         config.apply(cli);
+        if config.game_dir.is_none() && std::path::Path::new(ASOBI_IMAGE_GAME_DIR).is_dir() {
+            config.game_dir = Some(PathBuf::from(ASOBI_IMAGE_GAME_DIR));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -471,6 +529,9 @@ impl Config {
                 *slot = v;
             }
         }
+        if let Some(port) = cli.port {
+            self.http_addr.set_port(port);
+        }
         set(&mut self.http_addr, cli.http_addr);
         set(&mut self.quic, cli.quic);
         set(&mut self.quic_addr, cli.quic_addr);
@@ -479,12 +540,22 @@ impl Config {
             self.quic_key = cli.quic_key;
         }
         set(&mut self.quic_dev_cert, cli.quic_dev_cert);
+        if let Some(host) = &cli.db_host {
+            self.database_url = postgres_url(
+                host,
+                cli.db_port.unwrap_or(5432),
+                cli.db_name.as_deref().unwrap_or("asobi"),
+                cli.db_user.as_deref().unwrap_or("postgres"),
+                cli.db_password.as_deref(),
+            );
+        }
         set(&mut self.database_url, cli.database_url);
         set(
             &mut self.database_max_connections,
             cli.database_max_connections,
         );
         set(&mut self.log_format, cli.log_format);
+        set(&mut self.log_filter, cli.rust_log);
         set(&mut self.log_filter, cli.log_filter);
         set(&mut self.cors_origins, cli.cors_origins);
         set(&mut self.ws_allowed_origins, cli.ws_allowed_origins);
@@ -554,6 +625,35 @@ impl Config {
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be positive");
         }
+        for (key, value) in [
+            ("matchmaker_tick_ms", self.matchmaker_tick_ms),
+            ("matchmaker_max_wait_ms", self.matchmaker_max_wait_ms),
+            ("lua_memory_limit_mb", self.lua_memory_limit_mb as u64),
+            ("max_input_string_bytes", self.max_input_string_bytes as u64),
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("ws_idle_timeout_ms", self.ws_idle_timeout_ms),
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be positive");
+            }
+        }
+        let r = &self.rate_limits;
+        for (key, limit) in [
+            ("rate_limits.register", r.register),
+            ("rate_limits.auth", r.auth),
+            ("rate_limits.erase", r.erase),
+            ("rate_limits.api", r.api),
+            ("rate_limits.guest_global", r.guest_global),
+            ("rate_limits.ws_connect", r.ws_connect),
+            ("rate_limits.ws_messages", r.ws_messages),
+            ("rate_limits.join", r.join),
+        ] {
+            if limit.count == 0 || limit.window_ms == 0 {
+                return invalid(key, "count and window_ms must be positive");
+            }
+        }
         let h = &self.password_hashing;
         if argon2::Params::new(h.memory_kib, h.iterations, h.parallelism, None).is_err() {
             return invalid("password_hashing", "argon2 rejects these parameters");
@@ -592,6 +692,79 @@ mod tests {
         assert_eq!(config.log_filter, "debug");
         assert_eq!(config.rate_limits.register, Limit::new(7, 500));
         assert_eq!(config.rate_limits.auth, Limit::new(5, 1000));
+    }
+
+    /// Issue 15 §19: the original Asobi's settings, and ours winning over them.
+    #[test]
+    fn the_original_asobis_settings_are_accepted() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["asobi-server", "--config", "/nonexistent-asobi.toml"];
+            all.extend_from_slice(args);
+            let cli = Cli::try_parse_from(all).expect("parses");
+            let mut c = Config::default();
+            c.apply(cli);
+            c
+        };
+        let c = parse(&["--port", "9000"]);
+        assert_eq!(c.http_addr, "0.0.0.0:9000".parse().expect("addr"));
+        let c = parse(&["--port", "9000", "--http-addr", "127.0.0.1:7000"]);
+        assert_eq!(c.http_addr, "127.0.0.1:7000".parse().expect("addr"));
+        let c = parse(&[
+            "--db-host",
+            "127.0.0.1",
+            "--db-name",
+            "test",
+            "--db-user",
+            "postgres",
+        ]);
+        assert_eq!(c.database_url, "postgres://postgres@127.0.0.1:5432/test");
+        let c = parse(&[
+            "--db-host",
+            "db",
+            "--db-port",
+            "6543",
+            "--db-user",
+            "a b",
+            "--db-password",
+            "p@ss:/",
+        ]);
+        assert_eq!(
+            c.database_url,
+            "postgres://a%20b:p%40ss%3A%2F@db:6543/asobi"
+        );
+        let c = parse(&["--db-host", "db", "--database-url", "sqlite://x.db"]);
+        assert_eq!(c.database_url, "sqlite://x.db");
+        let c = parse(&["--rust-log", "debug"]);
+        assert_eq!(c.log_filter, "debug");
+        let c = parse(&["--rust-log", "debug", "--log-filter", "warn"]);
+        assert_eq!(c.log_filter, "warn");
+    }
+
+    /// Issue 15 §20: zeros that make no sense are refused, naming the key.
+    #[test]
+    fn zeros_are_refused_with_the_key_named() {
+        let check = |c: Config, key: &str| match c.validate() {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+            other => panic!("{key}: {other:?}"),
+        };
+        check(
+            Config {
+                matchmaker_tick_ms: 0,
+                ..Config::default()
+            },
+            "matchmaker_tick_ms",
+        );
+        check(
+            Config {
+                lua_memory_limit_mb: 0,
+                ..Config::default()
+            },
+            "lua_memory_limit_mb",
+        );
+        let mut c = Config::default();
+        c.rate_limits.auth.count = 0;
+        check(c, "rate_limits.auth");
+        assert!(Config::default().validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Log output through tracing: human-readable lines by default, JSON with
-//! `--log-format json`. Requests and sessions carry their correlation id in their span.
+//! Log output through tracing, on stderr (stdout carries only the start-up lines a script
+//! may parse): human-readable lines by default, JSON with `--log-format json`. Requests and sessions carry their correlation id in their span.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -16,6 +16,7 @@ pub fn init(config: &Config) {
         EnvFilter::new("info")
     });
     let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE);
     match config.log_format {

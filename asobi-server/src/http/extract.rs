@@ -67,10 +67,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
     }
 }
 
-/// Unknown paths: 404. The closed set has no generic "no route" code; `rpc.unknown_method`
-/// ("no handler", 404) is the one whose meaning and status both fit.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(ErrorCode::RpcUnknownMethod)
-        .message("No such route.")
-        .detail("path", uri.path())
+/// Unknown paths: a plain 404 with no body, as `rest.md` §1.1 describes (the framework
+/// default). No code of the closed set means "no such route"; `rpc.unknown_method` is for RPC.
+pub async fn not_found() -> axum::http::StatusCode {
+    axum::http::StatusCode::NOT_FOUND
 }

@@ -3,12 +3,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use asobi_core::protocol::ErrorCode;
 use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 fn content_type(path: &Path) -> &'static str {
@@ -46,11 +44,7 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
 
 /// The fallback handler: a static file, or 404.
 pub async fn serve(State(app): State<AppState>, uri: Uri) -> Response {
-    let not_found = || {
-        ApiError::new(ErrorCode::RpcUnknownMethod)
-            .message("No such route.")
-            .detail("path", uri.path())
-    };
+    let not_found = || axum::http::StatusCode::NOT_FOUND;
     let Some(root) = &app.config().static_dir else {
         return not_found().into_response();
     };
