@@ -3,9 +3,20 @@
 //!
 //! Each window is a sliding-window counter: the previous fixed window's count, weighted by how
 //! much of it still overlaps the sliding window, plus the current count. O(1) memory per key,
-//! and within one request of an exact sliding log. Keys are player ids or client IPs.
+//! and within one request of an exact sliding log. Keys are player ids or client addresses
+//! ([`client_key`]: an IPv6 client is its /64, which is what one subscriber is given).
+//!
+//! Windows live in [`Generations`] split over [`SHARDS`] locks: an untouched entry is
+//! forgotten after two rotations, and a rotation drops a whole generation at once (freed
+//! outside the lock), so no request ever pays for a scan of everyone else's windows.
+//!
+//! Failed password sign-ins back off per username ([`RateLimiter::sign_in_allowed`]): after
+//! [`BACKOFF_FREE_FAILURES`] failures in a row each further attempt waits twice as long as
+//! the last, up to [`BACKOFF_MAX`], whichever address it comes from.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -88,23 +99,165 @@ impl Window {
     }
 }
 
+/// Locks the windows are spread over.
+pub const SHARDS: usize = 16;
+/// Failed sign-ins of one username allowed before the back-off starts.
+pub const BACKOFF_FREE_FAILURES: u32 = 5;
+/// The longest a username's back-off gets.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A username's failure count is forgotten after this long without an attempt (at most
+/// twice this).
+const BACKOFF_MEMORY: Duration = Duration::from_secs(900);
+
+/// The rate-limit key of a client address: an IPv4 address (or an IPv4-mapped IPv6 one) as
+/// itself, any other IPv6 address as its /64 prefix.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// A map whose entries are forgotten when untouched for two rotations: reads look in the
+/// current generation, then in the previous one (and promote what they find); a rotation,
+/// every `period`, makes the current generation the previous one and hands back the old
+/// previous one for the caller to drop outside its lock.
+#[derive(Debug)]
+pub struct Generations<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
+    rotated: Instant,
+    period: Duration,
+}
+
+impl<K: Hash + Eq, V> Generations<K, V> {
+    /// An empty map rotating every `period`.
+    pub fn new(period: Duration, now: Instant) -> Self {
+        Generations {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            rotated: now,
+            period,
+        }
+    }
+
+    /// The entry of `key`, created by `make` when it is not remembered. Returns, too, the
+    /// generation a due rotation retired (drop it after releasing any lock).
+    pub fn entry(
+        &mut self,
+        key: K,
+        now: Instant,
+        make: impl FnOnce() -> V,
+    ) -> (&mut V, Option<HashMap<K, V>>) {
+        let retired = if now.saturating_duration_since(self.rotated) >= self.period {
+            self.rotated = now;
+            let current = std::mem::take(&mut self.current);
+            Some(std::mem::replace(&mut self.previous, current))
+        } else {
+            None
+        };
+        let value = match self.previous.remove(&key) {
+            Some(v) => self.current.entry(key).or_insert(v),
+            None => self.current.entry(key).or_insert_with(make),
+        };
+        (value, retired)
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&mut self, key: &K) {
+        self.current.remove(key);
+        self.previous.remove(key);
+    }
+
+    /// Entries remembered (both generations).
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`Generations`] over [`SHARDS`] locks, the shard chosen by the key's hash.
+#[derive(Debug)]
+struct Sharded<K, V> {
+    shards: Vec<Mutex<Generations<K, V>>>,
+    hasher: std::hash::RandomState,
+}
+
+impl<K: Hash + Eq, V> Sharded<K, V> {
+    fn new(period: Duration) -> Self {
+        let now = Instant::now();
+        Sharded {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Generations::new(period, now)))
+                .collect(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// Runs `f` on the entry of `key`.
+    fn with<R>(
+        &self,
+        key: K,
+        now: Instant,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let shard = &self.shards[self.hasher.hash_one(&key) as usize % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let (value, retired) = map.entry(key, now, make);
+        let out = f(value);
+        drop(map);
+        drop(retired);
+        out
+    }
+
+    fn remove(&self, key: &K) {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        shard.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+/// A username's failed sign-ins in a row, and when the next attempt may come.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    until: Instant,
+}
+
 /// All limiters of one node.
 #[derive(Debug)]
 pub struct RateLimiter {
     limits: RateLimits,
-    windows: Mutex<HashMap<(Bucket, String), Window>>,
+    windows: Sharded<(Bucket, String), Window>,
+    sign_ins: Sharded<String, Backoff>,
     guest: Mutex<Window>,
 }
-
-/// Entries kept before stale windows are swept.
-const SWEEP_AT: usize = 50_000;
 
 impl RateLimiter {
     /// A limiter with the configured limits.
     pub fn new(limits: RateLimits) -> Self {
+        let horizon = longest_window(&limits) * 2;
         RateLimiter {
             limits,
-            windows: Mutex::new(HashMap::new()),
+            windows: Sharded::new(horizon),
+            sign_ins: Sharded::new(BACKOFF_MEMORY),
             guest: Mutex::new(Window::new(Instant::now())),
         }
     }
@@ -124,15 +277,17 @@ impl RateLimiter {
     pub fn check(&self, bucket: Bucket, key: &str) -> Result<Allowance, RetryAfter> {
         let limit = self.limit(bucket);
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= SWEEP_AT {
-            let horizon = self.longest_window() * 2;
-            windows.retain(|_, w| now.saturating_duration_since(w.start) < horizon);
-        }
-        windows
-            .entry((bucket, key.to_owned()))
-            .or_insert_with(|| Window::new(now))
-            .admit(limit, now)
+        self.windows.with(
+            (bucket, key.to_owned()),
+            now,
+            || Window::new(now),
+            |w| w.admit(limit, now),
+        )
+    }
+
+    /// Windows remembered (for tests and health).
+    pub fn windows_len(&self) -> usize {
+        self.windows.len()
     }
 
     /// Counts one guest creation node-wide.
@@ -141,14 +296,58 @@ impl RateLimiter {
         w.admit(self.limits.guest_global, Instant::now())
     }
 
-    fn longest_window(&self) -> Duration {
-        let l = &self.limits;
-        [l.register, l.auth, l.erase, l.api, l.ws_connect, l.join]
-            .iter()
-            .map(Limit::window)
-            .max()
-            .unwrap_or(Duration::from_secs(60))
+    /// Whether a password sign-in of `username` may be tried now.
+    pub fn sign_in_allowed(&self, username: &str) -> Result<(), RetryAfter> {
+        let now = Instant::now();
+        self.sign_ins.with(
+            username.to_lowercase(),
+            now,
+            || Backoff {
+                failures: 0,
+                until: now,
+            },
+            |b| match b.until.checked_duration_since(now) {
+                Some(wait) if !wait.is_zero() => {
+                    Err(RetryAfter(wait.as_secs_f64().ceil().max(1.0) as u64))
+                }
+                _ => Ok(()),
+            },
+        )
     }
+
+    /// A failed sign-in of `username`: past the free failures, the next attempt waits 1 s,
+    /// then 2 s, 4 s, … up to [`BACKOFF_MAX`].
+    pub fn sign_in_failed(&self, username: &str) {
+        let now = Instant::now();
+        self.sign_ins.with(
+            username.to_lowercase(),
+            now,
+            || Backoff {
+                failures: 0,
+                until: now,
+            },
+            |b| {
+                b.failures = b.failures.saturating_add(1);
+                if let Some(over) = b.failures.checked_sub(BACKOFF_FREE_FAILURES) {
+                    let wait = Duration::from_secs(1u64 << over.min(16)).min(BACKOFF_MAX);
+                    b.until = now + wait;
+                }
+            },
+        );
+    }
+
+    /// A successful sign-in of `username` clears its back-off.
+    pub fn sign_in_succeeded(&self, username: &str) {
+        self.sign_ins.remove(&username.to_lowercase());
+    }
+}
+
+fn longest_window(l: &RateLimits) -> Duration {
+    [l.register, l.auth, l.erase, l.api, l.ws_connect, l.join]
+        .iter()
+        .map(Limit::window)
+        .max()
+        .unwrap_or(Duration::from_secs(60))
 }
 
 #[cfg(test)]
@@ -191,5 +390,65 @@ mod tests {
         assert!(r.check(Bucket::Register, "b").is_ok());
         assert!(r.check(Bucket::Auth, "a").is_ok());
         assert_eq!(r.check(Bucket::Register, "a"), Err(RetryAfter(60)));
+    }
+
+    /// Issue 15 §11: untouched entries go two rotations later, touched ones stay.
+    #[test]
+    fn generations_forget_untouched_entries_without_a_scan() {
+        let t0 = Instant::now();
+        let period = Duration::from_secs(10);
+        let mut g: Generations<&str, u32> = Generations::new(period, t0);
+        *g.entry("kept", t0, || 0).0 += 1;
+        *g.entry("dropped", t0, || 0).0 += 1;
+        let (_, retired) = g.entry("kept", t0 + period, || 0);
+        assert!(retired.is_some_and(|r| r.is_empty()));
+        assert_eq!(
+            *g.entry("kept", t0 + period, || 0).0,
+            1,
+            "promoted, not reset"
+        );
+        let (_, retired) = g.entry("kept", t0 + period * 2, || 0);
+        assert_eq!(
+            retired.map(|r| r.len()),
+            Some(1),
+            "the untouched entry is retired"
+        );
+        assert_eq!(g.len(), 1);
+        assert_eq!(*g.entry("kept", t0 + period * 2, || 0).0, 1);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(key("10.0.0.1"), "10.0.0.1");
+    }
+
+    /// Issue 15 §7: failed sign-ins back off per username, whatever the address.
+    #[test]
+    fn failed_sign_ins_back_off_per_username() {
+        let r = RateLimiter::new(RateLimits::default());
+        for _ in 0..BACKOFF_FREE_FAILURES - 1 {
+            assert!(r.sign_in_allowed("Alice").is_ok());
+            r.sign_in_failed("alice");
+        }
+        assert!(r.sign_in_allowed("ALICE").is_ok());
+        r.sign_in_failed("Alice");
+        assert_eq!(r.sign_in_allowed("alice"), Err(RetryAfter(1)));
+        r.sign_in_failed("Alice");
+        assert_eq!(r.sign_in_allowed("alice"), Err(RetryAfter(2)));
+        assert!(r.sign_in_allowed("bob").is_ok(), "per username");
+        for _ in 0..40 {
+            r.sign_in_failed("alice");
+        }
+        assert_eq!(
+            r.sign_in_allowed("alice"),
+            Err(RetryAfter(BACKOFF_MAX.as_secs()))
+        );
+        r.sign_in_succeeded("alice");
+        assert!(r.sign_in_allowed("alice").is_ok());
     }
 }

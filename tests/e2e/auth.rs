@@ -291,6 +291,63 @@ async fn malformed_and_oversized_bodies() {
     assert_eq!(ok.status, StatusCode::OK);
 }
 
+/// Issue 15 §7: sign-in is limited per client address whatever bearer comes with it, and a
+/// username's failed sign-ins back off whatever address they come from.
+#[tokio::test]
+async fn sign_in_limits_ignore_bearers_and_back_off_per_username() {
+    use asobi_server::config::Limit;
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.auth = Limit {
+            count: 8,
+            window_ms: 60_000,
+        }
+    })
+    .await;
+    let (a, b) = (s.register("bearer_a").await, s.register("bearer_b").await);
+    let bearers = [
+        Some(a.access_token.as_str()),
+        Some(b.access_token.as_str()),
+        None,
+    ];
+    let wrong = json!({"username": "victim", "password": "wrong-password"});
+    let mut codes = Vec::new();
+    for i in 0..9 {
+        let r = s
+            .post("/api/v1/auth/login", wrong.clone(), bearers[i % 3])
+            .await;
+        codes.push((r.status.as_u16(), r.code().to_owned()));
+    }
+    // Eight in the window from this address, whichever bearer: the ninth is refused.
+    assert_eq!(codes[8], (429, "rate_limited".to_owned()), "{codes:?}");
+
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.auth = Limit {
+            count: 100,
+            window_ms: 1000,
+        }
+    })
+    .await;
+    s.register("victim").await;
+    for _ in 0..asobi_server::ratelimit::BACKOFF_FREE_FAILURES {
+        let r = s.post("/api/v1/auth/login", wrong.clone(), None).await;
+        assert_eq!(r.code(), "auth.invalid_credentials");
+    }
+    // Even the right password waits now; another username does not.
+    let right = json!({"username": "victim", "password": "password-123"});
+    let r = s.post("/api/v1/auth/login", right.clone(), None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert!(r.headers.contains_key("retry-after"));
+    s.register("bystander").await;
+    let other = json!({"username": "bystander", "password": "password-123"});
+    assert_eq!(
+        s.post("/api/v1/auth/login", other, None).await.status,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn rate_limit_buckets_answer_429_with_retry_after() {
     use asobi_server::config::Limit;

@@ -261,22 +261,79 @@ async fn a_party_is_matched_as_one_unit_and_never_split() {
         ws.push(s.ws_as(acc).await);
     }
     queue(&mut ws[0], json!({"mode": "scoring"})).await;
-    queue(
-        &mut ws[1],
-        json!({"mode": "scoring", "party": [c.player_id]}),
-    )
-    .await;
-    queue(&mut ws[3], json!({"mode": "scoring"})).await;
-    let too_big = ws[3]
+    // A client cannot queue anyone but themselves (issue 15 §8: B was forced into A's
+    // match); a party that accepted is queued by the server side.
+    let forced = ws[1]
         .request(
             "matchmaker.add",
-            json!({"mode": "ranked", "party": [a.player_id, b.player_id]}),
+            json!({"mode": "scoring", "party": [c.player_id]}),
         )
         .await;
     assert_eq!(
-        too_big["payload"]["error"]["details"]["reason"],
-        "invalid_party"
+        forced["payload"]["error"]["details"]["reason"], "party_not_accepted",
+        "{forced}"
     );
+    let rest = s
+        .post(
+            "/api/v1/matchmaker",
+            json!({"mode": "scoring", "party": [c.player_id]}),
+            Some(&b.access_token),
+        )
+        .await;
+    assert_eq!(rest.status, StatusCode::BAD_REQUEST, "{}", rest.body);
+    let st = s.running().state();
+    let party = [c.player_id.clone()];
+    st.matchmaker()
+        .add_party(
+            st.matches(),
+            st.worlds(),
+            &b.player_id,
+            "scoring",
+            json!({}),
+            &party,
+        )
+        .await
+        .unwrap();
+    queue(&mut ws[3], json!({"mode": "scoring"})).await;
+    let too_big = st
+        .matchmaker()
+        .add_party(
+            st.matches(),
+            st.worlds(),
+            &d.player_id,
+            "ranked",
+            json!({}),
+            &[a.player_id.clone(), b.player_id.clone()],
+        )
+        .await;
+    assert!(
+        matches!(
+            too_big,
+            Err(asobi_server::matchmaker::MatchmakerError::InvalidParty)
+        ),
+        "{too_big:?}"
+    );
+    // Properties are capped: size, keys, shape.
+    for properties in [
+        json!({"blob": "x".repeat(5000)}),
+        json!(
+            (0..40)
+                .map(|i| (format!("k{i}"), json!(i)))
+                .collect::<serde_json::Map<_, _>>()
+        ),
+        json!([1, 2]),
+    ] {
+        let r = ws[3]
+            .request(
+                "matchmaker.add",
+                json!({"mode": "ranked", "properties": properties}),
+            )
+            .await;
+        assert_eq!(
+            r["payload"]["error"]["details"]["reason"], "invalid_properties",
+            "{r}"
+        );
+    }
     // c's own add now answers with the party ticket.
     let c_again = ws[2]
         .request("matchmaker.add", json!({"mode": "scoring"}))
@@ -284,7 +341,6 @@ async fn a_party_is_matched_as_one_unit_and_never_split() {
     assert_eq!(c_again["payload"]["already_queued"], true);
 
     // FIFO would pair a with b; the party cannot be split, so a pairs with d.
-    let st = s.running().state();
     st.matchmaker()
         .pass(
             st.matches(),

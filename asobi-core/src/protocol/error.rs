@@ -291,6 +291,10 @@ reasons! {
     // Ours: a match or world input carries a string longer than the server's
     // `max_input_string_bytes`; the input is dropped.
     InputStringTooLong = "input_string_too_long" => WsRequestFailed;
+    // Ours: `matchmaker.add` listed other players, who must accept a party first.
+    PartyNotAccepted = "party_not_accepted" => WsRequestFailed;
+    // Ours: `matchmaker.add` properties not an object, over 4 KiB or over 32 keys.
+    InvalidProperties = "invalid_properties" => WsRequestFailed;
     PartyMemberQueued = "party_member_queued" => WsRequestFailed;
 }
 

@@ -62,6 +62,9 @@ pub enum AuthError {
     /// Guest creation throttled.
     #[error("guest creation rate limited")]
     GuestRateLimited,
+    /// Too many failed sign-ins of this username: wait this many seconds.
+    #[error("too many failed sign-ins; retry after {0} s")]
+    SignInBackoff(u64),
     /// Unclaimed-guest ceiling reached.
     #[error("guest capacity reached")]
     GuestCapacityReached,
@@ -106,6 +109,7 @@ impl AuthError {
             E::GuestRevoked => C::GuestRevoked,
             E::GuestAlreadyUpgraded => C::GuestAlreadyUpgraded,
             E::GuestRateLimited => C::GuestRateLimited,
+            E::SignInBackoff(_) => C::RateLimited,
             E::GuestCapacityReached => C::GuestCapacityReached,
             E::GuestDeviceAlreadyRegistered => C::GuestDeviceAlreadyRegistered,
             E::PlayerNotFound => C::PlayerNotFound,
@@ -345,6 +349,9 @@ impl Accounts {
 
     /// Checks a username and password and signs in.
     pub async fn login(&self, username: &str, password: String) -> Result<SignIn, AuthError> {
+        self.limiter
+            .sign_in_allowed(username)
+            .map_err(|r| AuthError::SignInBackoff(r.0))?;
         let row = sqlx::query(concat!(
             "SELECT ",
             player_columns!(),
@@ -363,8 +370,10 @@ impl Accounts {
             .unwrap_or_else(|| self.decoy_hash.clone());
         let ok = self.verify_password(password, stored).await?;
         let (Some(row), true, true) = (row, known, ok) else {
+            self.limiter.sign_in_failed(username);
             return Err(AuthError::InvalidCredentials);
         };
+        self.limiter.sign_in_succeeded(username);
         let player = Player::from_row(&row)?;
         let tx = self.db.pool().begin().await?;
         self.complete(tx, player, false).await

@@ -8,7 +8,7 @@ pub mod ws;
 
 use std::net::IpAddr;
 
-use crate::ratelimit::Bucket;
+use crate::ratelimit::{Bucket, client_key};
 use crate::session::CloseReason;
 use crate::state::AppState;
 
@@ -18,7 +18,7 @@ use crate::state::AppState;
 fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Option<CloseReason> {
     if app
         .limiter()
-        .check(Bucket::WsConnect, &ip.to_string())
+        .check(Bucket::WsConnect, &client_key(ip))
         .is_err()
     {
         Some(CloseReason {

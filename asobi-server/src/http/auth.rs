@@ -15,6 +15,9 @@ use crate::state::AppState;
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
+        if let AuthError::SignInBackoff(secs) = e {
+            return ApiError::rate_limited(ErrorCode::RateLimited, secs);
+        }
         match e.code() {
             ErrorCode::Internal => ApiError::internal(e),
             ErrorCode::GuestRateLimited => ApiError::rate_limited(ErrorCode::GuestRateLimited, 5),

@@ -17,7 +17,10 @@ impl From<MatchmakerError> for ApiError {
             MatchmakerError::QueueFull => ApiError::new(ErrorCode::MatchmakerQueueFull),
             MatchmakerError::NotFound => ApiError::new(ErrorCode::MatchmakerTicketNotFound),
             MatchmakerError::NotOwner => ApiError::new(ErrorCode::Forbidden),
-            MatchmakerError::InvalidParty | MatchmakerError::PartyMemberQueued => {
+            MatchmakerError::InvalidParty
+            | MatchmakerError::PartyMemberQueued
+            | MatchmakerError::PartyNotAccepted
+            | MatchmakerError::InvalidProperties => {
                 ApiError::new(ErrorCode::InvalidPayload).detail("reason", e.reason().as_str())
             }
             MatchmakerError::Db(e) => ApiError::internal(e),

@@ -5,7 +5,8 @@
 //!    headers every response carries;
 //! 2. [`body_cap`]: a body without `Content-Length` → 411, one over the cap → 413;
 //! 3. [`rate_limit_and_auth`] (on `/api/v1` only): resolves a bearer token once, keys the rate
-//!    limit on the player (or the client IP), and leaves the [`Principal`] for handlers.
+//!    limit on the player (or the client address; always the address for `/auth/*`), and
+//!    leaves the [`Principal`] for handlers.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::ratelimit::Bucket;
+use crate::ratelimit::{Bucket, client_key};
 use crate::state::AppState;
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -158,15 +159,17 @@ pub async fn rate_limit_and_auth(
         },
         None => None,
     };
-    let key = match &principal {
-        Some(p) => p.player_id.clone(),
-        None => req
+    let bucket = bucket_for(req.method(), req.uri().path());
+    // Sign-up and sign-in are keyed on the client's address whatever bearer comes with them
+    // (rotating bearers must not buy more password guesses); the rest on the player.
+    let key = match (&principal, bucket) {
+        (_, Bucket::Register | Bucket::Auth) | (None, _) => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .map(|c| client_key(c.0.ip()))
             .unwrap_or_default(),
+        (Some(p), _) => p.player_id.clone(),
     };
-    let bucket = bucket_for(req.method(), req.uri().path());
     let allowance = match app.limiter().check(bucket, &key) {
         Ok(a) => a,
         Err(retry) => {

@@ -85,6 +85,14 @@ pub enum MatchmakerError {
     /// A party member already has a ticket for the mode.
     #[error("a party member is already queued")]
     PartyMemberQueued,
+    /// The caller listed other players who never agreed to be queued with them (a player
+    /// is queued only by themselves, or through a party they accepted).
+    #[error("party members must accept the party first")]
+    PartyNotAccepted,
+    /// `properties` is not an object, is over [`MAX_PROPERTIES_BYTES`] or has over
+    /// [`MAX_PROPERTIES_KEYS`] keys.
+    #[error("invalid properties")]
+    InvalidProperties,
     /// Storage failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -100,6 +108,8 @@ impl MatchmakerError {
             MatchmakerError::NotOwner => Reason::NotOwner,
             MatchmakerError::InvalidParty => Reason::InvalidParty,
             MatchmakerError::PartyMemberQueued => Reason::PartyMemberQueued,
+            MatchmakerError::PartyNotAccepted => Reason::PartyNotAccepted,
+            MatchmakerError::InvalidProperties => Reason::InvalidProperties,
             MatchmakerError::Db(_) => Reason::InternalError,
         }
     }
@@ -165,6 +175,27 @@ impl Ticket {
             .get("skill")
             .and_then(Value::as_i64)
             .unwrap_or(DEFAULT_SKILL)
+            .clamp(-strategy::MAX_SKILL, strategy::MAX_SKILL)
+    }
+}
+
+/// The largest `properties` object accepted, serialized.
+pub const MAX_PROPERTIES_BYTES: usize = 4096;
+/// The most keys `properties` may have.
+pub const MAX_PROPERTIES_KEYS: usize = 32;
+
+/// `properties` must be an object within [`MAX_PROPERTIES_BYTES`] and
+/// [`MAX_PROPERTIES_KEYS`]: every pass reads every queued ticket's.
+fn check_properties(properties: &Value) -> Result<(), MatchmakerError> {
+    match properties {
+        Value::Null => Ok(()),
+        Value::Object(m)
+            if m.len() <= MAX_PROPERTIES_KEYS
+                && properties.to_string().len() <= MAX_PROPERTIES_BYTES =>
+        {
+            Ok(())
+        }
+        _ => Err(MatchmakerError::InvalidProperties),
     }
 }
 
@@ -187,7 +218,10 @@ impl Matchmaker {
         self.config
     }
 
-    /// Queues `player_id` (and their party) for `mode`.
+    /// Queues `player_id` for `mode` (`matchmaker.add`, `POST /matchmaker`). `party` may
+    /// name only the caller: anyone else would be queued without their consent, so a party
+    /// of several is refused ([`MatchmakerError::PartyNotAccepted`]) until parties with
+    /// invite and accept exist; [`add_party`](Self::add_party) queues one that did accept.
     pub async fn add(
         &self,
         matches: &Matches,
@@ -197,6 +231,25 @@ impl Matchmaker {
         properties: Value,
         party: &[String],
     ) -> Result<Queued, MatchmakerError> {
+        if party.iter().any(|p| p != player_id) {
+            return Err(MatchmakerError::PartyNotAccepted);
+        }
+        self.add_party(matches, worlds, player_id, mode, properties, &[])
+            .await
+    }
+
+    /// Queues `player_id` with `party`, players who all accepted being queued together (a
+    /// server-side caller's promise: the social service's accepted parties, an operator).
+    pub async fn add_party(
+        &self,
+        matches: &Matches,
+        worlds: &Worlds,
+        player_id: &str,
+        mode: &str,
+        properties: Value,
+        party: &[String],
+    ) -> Result<Queued, MatchmakerError> {
+        check_properties(&properties)?;
         let players_needed = target(matches, worlds, mode)
             .ok_or(MatchmakerError::UnknownMode)?
             .size;
@@ -328,8 +381,21 @@ impl Matchmaker {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.pass(&matches, &worlds, &sessions, now_ms()).await {
-                    tracing::error!(error = %e, "matchmaking pass failed");
+                // Each pass is its own task: a panic in one is logged and the next pass
+                // runs, instead of matchmaking stopping for good.
+                let pass = tokio::spawn({
+                    let (mm, matches, worlds, sessions) = (
+                        self.clone(),
+                        matches.clone(),
+                        worlds.clone(),
+                        sessions.clone(),
+                    );
+                    async move { mm.pass(&matches, &worlds, &sessions, now_ms()).await }
+                });
+                match pass.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "matchmaking pass failed"),
+                    Err(e) => tracing::error!(error = %e, "matchmaking pass panicked; restarting"),
                 }
                 tokio::time::sleep(self.config.tick).await;
             }
@@ -578,7 +644,11 @@ fn units_of(tickets: &[Ticket]) -> Vec<Unit> {
             Some(i) => {
                 let u = &mut units[i];
                 let n = u.tickets.len() as i64;
-                u.skill = (u.skill * n + t.skill()) / (n + 1);
+                u.skill = u
+                    .skill
+                    .saturating_mul(n)
+                    .saturating_add(t.skill())
+                    .saturating_div(n.saturating_add(1));
                 u.submitted_at = u.submitted_at.min(t.submitted_at);
                 u.tickets.push(t.id.clone());
             }

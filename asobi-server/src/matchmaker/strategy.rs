@@ -8,6 +8,8 @@
 
 /// Skill of a ticket without an integer `properties.skill`.
 pub const DEFAULT_SKILL: i64 = 1000;
+/// Skills are clamped to ±this, so no sum, mean or spread of them can overflow.
+pub const MAX_SKILL: i64 = 1_000_000_000;
 /// Base skill window.
 pub const SKILL_WINDOW: i64 = 200;
 /// Window growth per 5 s of waiting.
@@ -74,9 +76,9 @@ pub fn skill_based(units: &[Unit], size: usize, now_ms: i64) -> Vec<Vec<usize>> 
         }
         let first = &units[order[start]];
         let last = &units[order[end - 1]];
-        let wait_s = (now_ms - first.submitted_at).max(0) / 1000;
-        let window = SKILL_WINDOW + (wait_s / 5) * SKILL_EXPAND_RATE;
-        if filled == size && (last.skill - first.skill).abs() <= window {
+        let wait_s = now_ms.saturating_sub(first.submitted_at).max(0) / 1000;
+        let window = SKILL_WINDOW.saturating_add((wait_s / 5).saturating_mul(SKILL_EXPAND_RATE));
+        if filled == size && last.skill.abs_diff(first.skill) <= window.unsigned_abs() {
             groups.push(order[start..end].to_vec());
             start = end;
         } else {
@@ -146,6 +148,17 @@ mod tests {
             1,
             "window 300 after 10 s"
         );
+    }
+
+    /// Issue 15 §9: extreme skills and times never overflow (a debug build panicked).
+    #[test]
+    fn extreme_skills_and_times_do_not_overflow() {
+        let units = vec![
+            single("a", i64::MIN, i64::MIN),
+            single("b", i64::MAX, i64::MAX),
+        ];
+        assert!(skill_based(&units, 2, i64::MAX).len() <= 1);
+        assert!(skill_based(&units, 2, i64::MIN).is_empty());
     }
 
     #[test]
