@@ -4,6 +4,7 @@
 pub mod api;
 pub mod convert;
 pub mod discovery;
+mod hook;
 pub mod match_mode;
 pub mod patterns;
 pub mod reload;

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
 /// The error text a deadline overrun raises (for the log; overruns are known by a flag).
-const DEADLINE_MARKER: &str = "asobi: callback time budget exceeded";
+pub(super) const DEADLINE_MARKER: &str = "asobi: callback time budget exceeded";
 
 /// Why a script call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -150,6 +150,15 @@ impl Clock {
     fn overran(&self) -> bool {
         self.overran.load(Ordering::Relaxed)
     }
+
+    /// Flags the overrun if the deadline has passed; whether it has.
+    pub(super) fn trip_if_expired(&self) -> bool {
+        let expired = self.remaining_ns() == Some(0);
+        if expired {
+            self.overran.store(true, Ordering::Relaxed);
+        }
+        expired
+    }
 }
 
 /// The memory cap of a VM, kept as app data so conversions can count against it.
@@ -178,6 +187,21 @@ xpcall = function(f, handler, ...)
   end, ...))
 end
 coroutine.resume = function(co, ...) return pass(co_resume(co, ...)) end
+-- Every coroutine body runs under a pcall inside its coroutine, so an overrun is recovered
+-- in the coroutine (which turns its hooks back on and closes its pending `<close>` variables
+-- under the hook) and then re-raised: a coroutine never dies with hooks off and `__close`
+-- methods still to run. A coroutine's pending `<close>` variables run when it errors.
+local co_create, co_wrap = coroutine.create, coroutine.wrap
+local function rethrow(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+local function protected(f)
+  if type(f) ~= "function" then return f end
+  return function(...) return rethrow(raw_pcall(f, ...)) end
+end
+coroutine.create = function(f) return co_create(protected(f)) end
+coroutine.wrap = function(f) return co_wrap(protected(f)) end
 coroutine.close = function(co) return pass(co_close(co)) end
 setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
@@ -214,15 +238,12 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// The deadline check, every 1000 instructions. While it is installed Lua 5.4 traps
-    /// every instruction to count, so it is left out of the server's own Lua code (see
-    /// [`Sandbox::snapshot`]).
+    /// The deadline check ([`super::hook`]), every 1000 instructions. While it is
+    /// installed Lua 5.4 traps every instruction to count, so it is left out of the
+    /// server's own Lua code (see [`Sandbox::snapshot`]). Coroutines copy it when they are
+    /// created.
     fn install_hook(&self) -> mlua::Result<()> {
-        let clock = self.clock.clone();
-        self.lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(1000),
-            move |_, _| clock.check().map(|()| VmState::Continue),
-        )
+        super::hook::install(&self.lua)
     }
 
     /// Installs [`GUARDS_SRC`] over the loaded libraries.
@@ -245,7 +266,7 @@ impl Sandbox {
     /// failure can be rolled back. It runs the server's own copier with the instruction hook
     /// off (a third of its time otherwise); it only walks tables, so it always ends.
     pub fn snapshot(&self, value: &mlua::Value) -> mlua::Result<mlua::Value> {
-        self.lua.remove_global_hook();
+        super::hook::remove(&self.lua)?;
         let copy = super::convert::deep_copy(&self.lua, value);
         self.install_hook()?;
         copy
@@ -676,6 +697,28 @@ mod tests {
                coroutine.resume(co) coroutine.close(co) end",
             "while true do pcall(string.gsub, 'abc', '%w', function() while true do end end) end",
             "while true do pcall(table.sort, {3, 2, 1}, function() while true do end end) end",
+            // `__close` methods: run on the way out of an overrun, they are overrun too.
+            "while true do pcall(function() local x <close> = setmetatable({}, {__close = function()
+               while true do end end}) while true do end end) end",
+            "local x <close> = setmetatable({}, {__close = function() while true do end end})
+             while true do end",
+            "while true do pcall(function()
+               local x <close> = setmetatable({}, {__close = function()
+                 local y <close> = setmetatable({}, {__close = function() while true do end end})
+                 while true do end end})
+               while true do end end) end",
+            "local looper = {__close = function() while true do end end}
+             while true do
+               pcall(coroutine.wrap(function() local x <close> = setmetatable({}, looper)
+                 while true do end end))
+               local co = coroutine.create(function() local x <close> = setmetatable({}, looper)
+                 while true do end end)
+               coroutine.resume(co) pcall(coroutine.close, co) end",
+            "local looper = setmetatable({}, {__close = function() while true do end end})
+             while true do pcall(function()
+               for _ in function() while true do end end, nil, nil, looper do end end) end",
+            "getmetatable('').__close = function() while true do end end
+             while true do pcall(function() local s <close> = 'str' while true do end end) end",
         ] {
             let started = Instant::now();
             let e = eval(&s, code).unwrap_err();
@@ -687,6 +730,30 @@ mod tests {
             );
             assert!(matches!(eval(&s, "return 1 + 1"), Ok(Value::Integer(2))));
         }
+        // A coroutine left dead by one overrun cannot hang the next call.
+        let _ = eval(
+            &s,
+            "CO = coroutine.create(function() local x <close> = setmetatable({},
+               {__close = function() while true do end end}) while true do end end)
+             coroutine.resume(CO)",
+        );
+        assert!(matches!(
+            eval(&s, "return coroutine.close(CO)"),
+            Err(ScriptError::Timeout(_)) | Ok(_)
+        ));
+        // Coroutines still yield, resume and return as before.
+        assert!(matches!(
+            eval(
+                &s,
+                "local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end
+                   return 'done' end)
+                 local a, b, c, d = gen(), gen(), gen(), gen()
+                 local co = coroutine.create(function(x) error({code = x}) end)
+                 local ok, e = coroutine.resume(co, 9)
+                 return a + b + c == 6 and d == 'done' and not ok and e.code == 9"
+            ),
+            Ok(Value::Boolean(true))
+        ));
         // Before the deadline, pcall is pcall.
         assert!(matches!(
             eval(
