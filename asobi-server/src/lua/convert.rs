@@ -102,7 +102,7 @@ impl Bound {
     fn node(&mut self) -> Result<(), ConvertError> {
         self.take(NODE_BYTES)?;
         self.nodes = self.nodes.wrapping_add(1);
-        if self.nodes % CLOCK_EVERY == 0
+        if self.nodes.is_multiple_of(CLOCK_EVERY)
             && self.deadline.is_some_and(|d| std::time::Instant::now() > d)
         {
             return Err(ConvertError::TooSlow);
