@@ -180,3 +180,27 @@ pub extern "C" fn asobi_client_free(client: *mut AsobiClient) -> AsobiStatus {
 pub extern "C" fn asobi_client_count() -> usize {
     handle::live()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15 §14: freeing a client from inside a tokio runtime neither panics (blocking
+    /// there would) nor keeps the handle.
+    #[test]
+    fn free_from_inside_a_tokio_runtime_does_not_block_or_panic() {
+        let url = c"http://127.0.0.1:9";
+        let mut client: *mut AsobiClient = std::ptr::null_mut();
+        // SAFETY: a valid C string and out pointer.
+        let status = unsafe { asobi_client_new(url.as_ptr(), &mut client) };
+        assert_eq!(status, AsobiStatus::Ok);
+        let before = asobi_client_count();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let freed = rt.block_on(async { asobi_client_free(client) });
+        assert_eq!(freed, AsobiStatus::Ok);
+        assert_eq!(asobi_client_count(), before - 1);
+        assert_eq!(asobi_client_free(client), AsobiStatus::InvalidHandle);
+    }
+}

@@ -343,16 +343,38 @@ impl ClientInner {
         self.queue.pop()
     }
 
-    /// Closes the realtime session and stops the runtime (bounded waits).
+    /// Closes the realtime session and stops the runtime (bounded waits). Called from inside
+    /// some tokio runtime (a Rust game freeing its client from async code), where blocking
+    /// would panic, the same work runs on a thread of its own and this returns at once.
     pub fn shutdown(&self) {
-        if let Some(session) = lock(&self.realtime).take() {
-            let close = session.realtime.close();
-            let _ = self
-                .io
-                .block_on(async { tokio::time::timeout(SHUTDOWN_WAIT, close).await });
+        let parts = (lock(&self.realtime).take(), lock(&self.runtime).take());
+        let io = self.io.clone();
+        let stop = move |(session, runtime): (Option<Session>, Option<Runtime>)| {
+            if let Some(session) = session {
+                let close = session.realtime.close();
+                let _ = io.block_on(async { tokio::time::timeout(SHUTDOWN_WAIT, close).await });
+            }
+            if let Some(runtime) = runtime {
+                runtime.shutdown_timeout(SHUTDOWN_WAIT);
+            }
+        };
+        if Handle::try_current().is_err() {
+            return stop(parts);
         }
-        if let Some(runtime) = lock(&self.runtime).take() {
-            runtime.shutdown_timeout(SHUTDOWN_WAIT);
+        let slot = Arc::new(Mutex::new(Some(parts)));
+        let taken = slot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("asobi-free".into())
+            .spawn(move || {
+                if let Some(parts) = lock(&taken).take() {
+                    stop(parts);
+                }
+            });
+        if spawned.is_err() {
+            // No thread to wait on: stop the runtime without waiting (allowed in async code).
+            if let Some((_, Some(runtime))) = lock(&slot).take() {
+                runtime.shutdown_background();
+            }
         }
     }
 }
