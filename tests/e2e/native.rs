@@ -291,7 +291,13 @@ struct Raw {
 }
 
 impl Raw {
-    async fn open(s: &TestServer) -> Raw {
+    /// A handshake with the server's QUIC gateway.
+    async fn handshake(
+        s: &TestServer,
+    ) -> (
+        quinn::Endpoint,
+        Result<quinn::Connection, quinn::ConnectionError>,
+    ) {
         let r = s.running();
         let pin = asobi_client::Fingerprint::parse(r.quic_fingerprint().expect("fp")).expect("pin");
         let crypto = asobi_client::transport::pin::client_crypto(Some(&pin)).expect("crypto");
@@ -303,8 +309,13 @@ impl Raw {
         let conn = endpoint
             .connect(r.quic_addr().expect("quic"), "localhost")
             .expect("connect")
-            .await
-            .expect("handshake");
+            .await;
+        (endpoint, conn)
+    }
+
+    async fn open(s: &TestServer) -> Raw {
+        let (endpoint, conn) = Raw::handshake(s).await;
+        let conn = conn.expect("handshake");
         let (send, recv) = conn.open_bi().await.expect("control stream");
         Raw {
             conn,
@@ -425,6 +436,34 @@ async fn bad_frames_on_quic_get_the_websocket_codes_and_the_server_keeps_serving
     match fresh.request(&connect, 9).await {
         (Some(9), ServerMessage::SessionConnected(_)) => {}
         other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 15 §13: an address over its connect limit is refused on its first packet, before
+/// any handshake crypto (it used to complete the TLS handshake, then be closed).
+#[tokio::test]
+async fn the_connect_limit_refuses_a_quic_address_before_the_handshake() {
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.ws_connect = asobi_server::config::Limit {
+            count: 2,
+            window_ms: 60_000,
+        }
+    })
+    .await;
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let (endpoint, conn) = Raw::handshake(&s).await;
+        kept.push((
+            endpoint,
+            conn.expect("within the limit: handshake completes"),
+        ));
+    }
+    let (_endpoint, refused) = Raw::handshake(&s).await;
+    match refused {
+        Err(quinn::ConnectionError::ConnectionClosed(c)) => {
+            assert_eq!(c.error_code, quinn::TransportErrorCode::CONNECTION_REFUSED);
+        }
+        other => panic!("expected a refused handshake, got {other:?}"),
     }
 }
 

@@ -66,12 +66,19 @@ pub fn bind(
     Endpoint::server(server, addr).map_err(|e| TlsError::Config(format!("bind {addr}: {e}")))
 }
 
-/// Accepts connections until the endpoint is closed.
+/// Accepts connections until the endpoint is closed. The per-address connect limit (and the
+/// drain) are applied to the first packet, before any handshake crypto: a refused address
+/// costs one stateless close, not a TLS handshake.
 pub async fn serve(endpoint: Endpoint, app: AppState) {
     while let Some(incoming) = endpoint.accept().await {
+        let peer = incoming.remote_address();
+        if let Some(reason) = super::admission(&app, peer.ip(), || true) {
+            tracing::debug!(%peer, reason = reason.reason, "QUIC connection refused before the handshake");
+            incoming.refuse();
+            continue;
+        }
         let app = app.clone();
         tokio::spawn(async move {
-            let peer = incoming.remote_address();
             match incoming.await {
                 Ok(conn) => run(conn, app, peer).await,
                 Err(e) => tracing::debug!(%peer, error = %e, "QUIC handshake failed"),
@@ -88,10 +95,6 @@ fn close(conn: &Connection, reason: &CloseReason) {
 }
 
 async fn run(conn: Connection, app: AppState, peer: SocketAddr) {
-    if let Some(reason) = super::admission(&app, peer.ip(), || true) {
-        close(&conn, &reason);
-        return;
-    }
     let config = app.config().clone();
     let auth_timeout = Duration::from_millis(config.ws_idle_auth_timeout_ms);
     // The client opens the control stream first thing; a peer that never does is closed
