@@ -201,6 +201,10 @@ pub struct Config {
     pub guest_pepper: Option<String>,
     /// Ceiling on unclaimed guest accounts.
     pub guest_max_unclaimed: u64,
+    /// Unclaimed guest accounts nobody has signed in as for this long are deleted.
+    pub guest_purge_after_days: u64,
+    /// How often expired tokens and idle guests are purged.
+    pub purge_interval_secs: u64,
     /// Password hash cost.
     pub password_hashing: PasswordHashing,
     /// Time a socket has to send `session.connect`.
@@ -260,6 +264,8 @@ impl Default for Config {
             guest_auth: false,
             guest_pepper: None,
             guest_max_unclaimed: 100_000,
+            guest_purge_after_days: 90,
+            purge_interval_secs: 3600,
             password_hashing: PasswordHashing::default(),
             ws_idle_auth_timeout_ms: 10_000,
             ws_idle_timeout_ms: 60_000,
@@ -295,6 +301,8 @@ impl Default for Config {
         rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
         ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
+        guest_purge_after_days = N   unclaimed guests nobody signs in as are deleted after [90]\n  \
+        purge_interval_secs = N      how often expired tokens and idle guests are purged [3600]\n  \
         password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
         ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
@@ -634,6 +642,8 @@ impl Config {
             ("ws_idle_timeout_ms", self.ws_idle_timeout_ms),
             ("access_token_ttl_secs", self.access_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            ("guest_purge_after_days", self.guest_purge_after_days),
+            ("purge_interval_secs", self.purge_interval_secs),
         ] {
             if value == 0 {
                 return invalid(key, "must be positive");

@@ -157,6 +157,10 @@ pub async fn start_with_game(
         );
         background.push(watcher);
     }
+    background.push(accounts.clone().spawn_purge(
+        Duration::from_secs(config.purge_interval_secs),
+        i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
+    ));
     let services = crate::state::Services {
         accounts,
         limiter,

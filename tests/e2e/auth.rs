@@ -103,6 +103,16 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
     assert_eq!(first.status, StatusCode::OK);
     let rotated_access = first.body["access_token"].as_str().unwrap().to_owned();
     let rotated_refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
+    // Whoever refreshed first (say, a thief) has a socket open on the rotated tokens, and
+    // the other sign-in one of its own.
+    let thief = crate::common::Account {
+        player_id: bob.player_id.clone(),
+        access_token: rotated_access.clone(),
+        refresh_token: rotated_refresh.clone(),
+    };
+    let mut thief_ws = s.ws_as(&thief).await;
+    let other_account = crate::common::Account::from(&other.body);
+    let mut other_ws = s.ws_as(&other_account).await;
 
     // The used token comes back (stolen): refused, and the family dies.
     let replay = s
@@ -116,6 +126,13 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
         (replay.status, replay.code()),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
+    // Issue 15 §12: the family's open sockets close, as on logout.
+    let closed = thief_ws.closed().await;
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (1008, "session_revoked")
+    );
+    other_ws.assert_alive().await;
     let rotated = s
         .post(
             "/api/v1/auth/refresh",
@@ -473,4 +490,70 @@ async fn guest_sign_in_with_a_device_secret() {
         (r.status, r.code()),
         (StatusCode::UNAUTHORIZED, "guest.invalid_device_secret")
     );
+}
+
+/// Issue 15 §12: expired tokens, used refresh tokens and unclaimed guests nobody signs in as
+/// are purged; a live sign-in and a claimed account are not.
+#[tokio::test]
+async fn expired_credentials_and_idle_guests_are_purged() {
+    use base64::Engine;
+    let s = TestServer::start_with(|c| {
+        c.guest_auth = true;
+        c.guest_pepper = Some("a pepper of at least thirty-two bytes".into());
+    })
+    .await;
+    let kept = s.register("kept_player").await;
+    let secret = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let g = s
+        .post(
+            "/api/v1/auth/guest",
+            json!({"device_id": "idle-device", "device_secret": secret}),
+            None,
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    let guest = crate::common::Account::from(&g.body);
+    // A used refresh token, kept until it expires for reuse detection.
+    let used = kept.refresh_token.clone();
+    let r = s
+        .post("/api/v1/auth/refresh", json!({"refresh_token": used}), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let st = s.running().state();
+    let now = asobi_server::time::now_ms();
+    let day = 86_400_000;
+    // Nothing has expired yet: nothing goes.
+    let p = st.accounts().purge(now, 90 * day).await.unwrap();
+    assert_eq!(p, asobi_server::auth::Purged::default());
+    // A hundred days on, every token has expired: tokens, families and the idle guest go.
+    let p = st
+        .accounts()
+        .purge(now + 100 * day, 90 * day)
+        .await
+        .unwrap();
+    assert_eq!(p.access_tokens, 3, "{p:?}");
+    assert_eq!(p.refresh_tokens, 3, "{p:?}");
+    assert_eq!(p.families, 2, "{p:?}");
+    assert_eq!(p.guests, 1, "{p:?}");
+    let gone = s
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "kept_player", "password": "password-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        gone.status,
+        StatusCode::OK,
+        "a password account is never purged"
+    );
+    let token = gone.body["access_token"].as_str().unwrap().to_owned();
+    let r = s
+        .get(
+            &format!("/api/v1/players/{}", guest.player_id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.code(), "player.not_found");
 }

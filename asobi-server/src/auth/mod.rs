@@ -35,6 +35,13 @@ pub enum AuthError {
     /// Unknown, used, expired or revoked token.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// A used refresh token was presented again: its family is revoked (answered as
+    /// [`AuthError::Unauthenticated`]; the caller closes the family's sockets).
+    #[error("refresh token reused")]
+    RefreshReused {
+        /// The revoked family.
+        family: String,
+    },
     /// Sign-up is closed.
     #[error("registration closed")]
     RegistrationClosed,
@@ -99,7 +106,7 @@ impl AuthError {
         match self {
             E::UsernameTaken => C::AuthUsernameTaken,
             E::InvalidCredentials => C::AuthInvalidCredentials,
-            E::Unauthenticated => C::Unauthenticated,
+            E::Unauthenticated | E::RefreshReused { .. } => C::Unauthenticated,
             E::RegistrationClosed => C::AuthRegistrationClosed,
             E::PasswordRegistrationDisabled => C::AuthPasswordRegistrationDisabled,
             E::GuestDisabled => C::GuestDisabled,
@@ -118,6 +125,19 @@ impl AuthError {
             E::Db(_) | E::Secret(_) | E::Task(_) => C::Internal,
         }
     }
+}
+
+/// What one [`Accounts::purge`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Expired access tokens.
+    pub access_tokens: u64,
+    /// Expired refresh tokens.
+    pub refresh_tokens: u64,
+    /// Families left with no token.
+    pub families: u64,
+    /// Unclaimed guest accounts nobody signs in as.
+    pub guests: u64,
 }
 
 /// A player row (never with credentials).
@@ -409,6 +429,7 @@ impl Accounts {
                     .await?;
                 tx.commit().await?;
                 tracing::warn!(family = %family, "refresh token reused: family revoked");
+                return Err(AuthError::RefreshReused { family });
             }
             return Err(AuthError::Unauthenticated);
         };
@@ -637,6 +658,68 @@ impl Accounts {
             return Err(AuthError::CredentialsChanged);
         }
         Ok(())
+    }
+
+    /// Deletes what has served its time (a scheduled job, [`Accounts::spawn_purge`]):
+    /// expired access tokens; expired refresh tokens, used or not (a used one is kept until
+    /// then, because presenting it again must revoke its family); families left with no
+    /// token; and unclaimed guest accounts older than `guest_ttl_ms` that hold no family,
+    /// that is nobody has signed in as them within a refresh token's lifetime.
+    pub async fn purge(&self, now: i64, guest_ttl_ms: i64) -> Result<Purged, AuthError> {
+        let pool = self.db.pool();
+        let access_tokens = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let families = sqlx::query(
+            "DELETE FROM token_families WHERE \
+             NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
+             AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id)",
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        let guests = sqlx::query(
+            "DELETE FROM players WHERE password_hash IS NULL \
+             AND id IN (SELECT player_id FROM guest_identities WHERE claimed = 0 AND inserted_at < $1) \
+             AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.player_id = players.id)",
+        )
+        .bind(now.saturating_sub(guest_ttl_ms))
+        .execute(pool)
+        .await?
+        .rows_affected();
+        Ok(Purged {
+            access_tokens,
+            refresh_tokens,
+            families,
+            guests,
+        })
+    }
+
+    /// Runs [`purge`](Self::purge) every `every` until the task is aborted.
+    pub fn spawn_purge(
+        self,
+        every: std::time::Duration,
+        guest_ttl_ms: i64,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match self.purge(now_ms(), guest_ttl_ms).await {
+                    Ok(p) if p == Purged::default() => {}
+                    Ok(p) => tracing::info!(?p, "expired credentials and idle guests purged"),
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+            }
+        })
     }
 
     /// Whether the player has a password (erase needs it confirmed).

@@ -59,10 +59,19 @@ pub async fn login(State(app): State<AppState>, body: JsonBody) -> Result<Json<V
     Ok(Json(signed_in.to_json()))
 }
 
-/// `POST /auth/refresh`.
+/// `POST /auth/refresh`. A reused refresh token revokes its family and closes its sockets.
 pub async fn refresh(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
     let token = body.string("refresh_token")?;
-    let pair = app.accounts().refresh(&token).await?;
+    let pair = match app.accounts().refresh(&token).await {
+        Ok(pair) => pair,
+        Err(AuthError::RefreshReused { family }) => {
+            // Whoever holds the family (the thief, or the owner) is signed out everywhere,
+            // as logout does.
+            app.sessions().close_family(&family, CloseReason::REVOKED);
+            return Err(AuthError::RefreshReused { family }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Json(
         json!({"access_token": pair.access_token, "refresh_token": pair.refresh_token}),
     ))
