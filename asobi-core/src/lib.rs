@@ -5,6 +5,7 @@
 //! back, so the server, the Rust client and the C ABI agree on the wire by construction.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod fuzzing;
 pub mod protocol;
 pub mod sim;
 pub mod world;

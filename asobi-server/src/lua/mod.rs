@@ -4,6 +4,7 @@
 pub mod api;
 pub mod convert;
 pub mod discovery;
+pub mod fuzzing;
 mod hook;
 pub mod match_mode;
 pub mod patterns;
