@@ -187,6 +187,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Allowed WebSocket `Origin`s; empty lets every origin in.
     pub ws_allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (addresses or
+    /// CIDR blocks); none by default.
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
     /// Access token lifetime.
@@ -257,6 +260,7 @@ impl Default for Config {
             log_filter: "info".into(),
             cors_origins: Vec::new(),
             ws_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             max_body_bytes: 1_048_576,
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -397,6 +401,15 @@ pub struct Cli {
         value_name = "ORIGINS"
     )]
     pub ws_allowed_origins: Option<Vec<String>>,
+    /// Load balancers whose X-Forwarded-For / Forwarded headers name the client, comma-separated
+    /// addresses or CIDR blocks (none by default: the headers are ignored).
+    #[arg(
+        long,
+        env = "ASOBI_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDRS"
+    )]
+    pub trusted_proxies: Option<Vec<crate::forwarded::Cidr>>,
     /// Largest REST body in bytes [default: 1048576].
     #[arg(long, env = "ASOBI_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -567,6 +580,7 @@ impl Config {
         set(&mut self.log_filter, cli.log_filter);
         set(&mut self.cors_origins, cli.cors_origins);
         set(&mut self.ws_allowed_origins, cli.ws_allowed_origins);
+        set(&mut self.trusted_proxies, cli.trusted_proxies);
         set(&mut self.max_body_bytes, cli.max_body_bytes);
         set(&mut self.access_token_ttl_secs, cli.access_token_ttl_secs);
         set(&mut self.refresh_token_ttl_secs, cli.refresh_token_ttl_secs);

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod forwarded;
 pub mod game;
 pub mod gateway;
 pub mod http;

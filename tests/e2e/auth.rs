@@ -557,3 +557,50 @@ async fn expired_credentials_and_idle_guests_are_purged() {
         .await;
     assert_eq!(r.code(), "player.not_found");
 }
+
+/// Issue 15 §15: behind a trusted load balancer each client has its own budget; a client
+/// that is not a trusted proxy cannot pick its address with the header.
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    use asobi_server::config::Limit;
+    let register = |s: &TestServer, name: &str, forwarded: &str| {
+        s.http
+            .post(format!("{}/api/v1/auth/register", s.base))
+            .header("x-forwarded-for", forwarded.to_owned())
+            .json(&json!({"username": name, "password": "password-123"}))
+            .send()
+    };
+    let one_per_minute = Limit {
+        count: 1,
+        window_ms: 60_000,
+    };
+    let behind = TestServer::start_with(|c| {
+        c.rate_limits.register = one_per_minute;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(
+        status(register(&behind, "fw_a", "203.0.113.1").await.unwrap()),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(register(&behind, "fw_b", "203.0.113.2").await.unwrap()),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(register(&behind, "fw_c", "203.0.113.1").await.unwrap()),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let direct = TestServer::start_with(|c| c.rate_limits.register = one_per_minute).await;
+    assert_eq!(
+        status(register(&direct, "fw_d", "203.0.113.1").await.unwrap()),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(register(&direct, "fw_e", "203.0.113.2").await.unwrap()),
+        StatusCode::TOO_MANY_REQUESTS,
+        "an untrusted peer's header is ignored"
+    );
+}

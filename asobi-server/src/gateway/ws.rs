@@ -35,6 +35,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Behind a trusted load balancer, the address it says the client has.
+    let client = crate::forwarded::client_ip(peer.ip(), &headers, &app.config().trusted_proxies);
+    let peer = SocketAddr::new(client, peer.port());
     let refusal = super::admission(&app, peer.ip(), || origin_allowed(&app, &headers));
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::forwarded::client_ip;
 use crate::ratelimit::{Bucket, client_key};
 use crate::state::AppState;
 
@@ -166,7 +167,10 @@ pub async fn rate_limit_and_auth(
         (_, Bucket::Register | Bucket::Auth) | (None, _) => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| client_key(c.0.ip()))
+            .map(|c| {
+                let trusted = &app.config().trusted_proxies;
+                client_key(client_ip(c.0.ip(), req.headers(), trusted))
+            })
             .unwrap_or_default(),
         (Some(p), _) => p.player_id.clone(),
     };
