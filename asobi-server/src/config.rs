@@ -216,6 +216,10 @@ pub struct Config {
     pub ws_idle_timeout_ms: u64,
     /// Outbound frames queued per socket before the client counts as stalled.
     pub ws_outbound_queue: usize,
+    /// Realtime sockets (WebSocket and QUIC) one player may have authenticated at once.
+    pub max_sockets_per_player: usize,
+    /// Realtime sockets open at once from one client address (an IPv6 /64).
+    pub max_sockets_per_address: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
     /// Static files served at `/` (a game's web page).
@@ -274,6 +278,8 @@ impl Default for Config {
             ws_idle_auth_timeout_ms: 10_000,
             ws_idle_timeout_ms: 60_000,
             ws_outbound_queue: 1024,
+            max_sockets_per_player: 8,
+            max_sockets_per_address: 1024,
             rate_limits: RateLimits::default(),
             static_dir: None,
             game_dir: None,
@@ -304,6 +310,8 @@ impl Default for Config {
     after_help = "Settings only in asobi.toml:\n  \
         rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
         ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
+        max_sockets_per_player = N   realtime sockets one player may hold [8]\n  \
+        max_sockets_per_address = N  realtime sockets open from one address [1024]\n  \
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
         guest_purge_after_days = N   unclaimed guests nobody signs in as are deleted after [90]\n  \
         purge_interval_secs = N      how often expired tokens and idle guests are purged [3600]\n  \
@@ -658,6 +666,11 @@ impl Config {
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
             ("guest_purge_after_days", self.guest_purge_after_days),
             ("purge_interval_secs", self.purge_interval_secs),
+            ("max_sockets_per_player", self.max_sockets_per_player as u64),
+            (
+                "max_sockets_per_address",
+                self.max_sockets_per_address as u64,
+            ),
         ] {
             if value == 0 {
                 return invalid(key, "must be positive");

@@ -37,6 +37,10 @@ pub enum Bucket {
     WsConnect,
     /// Match and world joins per player.
     Join,
+    /// Realtime frames per player, across all their sockets.
+    Frames,
+    /// World resync requests per player, across all their sockets.
+    Resync,
 }
 
 /// An allowed request: what is left in its window.
@@ -270,12 +274,24 @@ impl RateLimiter {
             Bucket::Api => self.limits.api,
             Bucket::WsConnect => self.limits.ws_connect,
             Bucket::Join => self.limits.join,
+            Bucket::Frames => self.limits.ws_messages,
+            // The caller gives the resync budget (`check_with`); this is a fallback.
+            Bucket::Resync => Limit::new(2, 10_000),
         }
     }
 
     /// Counts one request of `key` in `bucket`.
     pub fn check(&self, bucket: Bucket, key: &str) -> Result<Allowance, RetryAfter> {
-        let limit = self.limit(bucket);
+        self.check_with(bucket, key, self.limit(bucket))
+    }
+
+    /// [`check`](Self::check) with an explicit limit (budgets that depend on the caller).
+    pub fn check_with(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        limit: Limit,
+    ) -> Result<Allowance, RetryAfter> {
         let now = Instant::now();
         self.windows.with(
             (bucket, key.to_owned()),

@@ -222,6 +222,72 @@ async fn a_flood_past_the_window_is_rate_limited_and_the_socket_survives() {
     ws.assert_alive().await;
 }
 
+/// Issue 15 §10: budgets are per player, not per socket; sockets per player and per
+/// address are capped; oversized frames spend budget too.
+#[tokio::test]
+async fn budgets_are_per_player_and_sockets_are_capped() {
+    use asobi_server::config::Limit;
+    let s = TestServer::start_with(|c| {
+        c.rate_limits.ws_messages = Limit::new(10, 60_000);
+        c.max_sockets_per_player = 2;
+        c.max_sockets_per_address = 6;
+    })
+    .await;
+    // Oversized frames spend the budget (per socket before sign-in): 10 pass, then refused.
+    let mut g = s.ws().await;
+    let big =
+        json!({"type": "session.heartbeat", "payload": {"pad": "x".repeat(70_000)}}).to_string();
+    let mut reasons = Vec::new();
+    for _ in 0..11 {
+        g.send_text(big.clone()).await;
+        reasons.push(error_of(&g.recv().await).0.to_owned());
+    }
+    let too_large = reasons.iter().filter(|r| *r == "payload_too_large").count();
+    assert_eq!(too_large, 10, "{reasons:?}");
+    assert_eq!(reasons.last().map(String::as_str), Some("rate_limited"));
+
+    let pat = s.register("pat").await;
+    let (mut a, mut b) = (s.ws_as(&pat).await, s.ws_as(&pat).await);
+    // Two sockets, one budget: 8 + 8 frames against the player's 10.
+    for ws in [&mut a, &mut b] {
+        for i in 0..8 {
+            ws.send(json!({"type": "session.heartbeat", "cid": i}))
+                .await;
+        }
+    }
+    let mut limited = 0;
+    for ws in [&mut a, &mut b] {
+        for _ in 0..8 {
+            if ws.recv().await["type"] == "error" {
+                limited += 1;
+            }
+        }
+    }
+    assert!(
+        limited >= 6,
+        "one budget for both sockets (limited {limited})"
+    );
+
+    // A third socket for the same player is refused at session.connect.
+    let mut c = s.ws().await;
+    c.send(json!({"type": "session.connect", "cid": "c", "payload": {"token": pat.access_token}}))
+        .await;
+    let e = c.recv().await;
+    assert_eq!(
+        e["payload"]["error"]["details"]["reason"], "too_many_sessions",
+        "{e}"
+    );
+    // Sockets from one address: four are open (g, a, b, c); two more fit, the next is closed.
+    let _d = s.ws().await;
+    let _e = s.ws().await;
+    let mut f = s.ws().await;
+    let closed = f.closed().await;
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (1008, "too_many_connections")
+    );
+}
+
 #[tokio::test]
 async fn no_session_connect_within_the_timeout_closes_1008() {
     let s = TestServer::start_with(|c| c.ws_idle_auth_timeout_ms = 300).await;

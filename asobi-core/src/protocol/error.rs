@@ -295,6 +295,8 @@ reasons! {
     PartyNotAccepted = "party_not_accepted" => WsRequestFailed;
     // Ours: `matchmaker.add` properties not an object, over 4 KiB or over 32 keys.
     InvalidProperties = "invalid_properties" => WsRequestFailed;
+    // Ours: `session.connect` by a player already holding `max_sockets_per_player` sockets.
+    TooManySessions = "too_many_sessions" => WsRequestFailed;
     PartyMemberQueued = "party_member_queued" => WsRequestFailed;
 }
 

@@ -12,9 +12,10 @@ use crate::ratelimit::{Bucket, client_key};
 use crate::session::CloseReason;
 use crate::state::AppState;
 
-/// Whether a new connection from `ip` may open a session: the per-IP connect limit first (so
-/// connections the gateway's own check refuses still spend budget), then that check
-/// (`origin_ok`, the WebSocket Origin allowlist), then the drain.
+/// Whether a new connection from `ip` may open a session: the per-address connect limit
+/// first (so connections the gateway's own check refuses still spend budget), the cap on
+/// sockets open from the address, then that check (`origin_ok`, the WebSocket Origin
+/// allowlist), then the drain.
 fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Option<CloseReason> {
     if app
         .limiter()
@@ -24,6 +25,12 @@ fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Op
         Some(CloseReason {
             code: 1008,
             reason: "rate_limited",
+        })
+    } else if app.sessions().address_count(&client_key(ip)) >= app.config().max_sockets_per_address
+    {
+        Some(CloseReason {
+            code: 1008,
+            reason: "too_many_connections",
         })
     } else if !origin_ok() {
         Some(CloseReason {

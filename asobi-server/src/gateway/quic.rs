@@ -113,7 +113,10 @@ async fn run(conn: Connection, app: AppState, peer: SocketAddr) {
             return;
         }
     };
-    let (handle, inbox) = app.sessions().open(config.ws_outbound_queue);
+    let (handle, inbox) = app.sessions().open(
+        config.ws_outbound_queue,
+        crate::ratelimit::client_key(peer.ip()),
+    );
     let id = handle.id();
     let span = session_span(id, "quic", peer.ip());
     let session = Session::new(app.clone(), handle, Transport::Quic, span.clone());

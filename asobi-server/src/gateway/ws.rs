@@ -70,7 +70,10 @@ fn close_message(reason: &CloseReason) -> Message {
 }
 
 async fn run(mut socket: WebSocket, app: AppState, peer: SocketAddr) {
-    let (handle, mut inbox) = app.sessions().open(app.config().ws_outbound_queue);
+    let (handle, mut inbox) = app.sessions().open(
+        app.config().ws_outbound_queue,
+        crate::ratelimit::client_key(peer.ip()),
+    );
     let id = handle.id();
     let span = session_span(id, "ws", peer.ip());
     let mut session = Session::new(app.clone(), handle, Transport::WebSocket, span.clone());

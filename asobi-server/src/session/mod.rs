@@ -73,7 +73,6 @@ pub struct Session {
     window_start: Option<Instant>,
     window_count: u32,
     last_hint: Option<Instant>,
-    resyncs: Vec<Instant>,
     span: tracing::Span,
 }
 
@@ -100,7 +99,6 @@ impl Session {
             window_start: None,
             window_count: 0,
             last_hint: None,
-            resyncs: Vec::new(),
             span,
         }
     }
@@ -117,12 +115,14 @@ impl Session {
 
     /// An inbound text frame (`websocket.md` §2.1).
     pub async fn on_text(&mut self, text: &str) {
-        if text.len() > MAX_TEXT_FRAME {
-            self.reply_error(&InboundError::bare(Reason::PayloadTooLarge));
-            return;
-        }
+        // An oversized frame spends budget like any other (Asobi lets it skip the window,
+        // so a flood of them cost nothing).
         if !self.admit_frame() {
             self.reply_error(&InboundError::bare(Reason::RateLimited));
+            return;
+        }
+        if text.len() > MAX_TEXT_FRAME {
+            self.reply_error(&InboundError::bare(Reason::PayloadTooLarge));
             return;
         }
         match parse_envelope(text) {
@@ -156,9 +156,17 @@ impl Session {
         self.reply_error(&InboundError::bare(reason));
     }
 
-    /// The fixed message-rate window: the window opens on the first frame after the previous
-    /// one elapsed.
+    /// The message-rate budget: once authenticated, the player's, shared by all their
+    /// sockets (N sockets must not buy N × the inputs); before that, this socket's fixed
+    /// window, which opens on the first frame after the previous one elapsed.
     fn admit_frame(&mut self) -> bool {
+        if let Some(p) = &self.principal {
+            return self
+                .app
+                .limiter()
+                .check(Bucket::Frames, &p.player_id)
+                .is_ok();
+        }
         let limit = self.app.config().rate_limits.ws_messages;
         let now = Instant::now();
         match self.window_start {
@@ -318,15 +326,13 @@ impl Session {
     }
 
     /// `world.resync` budget per 10 s per connection; over budget is silently ignored.
+    /// World resyncs: the transport's budget per 10 s, per player across their sockets.
     fn admit_resync(&mut self) -> bool {
-        let now = Instant::now();
-        self.resyncs
-            .retain(|t| now.duration_since(*t) < Duration::from_secs(10));
-        if self.resyncs.len() >= self.transport.resync_budget() {
-            return false;
-        }
-        self.resyncs.push(now);
-        true
+        let limit = crate::config::Limit::new(self.transport.resync_budget() as u32, 10_000);
+        self.app
+            .limiter()
+            .check_with(Bucket::Resync, self.player_id(), limit)
+            .is_ok()
     }
 
     async fn world_join(&mut self, cid: Option<Cid>, target: WorldTarget, ctx: Option<Value>) {
@@ -507,10 +513,22 @@ impl Session {
             }
         };
         // A repeat connect re-acknowledges; a different player replaces the binding. Either
-        // way the socket is bound once, so pushes are never delivered twice.
-        self.app
-            .sessions()
-            .bind(self.handle.id(), &principal.player_id, &principal.family_id);
+        // way the socket is bound once, so pushes are never delivered twice. A player already
+        // holding `max_sockets_per_player` other sockets is refused.
+        let max = self.app.config().max_sockets_per_player;
+        if !self.app.sessions().bind(
+            self.handle.id(),
+            &principal.player_id,
+            &principal.family_id,
+            max,
+        ) {
+            self.reply_error(&InboundError {
+                reason: Reason::TooManySessions,
+                cid,
+                request_type: None,
+            });
+            return;
+        }
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);

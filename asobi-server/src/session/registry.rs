@@ -242,6 +242,8 @@ pub struct SessionInbox {
 struct Entry {
     handle: SessionHandle,
     binding: Option<Binding>,
+    /// The client address's rate-limit key ([`crate::ratelimit::client_key`]).
+    address: String,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +256,7 @@ struct Binding {
 struct Inner {
     sessions: HashMap<u64, Entry>,
     by_player: HashMap<String, Vec<u64>>,
+    by_address: HashMap<String, usize>,
 }
 
 /// The registry of sessions.
@@ -269,8 +272,9 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new, unauthenticated session.
-    pub fn open(&self, queue: usize) -> (SessionHandle, SessionInbox) {
+    /// Registers a new, unauthenticated session from the client address `address` (its
+    /// rate-limit key).
+    pub fn open(&self, queue: usize, address: String) -> (SessionHandle, SessionInbox) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, frames) = mpsc::channel(queue);
         let (close_tx, close) = watch::channel(None);
@@ -281,13 +285,17 @@ impl Sessions {
             state: state.clone(),
             close: Arc::new(close_tx),
         };
-        self.lock().sessions.insert(
+        let mut inner = self.lock();
+        *inner.by_address.entry(address.clone()).or_default() += 1;
+        inner.sessions.insert(
             id,
             Entry {
                 handle: handle.clone(),
                 binding: None,
+                address,
             },
         );
+        drop(inner);
         (
             handle,
             SessionInbox {
@@ -298,12 +306,25 @@ impl Sessions {
         )
     }
 
-    /// Binds a session to a player (after `session.connect`), replacing an earlier binding.
-    pub fn bind(&self, id: u64, player_id: &str, family_id: &str) {
+    /// Sockets open from a client address.
+    pub fn address_count(&self, address: &str) -> usize {
+        self.lock().by_address.get(address).copied().unwrap_or(0)
+    }
+
+    /// Binds a session to a player (after `session.connect`), replacing an earlier binding;
+    /// `false`, and nothing bound, when the player already holds `max` other sockets.
+    pub fn bind(&self, id: u64, player_id: &str, family_id: &str, max: usize) -> bool {
         let mut inner = self.lock();
+        let others = inner
+            .by_player
+            .get(player_id)
+            .map_or(0, |ids| ids.iter().filter(|s| **s != id).count());
+        if others >= max {
+            return false;
+        }
         Self::unbind_locked(&mut inner, id);
         let Some(entry) = inner.sessions.get_mut(&id) else {
-            return;
+            return false;
         };
         entry.binding = Some(Binding {
             player_id: player_id.to_owned(),
@@ -314,6 +335,7 @@ impl Sessions {
             .entry(player_id.to_owned())
             .or_default()
             .push(id);
+        true
     }
 
     fn unbind_locked(inner: &mut Inner, id: u64) {
@@ -338,7 +360,14 @@ impl Sessions {
             .and_then(|e| e.binding.as_ref())
             .map(|b| b.player_id.clone());
         Self::unbind_locked(&mut inner, id);
-        inner.sessions.remove(&id);
+        if let Some(entry) = inner.sessions.remove(&id)
+            && let Some(n) = inner.by_address.get_mut(&entry.address)
+        {
+            *n -= 1;
+            if *n == 0 {
+                inner.by_address.remove(&entry.address);
+            }
+        }
         if inner.sessions.is_empty() {
             self.empty.notify_waiters();
         }
