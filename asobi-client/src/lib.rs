@@ -54,6 +54,9 @@ pub struct ClientConfig {
     pub transport: TransportKind,
     /// Pinned SHA-256 fingerprint of the server's QUIC certificate (the server prints it).
     pub pin: Option<Fingerprint>,
+    /// Certificates (DER) trusted for `https://` and `wss://` besides the web PKI: a private
+    /// CA, or a test server's self-signed certificate.
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Reconnect policy.
     pub backoff: Backoff,
     /// How long a request waits for its reply.
@@ -72,6 +75,7 @@ impl ClientConfig {
                 server_name: "localhost".into(),
             },
             pin: None,
+            tls_roots: Vec::new(),
             backoff: Backoff::default(),
             request_timeout: Duration::from_secs(10),
             faults: Faults::default(),
@@ -95,11 +99,23 @@ impl ClientConfig {
         RealtimeConfig {
             transport: self.transport.clone(),
             pin: self.pin.clone(),
+            tls_roots: self.tls_roots.clone(),
             backoff: self.backoff,
             request_timeout: self.request_timeout,
             heartbeat: Duration::from_secs(15),
             faults: self.faults,
         }
+    }
+
+    /// Trusts `pem` (one or more PEM certificates) for `https://` and `wss://`, besides the
+    /// web PKI.
+    pub fn trusting_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            self.tls_roots
+                .push(cert.map_err(|e| ClientError::Config(format!("certificate: {e}")))?);
+        }
+        Ok(self)
     }
 
     /// Pins the QUIC certificate.
@@ -119,7 +135,7 @@ pub struct Client {
 impl Client {
     /// A client for one server.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
-        let rest = Rest::new(&config.http_url, Tokens::default())?;
+        let rest = Rest::with_roots(&config.http_url, Tokens::default(), &config.tls_roots)?;
         Ok(Client { config, rest })
     }
 

@@ -54,6 +54,8 @@ pub struct RealtimeConfig {
     pub transport: TransportKind,
     /// Pinned QUIC certificate fingerprint.
     pub pin: Option<Fingerprint>,
+    /// Certificates trusted for `wss://` besides the web PKI (DER).
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Reconnect policy.
     pub backoff: Backoff,
     /// How long a request waits for its reply.
@@ -316,6 +318,7 @@ impl Driver {
             let (mut link, mut rx) = transport::connect(
                 &self.config.transport,
                 self.config.pin.as_ref(),
+                &self.config.tls_roots,
                 self.config.faults,
             )
             .await?;

@@ -52,7 +52,22 @@ pub struct Rest {
 impl Rest {
     /// A client for `base_url` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base_url: &str, tokens: Tokens) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        Rest::with_roots(base_url, tokens, &[])
+    }
+
+    /// [`new`](Self::new), trusting `roots` (DER) for `https://` besides the web PKI.
+    pub fn with_roots(
+        base_url: &str,
+        tokens: Tokens,
+        roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder();
+        for cert in roots {
+            let cert = reqwest::Certificate::from_der(cert.as_ref())
+                .map_err(|e| ClientError::Config(format!("trusted certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
         Ok(Rest {

@@ -175,6 +175,10 @@ pub struct Config {
     /// Where the self-signed development certificate and key are kept (PEM, created on
     /// first start). Clients pin its SHA-256 fingerprint, which the server logs.
     pub quic_dev_cert: PathBuf,
+    /// HTTPS on the HTTP listener: PEM certificate chain (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS on the HTTP listener: PEM private key.
+    pub tls_key: Option<PathBuf>,
     /// Database URL: `sqlite://path` (created if missing) or `postgres://…`.
     pub database_url: String,
     /// Connection pool size.
@@ -258,6 +262,8 @@ impl Default for Config {
             quic_cert: None,
             quic_key: None,
             quic_dev_cert: PathBuf::from("asobi-dev-cert.pem"),
+            tls_cert: None,
+            tls_key: None,
             database_url: "sqlite://asobi.db".into(),
             database_max_connections: 16,
             log_format: LogFormat::Human,
@@ -350,6 +356,23 @@ pub struct Cli {
         requires = "quic_cert"
     )]
     pub quic_key: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS and wss:// on the HTTP listener (with --tls-key);
+    /// without it the listener speaks plain HTTP (put a TLS proxy in front in production).
+    #[arg(
+        long,
+        env = "ASOBI_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "ASOBI_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Development certificate file, created on first start [default: asobi-dev-cert.pem].
     #[arg(long, env = "ASOBI_QUIC_DEV_CERT", value_name = "FILE")]
     pub quic_dev_cert: Option<PathBuf>,
@@ -569,6 +592,10 @@ impl Config {
             self.quic_key = cli.quic_key;
         }
         set(&mut self.quic_dev_cert, cli.quic_dev_cert);
+        if cli.tls_cert.is_some() {
+            self.tls_cert = cli.tls_cert;
+            self.tls_key = cli.tls_key;
+        }
         if let Some(host) = &cli.db_host {
             self.database_url = postgres_url(
                 host,
@@ -648,6 +675,9 @@ impl Config {
         }
         if self.quic_cert.is_some() != self.quic_key.is_some() {
             return invalid("quic_cert", "quic_cert and quic_key go together");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert", "tls_cert and tls_key go together");
         }
         if self.ws_outbound_queue == 0 {
             return invalid("ws_outbound_queue", "must be positive");

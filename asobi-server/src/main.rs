@@ -27,6 +27,11 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let database = redact(&config.database_url);
+        let (http, ws) = if config.tls_cert.is_some() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         let server = match start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -37,7 +42,7 @@ fn main() -> ExitCode {
         };
         let addr = server.addr();
         tracing::info!(%addr, %database, "asobi-server listening");
-        println!("asobi-server listening on http://{addr} (WebSocket ws://{addr}/ws), database {database}");
+        println!("asobi-server listening on {http}://{addr} (WebSocket {ws}://{addr}/ws), database {database}");
         if let (Some(quic), Some(fingerprint)) = (server.quic_addr(), server.quic_fingerprint()) {
             println!("QUIC (asobi/1) on udp://{quic}, certificate sha256 {fingerprint}");
         }

@@ -39,6 +39,9 @@ pub enum StartError {
     /// The QUIC gateway could not start (certificate, key or socket).
     #[error("QUIC gateway: {0}")]
     Quic(#[from] crate::gateway::tls::TlsError),
+    /// The HTTPS certificate or key could not be used.
+    #[error("HTTPS listener: {0}")]
+    Https(#[source] crate::gateway::tls::TlsError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -202,19 +205,27 @@ pub async fn start_with_game(
     } else {
         None
     };
-    let app =
-        crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let router = crate::http::router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let serve = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server failed");
+    let serve = match (&state.config().tls_cert, &state.config().tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = crate::http::tls::server_config(cert, key).map_err(StartError::Https)?;
+            tokio::spawn(crate::http::tls::serve(listener, router, tls, stop_rx))
         }
-    });
+        _ => {
+            let app = router.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            })
+        }
+    };
     state.set_ready();
     Ok(RunningServer {
         state,

@@ -15,6 +15,7 @@ mod native;
 mod players;
 mod prediction;
 mod storage;
+mod tls;
 mod world_modes;
 mod worlds;
 mod ws;

@@ -92,6 +92,7 @@ impl Link {
 pub async fn connect(
     kind: &TransportKind,
     pin: Option<&pin::Fingerprint>,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
     faults: Faults,
 ) -> Result<(Link, mpsc::Receiver<LinkEvent>), ClientError> {
     match kind {
@@ -100,7 +101,7 @@ pub async fn connect(
             Ok((Link::Quic(link), rx))
         }
         TransportKind::WebSocket { url } => {
-            let (link, rx) = ws::connect(url).await?;
+            let (link, rx) = ws::connect(url, roots).await?;
             Ok((Link::Ws(link), rx))
         }
     }

@@ -122,6 +122,29 @@ pub fn client_crypto(pin: Option<&Fingerprint>) -> Result<rustls::ClientConfig, 
     Ok(config)
 }
 
+/// The rustls configuration of `https://` and `wss://`: the web PKI's roots plus `extra`
+/// (a private CA, or a self-signed server certificate), the ring provider, ALPN `http/1.1`.
+pub fn web_crypto(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .map_err(|e| ClientError::Config(format!("trusted certificate: {e}")))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

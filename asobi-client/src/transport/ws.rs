@@ -50,9 +50,20 @@ impl WsLink {
     }
 }
 
-/// Connects and starts the reader.
-pub async fn connect(url: &str) -> Result<(WsLink, mpsc::Receiver<LinkEvent>), ClientError> {
-    let (socket, _) = tokio_tungstenite::connect_async(url)
+/// Connects (`wss://` through [`super::pin::web_crypto`] with `roots` trusted besides the
+/// web PKI) and starts the reader.
+pub async fn connect(
+    url: &str,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<(WsLink, mpsc::Receiver<LinkEvent>), ClientError> {
+    let connector = if url.starts_with("wss://") {
+        Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+            super::pin::web_crypto(roots)?,
+        )))
+    } else {
+        None
+    };
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, true, connector)
         .await
         .map_err(|e| ClientError::Connect(e.to_string()))?;
     let (sink, mut stream) = socket.split();

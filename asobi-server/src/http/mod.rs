@@ -9,6 +9,7 @@ mod matchmaker;
 mod middleware;
 mod players;
 mod static_files;
+pub mod tls;
 mod worlds;
 
 use axum::Router;
