@@ -116,8 +116,11 @@ pub fn terrain_chunk(data: &[u8]) {
     }
 }
 
+/// A fuzz target: arbitrary bytes in, a panic on a violated invariant.
+pub type Target = fn(&[u8]);
+
 /// Every target of this crate, by the name its `fuzz/` target and folders use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("binary_frames", binary_frames),
     ("json_envelope", json_envelope),
     ("server_frames", server_frames),
@@ -138,7 +141,7 @@ pub fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {
 
 /// The bounded run: every input of `corpus`, then `runs` deterministic mutations of them
 /// (bit flips, byte sets, truncations, insertions, splices). Returns how many inputs ran.
-pub fn drive(target: fn(&[u8]), mut corpus: Vec<Vec<u8>>, runs: usize) -> usize {
+pub fn drive(target: Target, mut corpus: Vec<Vec<u8>>, runs: usize) -> usize {
     for input in &corpus {
         target(input);
     }
