@@ -396,6 +396,16 @@ impl Ws {
         }
     }
 
+    /// A frame that has already arrived, without waiting for one.
+    pub fn poll_ready(&mut self) -> Option<Message> {
+        use futures_util::FutureExt;
+        self.stream
+            .next()
+            .now_or_never()
+            .flatten()
+            .and_then(Result::ok)
+    }
+
     /// Sends a heartbeat with a cid and checks the reply: proof the socket still serves.
     pub async fn assert_alive(&mut self) {
         self.send(json!({"type": "session.heartbeat", "cid": "alive", "payload": {}}))

@@ -464,6 +464,40 @@ async fn hostile_scripts_end_only_their_own_match_and_the_neighbour_keeps_its_ti
     wn.assert_alive().await;
 }
 
+/// Issue 15 §6: a match's VM is built off the I/O runtime. The test's runtime is single
+/// threaded and shared with the server, so a build on it would hold every socket; here a
+/// heartbeat sent after a slow `find_or_create` is answered before that start is.
+#[tokio::test]
+async fn a_slow_script_start_does_not_hold_other_sockets() {
+    let s = lua_server(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/lua/slowstart"
+    )))
+    .await;
+    let (a, b) = (s.register("slow_a").await, s.register("slow_b").await);
+    let (mut wa, mut wb) = (s.ws_as(&a).await, s.ws_as(&b).await);
+    wa.send(json!({"type": "match.find_or_create", "cid": "slow", "payload": {"mode": "default"}}))
+        .await;
+    wb.send(json!({"type": "session.heartbeat", "cid": "hb", "payload": {}}))
+        .await;
+    let hb = wb.recv().await;
+    assert_eq!(hb["cid"], "hb", "{hb}");
+    // The heartbeat was answered while the match was still being built.
+    assert!(
+        wa.poll_ready().is_none(),
+        "the slow match replied before the heartbeat: its build held the runtime"
+    );
+    // Then the failed start is answered. (Built on the I/O runtime, as before the fix, that
+    // answer was written before the heartbeat's: the session replies as soon as the build
+    // ends, and the heartbeat waited for it.)
+    let reply = wa.recv_within(Duration::from_secs(30)).await;
+    assert_eq!(
+        (&reply["type"], &reply["cid"]),
+        (&json!("error"), &json!("slow")),
+        "{reply}"
+    );
+}
+
 #[tokio::test]
 async fn the_event_style_sends_state_when_it_changes() {
     let s = lua_server(&game_copy()).await;
