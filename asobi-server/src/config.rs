@@ -194,6 +194,8 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (addresses or
     /// CIDR blocks); none by default.
     pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// The header trusted proxies name the client in.
+    pub forwarded_header: crate::forwarded::ForwardedHeader,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
     /// Access token lifetime.
@@ -208,7 +210,8 @@ pub struct Config {
     pub guest_pepper: Option<String>,
     /// Ceiling on unclaimed guest accounts.
     pub guest_max_unclaimed: u64,
-    /// Unclaimed guest accounts nobody has signed in as for this long are deleted.
+    /// Unclaimed guest accounts older than this are deleted once nobody has signed in as
+    /// them within a refresh token's lifetime (no token of theirs is left).
     pub guest_purge_after_days: u64,
     /// How often expired tokens and idle guests are purged.
     pub purge_interval_secs: u64,
@@ -271,6 +274,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             ws_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            forwarded_header: crate::forwarded::ForwardedHeader::default(),
             max_body_bytes: 1_048_576,
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -319,7 +323,7 @@ impl Default for Config {
         max_sockets_per_player = N   realtime sockets one player may hold [8]\n  \
         max_sockets_per_address = N  realtime sockets open from one address [1024]\n  \
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
-        guest_purge_after_days = N   unclaimed guests nobody signs in as are deleted after [90]\n  \
+        guest_purge_after_days = N   unclaimed guests older than this, with no live token, are deleted [90]\n  \
         purge_interval_secs = N      how often expired tokens and idle guests are purged [3600]\n  \
         password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
@@ -441,6 +445,9 @@ pub struct Cli {
         value_name = "CIDRS"
     )]
     pub trusted_proxies: Option<Vec<crate::forwarded::Cidr>>,
+    /// The header trusted proxies name the client in [default: x-forwarded-for].
+    #[arg(long, env = "ASOBI_FORWARDED_HEADER", value_enum, ignore_case = true)]
+    pub forwarded_header: Option<crate::forwarded::ForwardedHeader>,
     /// Largest REST body in bytes [default: 1048576].
     #[arg(long, env = "ASOBI_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -616,6 +623,7 @@ impl Config {
         set(&mut self.cors_origins, cli.cors_origins);
         set(&mut self.ws_allowed_origins, cli.ws_allowed_origins);
         set(&mut self.trusted_proxies, cli.trusted_proxies);
+        set(&mut self.forwarded_header, cli.forwarded_header);
         set(&mut self.max_body_bytes, cli.max_body_bytes);
         set(&mut self.access_token_ttl_secs, cli.access_token_ttl_secs);
         set(&mut self.refresh_token_ttl_secs, cli.refresh_token_ttl_secs);

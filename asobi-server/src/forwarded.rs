@@ -1,7 +1,9 @@
-//! The client's address behind a load balancer: `X-Forwarded-For` and `Forwarded` are
-//! believed only when the connection comes from a configured trusted proxy
-//! (`trusted_proxies`, addresses or CIDR blocks). Everything keyed on "the client's address"
-//! (rate limits, connect limits, session spans) goes through [`client_ip`].
+//! The client's address behind a load balancer: the one header the operator names
+//! (`forwarded_header`: `X-Forwarded-For`, the default, or `Forwarded`) is believed only
+//! when the connection comes from a configured trusted proxy (`trusted_proxies`, addresses
+//! or CIDR blocks); the other header is never read, since proxies pass a client's own copy
+//! of it through. Everything keyed on "the client's address" (rate limits, connect limits,
+//! session spans) goes through [`client_ip`].
 //!
 //! The header's entries are read right to left, each hop appending the address it saw: the
 //! first entry that is not itself a trusted proxy is the client. A client cannot choose its
@@ -76,14 +78,30 @@ impl Cidr {
     }
 }
 
+/// The header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
 /// The client's address: `peer` itself unless `peer` is a trusted proxy, then the rightmost
-/// untrusted address of `Forwarded` (`for=`) or else `X-Forwarded-For`.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// untrusted address of the configured header.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[Cidr],
+    header: ForwardedHeader,
+) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let hops = forwarded_for(headers);
+    let hops = forwarded_for(headers, header);
     let mut client = peer;
     for hop in hops.iter().rev() {
         match hop {
@@ -96,9 +114,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr 
     client
 }
 
-/// The hops of `Forwarded` (RFC 7239 `for=`) if present, else of `X-Forwarded-For`, left to
-/// right; `None` for an entry that is not an address.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+/// The hops of `header`, left to right; `None` for an entry that is not an address.
+fn forwarded_for(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let joined = |name: &str| -> Option<String> {
         let values: Vec<&str> = headers
             .get_all(name)
@@ -107,20 +124,23 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
             .collect();
         (!values.is_empty()).then(|| values.join(","))
     };
-    if let Some(forwarded) = joined("forwarded") {
-        return forwarded
-            .split(',')
-            .map(|element| {
-                element.split(';').find_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| parse_node(v))
-                })?
+    match header {
+        ForwardedHeader::Forwarded => joined("forwarded")
+            .map(|v| {
+                v.split(',')
+                    .map(|element| {
+                        element.split(';').find_map(|pair| {
+                            let (k, v) = pair.split_once('=')?;
+                            k.trim().eq_ignore_ascii_case("for").then(|| parse_node(v))
+                        })?
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default(),
+        ForwardedHeader::XForwardedFor => joined("x-forwarded-for")
+            .map(|v| v.split(',').map(parse_node).collect())
+            .unwrap_or_default(),
     }
-    joined("x-forwarded-for")
-        .map(|v| v.split(',').map(parse_node).collect())
-        .unwrap_or_default()
 }
 
 /// `192.0.2.1`, `"[2001:db8::1]:4711"`, `192.0.2.1:80` → the address.
@@ -174,33 +194,43 @@ mod tests {
     #[test]
     fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let xff = ForwardedHeader::XForwardedFor;
+        let ip_of = |peer, h: &HeaderMap, t: &[Cidr]| client_ip(peer, h, t, xff);
         let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9")]);
         // From a stranger: the header is ignored.
         assert_eq!(
-            client_ip(ip("198.51.100.1"), &xff, &trusted),
+            ip_of(ip("198.51.100.1"), &xff, &trusted),
             ip("198.51.100.1")
         );
         // From the proxy: the rightmost untrusted entry, not the client-chosen leftmost one.
-        assert_eq!(client_ip(ip("10.0.0.2"), &xff, &trusted), ip("203.0.113.9"));
+        assert_eq!(ip_of(ip("10.0.0.2"), &xff, &trusted), ip("203.0.113.9"));
         let chain = headers(&[("x-forwarded-for", "203.0.113.9, 10.0.0.5")]);
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), &chain, &trusted),
-            ip("203.0.113.9")
-        );
+        assert_eq!(ip_of(ip("10.0.0.2"), &chain, &trusted), ip("203.0.113.9"));
         let fwd = headers(&[(
             "forwarded",
             "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https",
         )]);
-        assert_eq!(client_ip(ip("10.0.0.2"), &fwd, &trusted), ip("2001:db8::7"));
+        let rfc = ForwardedHeader::Forwarded;
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &fwd, &trusted, rfc),
+            ip("2001:db8::7")
+        );
+        // The header not configured is never read (proxies pass a client's own through).
+        assert_eq!(ip_of(ip("10.0.0.2"), &fwd, &trusted), ip("10.0.0.2"));
+        let both = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(ip_of(ip("10.0.0.2"), &both, &trusted), ip("203.0.113.9"));
         let port = headers(&[("x-forwarded-for", "192.0.2.4:5555")]);
-        assert_eq!(client_ip(ip("10.0.0.2"), &port, &trusted), ip("192.0.2.4"));
+        assert_eq!(ip_of(ip("10.0.0.2"), &port, &trusted), ip("192.0.2.4"));
         // No header, or nothing trusted configured: the peer.
         assert_eq!(
-            client_ip(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip_of(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
             ip("10.0.0.2")
         );
-        assert_eq!(client_ip(ip("10.0.0.2"), &xff, &[]), ip("10.0.0.2"));
+        assert_eq!(ip_of(ip("10.0.0.2"), &xff, &[]), ip("10.0.0.2"));
         let junk = headers(&[("x-forwarded-for", "unknown")]);
-        assert_eq!(client_ip(ip("10.0.0.2"), &junk, &trusted), ip("10.0.0.2"));
+        assert_eq!(ip_of(ip("10.0.0.2"), &junk, &trusted), ip("10.0.0.2"));
     }
 }

@@ -358,12 +358,22 @@ impl RateLimiter {
     }
 }
 
+/// The longest window any bucket uses (the resync window is a fixed 10 s).
 fn longest_window(l: &RateLimits) -> Duration {
-    [l.register, l.auth, l.erase, l.api, l.ws_connect, l.join]
-        .iter()
-        .map(Limit::window)
-        .max()
-        .unwrap_or(Duration::from_secs(60))
+    [
+        l.register,
+        l.auth,
+        l.erase,
+        l.api,
+        l.ws_connect,
+        l.ws_messages,
+        l.join,
+    ]
+    .iter()
+    .map(Limit::window)
+    .chain([Duration::from_secs(10)])
+    .max()
+    .unwrap_or(Duration::from_secs(60))
 }
 
 #[cfg(test)]

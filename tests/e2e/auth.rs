@@ -329,9 +329,9 @@ async fn sign_in_limits_ignore_bearers_and_back_off_per_username() {
     let wrong = json!({"username": "victim", "password": "wrong-password"});
     let mut codes = Vec::new();
     for i in 0..9 {
-        let r = s
-            .post("/api/v1/auth/login", wrong.clone(), bearers[i % 3])
-            .await;
+        // A different username each time: only the per-address limit can refuse.
+        let attempt = json!({"username": format!("nobody{i}"), "password": "wrong-password"});
+        let r = s.post("/api/v1/auth/login", attempt, bearers[i % 3]).await;
         codes.push((r.status.as_u16(), r.code().to_owned()));
     }
     // Eight in the window from this address, whichever bearer: the ninth is refused.

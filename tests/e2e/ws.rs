@@ -278,8 +278,10 @@ async fn budgets_are_per_player_and_sockets_are_capped() {
         "{e}"
     );
     // Sockets from one address: four are open (g, a, b, c); two more fit, the next is closed.
-    let _d = s.ws().await;
-    let _e = s.ws().await;
+    // (A heartbeat's answer proves each socket's session is registered.)
+    let (mut d, mut e) = (s.ws().await, s.ws().await);
+    d.assert_alive().await;
+    e.assert_alive().await;
     let mut f = s.ws().await;
     let closed = f.closed().await;
     assert_eq!(

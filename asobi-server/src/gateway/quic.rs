@@ -66,11 +66,22 @@ pub fn bind(
     Endpoint::server(server, addr).map_err(|e| TlsError::Config(format!("bind {addr}: {e}")))
 }
 
-/// Accepts connections until the endpoint is closed. The per-address connect limit (and the
-/// drain) are applied to the first packet, before any handshake crypto: a refused address
-/// costs one stateless close, not a TLS handshake.
+/// Accepts connections until the endpoint is closed. A peer first proves its address with a
+/// stateless Retry; then the per-address connect limit (and the drain) apply before any
+/// handshake crypto: a refused address costs one stateless close, not a TLS handshake, and
+/// a spoofed one costs nothing of the real owner's budget.
 pub async fn serve(endpoint: Endpoint, app: AppState) {
     while let Some(incoming) = endpoint.accept().await {
+        // A first packet's source address can be spoofed; a stateless Retry makes the peer
+        // prove it owns the address before its connection spends that address's budget.
+        let incoming = if !incoming.remote_address_validated() && incoming.may_retry() {
+            match incoming.retry() {
+                Ok(()) => continue,
+                Err(e) => e.into_incoming(),
+            }
+        } else {
+            incoming
+        };
         let peer = incoming.remote_address();
         if let Some(reason) = super::admission(&app, peer.ip(), || true) {
             tracing::debug!(%peer, reason = reason.reason, "QUIC connection refused before the handshake");

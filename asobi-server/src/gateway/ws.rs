@@ -36,7 +36,13 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     // Behind a trusted load balancer, the address it says the client has.
-    let client = crate::forwarded::client_ip(peer.ip(), &headers, &app.config().trusted_proxies);
+    let config = app.config();
+    let client = crate::forwarded::client_ip(
+        peer.ip(),
+        &headers,
+        &config.trusted_proxies,
+        config.forwarded_header,
+    );
     let peer = SocketAddr::new(client, peer.port());
     let refusal = super::admission(&app, peer.ip(), || origin_allowed(&app, &headers));
     ws.max_message_size(HARD_FRAME_LIMIT)

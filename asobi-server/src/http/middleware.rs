@@ -168,8 +168,14 @@ pub async fn rate_limit_and_auth(
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| {
-                let trusted = &app.config().trusted_proxies;
-                client_key(client_ip(c.0.ip(), req.headers(), trusted))
+                let config = app.config();
+                let ip = client_ip(
+                    c.0.ip(),
+                    req.headers(),
+                    &config.trusted_proxies,
+                    config.forwarded_header,
+                );
+                client_key(ip)
             })
             .unwrap_or_default(),
         (Some(p), _) => p.player_id.clone(),

@@ -30,6 +30,28 @@ pub struct Effects {
     pub sends: Vec<(String, Json)>,
     /// `game.match.set_joinable(bool)`.
     pub joinable: Option<bool>,
+    /// Bytes the converted broadcasts and sends hold: they count against the VM's memory
+    /// cap with what the VM itself uses, so a loop of sends cannot pile up outside it.
+    pub queued_bytes: usize,
+}
+
+/// A value a script hands to `broadcast`/`send` as JSON, within what the VM may still
+/// allocate less what its queued effects already hold.
+fn effect_json(
+    lua: &Lua,
+    effects: &Mutex<Effects>,
+    value: &Value,
+    object: bool,
+) -> mlua::Result<Json> {
+    let queued = lock(effects).queued_bytes;
+    let mut bound = super::convert::Bound::for_vm(lua).less(queued);
+    let json = if object {
+        Json::Object(super::convert::to_object_within(value, &mut bound)?)
+    } else {
+        super::convert::to_json_within(value, &mut bound)?
+    };
+    lock(effects).queued_bytes += bound.used();
+    Ok(json)
 }
 
 impl Effects {
@@ -161,7 +183,7 @@ impl Api {
                 if let Err(e) = validate_event_name(&name) {
                     return error(lua, &format!("invalid event name: {e}"));
                 }
-                let payload = Json::Object(to_object(lua, &payload)?);
+                let payload = effect_json(lua, &effects, &payload, true)?;
                 lock(&effects).broadcasts.push((name, payload));
                 Ok(Value::Boolean(true))
             })?,
@@ -174,7 +196,7 @@ impl Api {
                 let Value::String(player) = player else {
                     return error(lua, "send(player_id: string, message)");
                 };
-                let message = to_json(lua, &message)?;
+                let message = effect_json(lua, &effects, &message, false)?;
                 lock(&effects)
                     .sends
                     .push((player.to_str()?.to_owned(), message));

@@ -75,6 +75,19 @@ impl Bound {
         }
     }
 
+    /// This allowance less `bytes` (already spent elsewhere).
+    pub fn less(self, bytes: usize) -> Bound {
+        Bound {
+            left: self.left.saturating_sub(bytes),
+            ..self
+        }
+    }
+
+    /// Bytes this allowance has handed out.
+    pub fn used(&self) -> usize {
+        self.limit - self.left
+    }
+
     /// The same allowance, ending at `deadline` ([`ConvertError::TooSlow`] after it).
     pub fn until(self, deadline: std::time::Instant) -> Bound {
         Bound {
@@ -83,11 +96,18 @@ impl Bound {
         }
     }
 
-    /// What `lua` may still allocate under its cap ([`MemoryCap`]); unbounded VMs (the
-    /// server's own, in tests) get 64 MiB.
+    /// What `lua` may still allocate under its cap ([`MemoryCap`]; unbounded VMs, the
+    /// server's own in tests, get 64 MiB), until [`CONVERT_TIME`] from now or the running
+    /// call's deadline, whichever comes first.
     pub fn for_vm(lua: &Lua) -> Bound {
         let cap = lua.app_data_ref::<MemoryCap>().map_or(64 << 20, |c| c.0);
-        Bound::new(cap.saturating_sub(lua.used_memory()))
+        let time = lua
+            .app_data_ref::<super::sandbox::Clock>()
+            .and_then(|c| c.remaining_ns())
+            .map_or(CONVERT_TIME, |ns| {
+                CONVERT_TIME.min(std::time::Duration::from_nanos(ns))
+            });
+        Bound::new(cap.saturating_sub(lua.used_memory())).until(std::time::Instant::now() + time)
     }
 
     fn take(&mut self, bytes: usize) -> Result<(), ConvertError> {
@@ -168,7 +188,7 @@ pub fn to_json(lua: &Lua, value: &LuaValue) -> Result<Value, ConvertError> {
 }
 
 fn vm_bound(lua: &Lua) -> Bound {
-    Bound::for_vm(lua).until(std::time::Instant::now() + CONVERT_TIME)
+    Bound::for_vm(lua)
 }
 
 /// [`to_object`] within an explicit allowance.

@@ -113,6 +113,8 @@ pub struct Clock {
     deadline: Arc<AtomicU64>,
     /// Set when an overrun is raised; cleared when a call starts. Only the host sets it.
     overran: Arc<AtomicBool>,
+    /// Set when the hook could not be put back: the VM runs no more calls.
+    hookless: Arc<AtomicBool>,
     epoch: Instant,
 }
 
@@ -121,6 +123,7 @@ impl Clock {
         Clock {
             deadline: Arc::new(AtomicU64::new(0)),
             overran: Arc::new(AtomicBool::new(false)),
+            hookless: Arc::new(AtomicBool::new(false)),
             epoch: Instant::now(),
         }
     }
@@ -203,6 +206,20 @@ end
 coroutine.create = function(f) return co_create(protected(f)) end
 coroutine.wrap = function(f) return co_wrap(protected(f)) end
 coroutine.close = function(co) return pass(co_close(co)) end
+-- C loops the hook never sees: `table.move` over a huge range, `table.sort` of a huge table.
+local raw_move, raw_sort, rawlen = table.move, table.sort, rawlen
+table.move = function(a1, f, e, t, a2)
+  if type(f) == "number" and type(e) == "number" and e - f >= 1e6 then
+    error("table.move: range of more than 1000000 elements", 2)
+  end
+  return raw_move(a1, f, e, t, a2)
+end
+table.sort = function(t, comp)
+  if type(t) == "table" and rawlen(t) > 1e6 then
+    error("table.sort: more than 1000000 elements", 2)
+  end
+  return raw_sort(t, comp)
+end
 setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("setmetatable: __gc finalizers are not allowed", 2)
@@ -268,7 +285,11 @@ impl Sandbox {
     pub fn snapshot(&self, value: &mlua::Value) -> mlua::Result<mlua::Value> {
         super::hook::remove(&self.lua)?;
         let copy = super::convert::deep_copy(&self.lua, value);
-        self.install_hook()?;
+        if let Err(e) = self.install_hook() {
+            // Without its hook the VM could run forever: it runs nothing more.
+            self.clock.hookless.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
         copy
     }
 
@@ -436,7 +457,8 @@ impl Sandbox {
         args: MultiValue,
         budget: Duration,
     ) -> Result<Option<MultiValue>, ScriptError> {
-        let Ok(Value::Function(f)) = self.lua.globals().get::<Value>(name) else {
+        // Raw: a script's `__index` on `_G` must not run outside a call's deadline.
+        let Ok(Value::Function(f)) = self.lua.globals().raw_get::<Value>(name) else {
             return Ok(None);
         };
         self.call_fn(&f, args, budget).map(Some)
@@ -500,7 +522,7 @@ impl Sandbox {
     /// Whether a global function exists.
     pub fn has_function(&self, name: &str) -> bool {
         matches!(
-            self.lua.globals().get::<Value>(name),
+            self.lua.globals().raw_get::<Value>(name),
             Ok(Value::Function(_))
         )
     }
@@ -511,6 +533,11 @@ impl Sandbox {
         f: impl FnOnce() -> mlua::Result<T>,
     ) -> Result<T, ScriptError> {
         let clock = &self.clock;
+        if clock.hookless.load(Ordering::Relaxed) {
+            return Err(ScriptError::Timeout(
+                "the VM lost its deadline hook and runs no more calls".into(),
+            ));
+        }
         let at = (clock.epoch.elapsed() + budget).as_nanos().max(1) as u64;
         clock.overran.store(false, Ordering::Relaxed);
         clock.deadline.store(at, Ordering::Relaxed);
@@ -821,6 +848,24 @@ mod tests {
         assert!(matches!(
             eval(&s, "return setmetatable({}, {__index = {hp = 3}}).hp"),
             Ok(Value::Integer(3))
+        ));
+    }
+
+    /// C loops the hook never sees are bounded: `table.move` and `table.sort`.
+    #[test]
+    fn table_move_and_sort_are_bounded() {
+        let (s, _) = sandbox();
+        let started = Instant::now();
+        let e = eval(&s, "return table.move({}, 1, 1 << 40, 1)").unwrap_err();
+        assert!(e.to_string().contains("table.move"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(matches!(
+            eval(&s, "local t = table.move({1, 2, 3}, 1, 3, 2) return t[4]"),
+            Ok(Value::Integer(3))
+        ));
+        assert!(matches!(
+            eval(&s, "local t = {3, 1, 2} table.sort(t) return t[1]"),
+            Ok(Value::Integer(1))
         ));
     }
 

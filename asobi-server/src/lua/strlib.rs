@@ -5,9 +5,9 @@
 //! them quadratic or worse: the trim idiom `s:match("^%s*(.-)%s*$")` on 30 KB of client text
 //! ran 2.2 s inside a 50 ms budget. Here every call's matching work is bounded by what is left
 //! of the running callback's budget (a step costs about [`NS_PER_STEP`]), capped at
-//! [`MAX_STEPS`] per call; running out past the deadline is the callback's overrun (the host
-//! flag, [`Clock::overrun`]), running out of the per-call cap with time to spare is an
-//! ordinary error the script may catch. Each call checks the deadline when it returns, so a
+//! [`MAX_STEPS`] per call; running out once the deadline has passed is the callback's
+//! overrun (the host flag, [`Clock::overrun`]), running out before it is an ordinary error
+//! the script may catch. Each call checks the deadline when it returns, so a
 //! loop of expensive calls ends at the next one. `gsub`'s output counts against the VM's
 //! memory cap before it is built.
 
@@ -35,10 +35,9 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// One call's allowance, and whether it was cut short by the deadline.
+/// One call's step allowance.
 struct Allowance {
     budget: Budget,
-    time_bound: bool,
 }
 
 impl Allowance {
@@ -46,30 +45,25 @@ impl Allowance {
         let Some(clock) = lua.app_data_ref::<Clock>() else {
             return Ok(Allowance {
                 budget: Budget::new(MAX_STEPS),
-                time_bound: false,
             });
         };
         match clock.remaining_ns() {
             Some(0) => Err(clock.overrun()),
-            Some(ns) => {
-                let steps = ns / NS_PER_STEP;
-                Ok(Allowance {
-                    budget: Budget::new(steps.clamp(MIN_STEPS, MAX_STEPS)),
-                    time_bound: steps < MAX_STEPS,
-                })
-            }
+            Some(ns) => Ok(Allowance {
+                budget: Budget::new((ns / NS_PER_STEP).clamp(MIN_STEPS, MAX_STEPS)),
+            }),
             None => Ok(Allowance {
                 budget: Budget::new(MAX_STEPS),
-                time_bound: false,
             }),
         }
     }
 
-    /// A matcher failure as the script sees it: past the deadline, the callback's overrun.
+    /// A matcher failure as the script sees it: past the deadline, the callback's overrun;
+    /// before it (the step allowance is an estimate), an error the script may catch.
     fn fail(&self, lua: &Lua, e: PatternError) -> mlua::Error {
         if let Some(clock) = lua.app_data_ref::<Clock>()
-            && (self.time_bound || clock.check().is_err())
             && e == PatternError::Budget
+            && clock.check().is_err()
         {
             return clock.overrun();
         }
@@ -217,6 +211,34 @@ fn gmatch(
     })
 }
 
+/// An upper bound of what [`patterns::expand_replacement`] writes for one match, computed
+/// before anything is written (a short replacement of many `%0` can expand a long match a
+/// thousand times over).
+fn expansion_len(repl: &[u8], m: &Match) -> usize {
+    let capture_len = |i: usize| match (i, m.captures.get(i.wrapping_sub(1))) {
+        (0, _) | (1, None) => m.whole.len(),
+        (_, Some(Capture::Bytes(r))) => r.len(),
+        (_, Some(Capture::Position(_))) => 20,
+        (_, None) => 0,
+    };
+    let mut total = 0usize;
+    let mut bytes = repl.iter();
+    while let Some(&b) = bytes.next() {
+        total = total.saturating_add(match (b, bytes.clone().next()) {
+            (b'%', Some(d)) if d.is_ascii_digit() => {
+                bytes.next();
+                capture_len(usize::from(d - b'0'))
+            }
+            (b'%', Some(_)) => {
+                bytes.next();
+                1
+            }
+            _ => 1,
+        });
+    }
+    total
+}
+
 /// `string.gsub(s, pattern, repl [, n])`.
 fn gsub(
     lua: &Lua,
@@ -264,7 +286,13 @@ fn gsub(
                 let whole = subject.get(m.whole.clone()).unwrap_or(&[]);
                 let replacement = match (&repl_text, &repl) {
                     (Some(text), _) => {
-                        patterns::expand_replacement(&text.as_bytes(), &subject, &m, &mut out)
+                        let text = text.as_bytes();
+                        if out.len().saturating_add(expansion_len(&text, &m)) > room {
+                            return Err(mlua::Error::RuntimeError(
+                                "resulting string too large".into(),
+                            ));
+                        }
+                        patterns::expand_replacement(&text, &subject, &m, &mut out)
                             .map_err(|e| allowance.fail(lua, e))?;
                         changed = true;
                         None
@@ -404,7 +432,7 @@ mod tests {
             "return text:match('^%s*(.-)%s*$')",
             "return text:gsub('%s*$', '')",
             "for w in text:gmatch('%s*y') do end",
-            "while true do text:find('%s*y') end",
+            "while true do pcall(text.find, text, '%s*y') end",
             "while true do pcall(string.match, text, '^%s*(.-)%s*$') end",
         ] {
             let started = std::time::Instant::now();
@@ -423,5 +451,13 @@ mod tests {
             );
         }
         truthy(&s, "return #text:match('^x(%s*)x$') == 30000");
+        // A short replacement that would expand a long match into gigabytes is refused
+        // before anything is built.
+        let e = eval(
+            &s,
+            "local s = ('x'):rep(1 << 16) return s:gsub('.+', ('%0'):rep(1 << 15))",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
     }
 }
