@@ -312,44 +312,39 @@ impl RateLimiter {
         w.admit(self.limits.guest_global, Instant::now())
     }
 
+    /// Runs `f` on `username`'s back-off (case-insensitive) at `now`.
+    fn backoff<R>(&self, username: &str, now: Instant, f: impl FnOnce(&mut Backoff) -> R) -> R {
+        let fresh = || Backoff {
+            failures: 0,
+            until: now,
+        };
+        self.sign_ins.with(username.to_lowercase(), now, fresh, f)
+    }
+
     /// Whether a password sign-in of `username` may be tried now.
     pub fn sign_in_allowed(&self, username: &str) -> Result<(), RetryAfter> {
         let now = Instant::now();
-        self.sign_ins.with(
-            username.to_lowercase(),
-            now,
-            || Backoff {
-                failures: 0,
-                until: now,
-            },
-            |b| match b.until.checked_duration_since(now) {
+        self.backoff(username, now, |b| {
+            match b.until.checked_duration_since(now) {
                 Some(wait) if !wait.is_zero() => {
                     Err(RetryAfter(wait.as_secs_f64().ceil().max(1.0) as u64))
                 }
                 _ => Ok(()),
-            },
-        )
+            }
+        })
     }
 
     /// A failed sign-in of `username`: past the free failures, the next attempt waits 1 s,
     /// then 2 s, 4 s, … up to [`BACKOFF_MAX`].
     pub fn sign_in_failed(&self, username: &str) {
         let now = Instant::now();
-        self.sign_ins.with(
-            username.to_lowercase(),
-            now,
-            || Backoff {
-                failures: 0,
-                until: now,
-            },
-            |b| {
-                b.failures = b.failures.saturating_add(1);
-                if let Some(over) = b.failures.checked_sub(BACKOFF_FREE_FAILURES) {
-                    let wait = Duration::from_secs(1u64 << over.min(16)).min(BACKOFF_MAX);
-                    b.until = now + wait;
-                }
-            },
-        );
+        self.backoff(username, now, |b| {
+            b.failures = b.failures.saturating_add(1);
+            if let Some(over) = b.failures.checked_sub(BACKOFF_FREE_FAILURES) {
+                let wait = Duration::from_secs(1u64 << over.min(16)).min(BACKOFF_MAX);
+                b.until = now + wait;
+            }
+        });
     }
 
     /// A successful sign-in of `username` clears its back-off.

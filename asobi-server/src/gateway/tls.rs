@@ -75,7 +75,11 @@ pub fn identity(config: &Config) -> Result<Identity, TlsError> {
     }
 }
 
-fn read_identity(cert: &Path, key: &Path, development: bool) -> Result<Identity, TlsError> {
+/// A PEM certificate chain (leaf first, at least one) and a PEM private key.
+pub fn read_pem(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let pem_error = |what, path: &Path, why: String| TlsError::Pem {
         what,
         path: path.to_owned(),
@@ -85,12 +89,17 @@ fn read_identity(cert: &Path, key: &Path, development: bool) -> Result<Identity,
         .map_err(|e| pem_error("certificates", cert, e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error("certificates", cert, e.to_string()))?;
-    let Some(leaf) = chain.first() else {
+    if chain.is_empty() {
         return Err(pem_error("certificates", cert, "no certificate".into()));
-    };
-    let fingerprint = fingerprint(leaf);
+    }
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("key", key, e.to_string()))?;
+    Ok((chain, key))
+}
+
+fn read_identity(cert: &Path, key: &Path, development: bool) -> Result<Identity, TlsError> {
+    let (chain, key) = read_pem(cert, key)?;
+    let fingerprint = chain.first().map(fingerprint).unwrap_or_default();
     Ok(Identity {
         chain,
         key,

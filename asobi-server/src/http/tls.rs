@@ -14,8 +14,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tower::ServiceExt;
@@ -27,20 +25,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The rustls configuration of the HTTP listener: the PEM chain and key, ALPN `http/1.1`.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let pem_error = |what, path: &Path, why: String| TlsError::Pem {
-        what,
-        path: path.to_owned(),
-        why,
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| pem_error("certificates", cert, e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error("certificates", cert, e.to_string()))?;
-    if chain.is_empty() {
-        return Err(pem_error("certificates", cert, "no certificate".into()));
-    }
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("key", key, e.to_string()))?;
+    let (chain, key) = crate::gateway::tls::read_pem(cert, key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
