@@ -216,8 +216,7 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         make: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
-        let shard = &self.shards[self.hasher.hash_one(&key) as usize % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.shard(&key);
         let (value, retired) = map.entry(key, now, make);
         let out = f(value);
         drop(map);
@@ -226,15 +225,14 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
     }
 
     fn remove(&self, key: &K) {
-        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        shard.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.shard(key).remove(key);
     }
 
-    fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+    /// The locked shard `key` lives in.
+    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Generations<K, V>> {
+        self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -299,11 +297,6 @@ impl RateLimiter {
             || Window::new(now),
             |w| w.admit(limit, now),
         )
-    }
-
-    /// Windows remembered (for tests and health).
-    pub fn windows_len(&self) -> usize {
-        self.windows.len()
     }
 
     /// Counts one guest creation node-wide.

@@ -17,17 +17,13 @@ use crate::state::AppState;
 /// sockets open from the address, then that check (`origin_ok`, the WebSocket Origin
 /// allowlist), then the drain.
 fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Option<CloseReason> {
-    if app
-        .limiter()
-        .check(Bucket::WsConnect, &client_key(ip))
-        .is_err()
-    {
+    let key = client_key(ip);
+    if app.limiter().check(Bucket::WsConnect, &key).is_err() {
         Some(CloseReason {
             code: 1008,
             reason: "rate_limited",
         })
-    } else if app.sessions().address_count(&client_key(ip)) >= app.config().max_sockets_per_address
-    {
+    } else if app.sessions().address_count(&key) >= app.config().max_sockets_per_address {
         Some(CloseReason {
             code: 1008,
             reason: "too_many_connections",

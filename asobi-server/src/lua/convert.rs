@@ -179,16 +179,12 @@ pub const CONVERT_TIME: std::time::Duration = std::time::Duration::from_millis(5
 /// Lua → JSON for a top-level value that must be an object (`get_state`, `_result`, broadcast
 /// payloads): anything that is not a string-keyed table becomes `{}`.
 pub fn to_object(lua: &Lua, value: &LuaValue) -> Result<Map<String, Value>, ConvertError> {
-    to_object_within(value, &mut vm_bound(lua))
+    to_object_within(value, &mut Bound::for_vm(lua))
 }
 
 /// Lua → JSON for any value, within what `lua` may still allocate and [`CONVERT_TIME`].
 pub fn to_json(lua: &Lua, value: &LuaValue) -> Result<Value, ConvertError> {
-    to_json_within(value, &mut vm_bound(lua))
-}
-
-fn vm_bound(lua: &Lua) -> Bound {
-    Bound::for_vm(lua)
+    to_json_within(value, &mut Bound::for_vm(lua))
 }
 
 /// [`to_object`] within an explicit allowance.

@@ -144,10 +144,10 @@ impl Clock {
 
     /// Raises the overrun when the running call's deadline has passed.
     pub fn check(&self) -> mlua::Result<()> {
-        match self.remaining_ns() {
-            Some(0) => Err(self.overrun()),
-            _ => Ok(()),
+        if self.trip_if_expired() {
+            return Err(mlua::Error::RuntimeError(DEADLINE_MARKER.into()));
         }
+        Ok(())
     }
 
     fn overran(&self) -> bool {

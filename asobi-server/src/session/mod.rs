@@ -325,8 +325,8 @@ impl Session {
         }
     }
 
-    /// `world.resync` budget per 10 s per connection; over budget is silently ignored.
-    /// World resyncs: the transport's budget per 10 s, per player across their sockets.
+    /// `world.resync`: the transport's budget per 10 s, per player across their sockets;
+    /// over budget is silently ignored.
     fn admit_resync(&mut self) -> bool {
         let limit = crate::config::Limit::new(self.transport.resync_budget() as u32, 10_000);
         self.app
