@@ -35,40 +35,28 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// One call's step allowance.
-struct Allowance {
-    budget: Budget,
+/// One call's step budget: what is left of the callback's time at about [`NS_PER_STEP`] a
+/// step, within [`MIN_STEPS`]..=[`MAX_STEPS`]; the overrun itself once the deadline passed.
+fn call_budget(lua: &Lua) -> mlua::Result<Budget> {
+    check_deadline(lua)?;
+    let steps = lua
+        .app_data_ref::<Clock>()
+        .and_then(|c| c.remaining_ns())
+        .map_or(MAX_STEPS, |ns| {
+            (ns / NS_PER_STEP).clamp(MIN_STEPS, MAX_STEPS)
+        });
+    Ok(Budget::new(steps))
 }
 
-impl Allowance {
-    fn for_call(lua: &Lua) -> mlua::Result<Allowance> {
-        let Some(clock) = lua.app_data_ref::<Clock>() else {
-            return Ok(Allowance {
-                budget: Budget::new(MAX_STEPS),
-            });
-        };
-        match clock.remaining_ns() {
-            Some(0) => Err(clock.overrun()),
-            Some(ns) => Ok(Allowance {
-                budget: Budget::new((ns / NS_PER_STEP).clamp(MIN_STEPS, MAX_STEPS)),
-            }),
-            None => Ok(Allowance {
-                budget: Budget::new(MAX_STEPS),
-            }),
-        }
+/// A matcher failure as the script sees it: out of steps past the deadline, the callback's
+/// overrun; before it (the step budget is an estimate), an error the script may catch.
+fn fail(lua: &Lua, e: PatternError) -> mlua::Error {
+    if e == PatternError::Budget
+        && let Err(overrun) = check_deadline(lua)
+    {
+        return overrun;
     }
-
-    /// A matcher failure as the script sees it: past the deadline, the callback's overrun;
-    /// before it (the step allowance is an estimate), an error the script may catch.
-    fn fail(&self, lua: &Lua, e: PatternError) -> mlua::Error {
-        if let Some(clock) = lua.app_data_ref::<Clock>()
-            && e == PatternError::Budget
-            && clock.check().is_err()
-        {
-            return clock.overrun();
-        }
-        mlua::Error::RuntimeError(e.to_string())
-    }
+    mlua::Error::RuntimeError(e.to_string())
 }
 
 /// Raises the overrun if the deadline passed while the call ran.
@@ -147,12 +135,12 @@ fn find_or_match(
     let Some(init) = start_offset(init, subject.len()) else {
         return Ok(MultiValue::from_iter([Value::Nil]));
     };
-    let mut allowance = Allowance::for_call(lua)?;
+    let mut budget = call_budget(lua)?;
     if let Some(plain) = plain
         && (plain || !patterns::has_specials(&pattern))
     {
-        let found = patterns::find_plain(&subject, &pattern, init, &mut allowance.budget)
-            .map_err(|e| allowance.fail(lua, e))?;
+        let found = patterns::find_plain(&subject, &pattern, init, &mut budget)
+            .map_err(|e| fail(lua, e))?;
         check_deadline(lua)?;
         return Ok(match found {
             Some(r) => MultiValue::from_iter([
@@ -162,8 +150,7 @@ fn find_or_match(
             None => MultiValue::from_iter([Value::Nil]),
         });
     }
-    let found = patterns::find(&subject, &pattern, init, &mut allowance.budget)
-        .map_err(|e| allowance.fail(lua, e))?;
+    let found = patterns::find(&subject, &pattern, init, &mut budget).map_err(|e| fail(lua, e))?;
     check_deadline(lua)?;
     let Some(m) = found else {
         return Ok(MultiValue::from_iter([Value::Nil]));
@@ -192,10 +179,10 @@ fn gmatch(
     let mut last_match: Option<usize> = None;
     lua.create_function_mut(move |lua, ()| {
         let (subject, pattern) = (s.as_bytes(), p.as_bytes());
-        let mut allowance = Allowance::for_call(lua)?;
+        let mut budget = call_budget(lua)?;
         while src <= subject.len() {
-            let m = patterns::match_here(&subject, &pattern, src, &mut allowance.budget)
-                .map_err(|e| allowance.fail(lua, e))?;
+            let m = patterns::match_here(&subject, &pattern, src, &mut budget)
+                .map_err(|e| fail(lua, e))?;
             match m {
                 Some(m) if Some(m.whole.end) != last_match => {
                     src = m.whole.end;
@@ -273,13 +260,13 @@ fn gsub(
         .app_data_ref::<MemoryCap>()
         .map_or(usize::MAX, |c| c.0)
         .saturating_sub(lua.used_memory());
-    let mut allowance = Allowance::for_call(lua)?;
+    let mut budget = call_budget(lua)?;
     let mut out: Vec<u8> = Vec::new();
     let (mut src, mut n, mut changed) = (0usize, 0 as Integer, false);
     let mut last_match: Option<usize> = None;
     while n < max_n {
-        let m = patterns::match_here(&subject, pattern, src, &mut allowance.budget)
-            .map_err(|e| allowance.fail(lua, e))?;
+        let m =
+            patterns::match_here(&subject, pattern, src, &mut budget).map_err(|e| fail(lua, e))?;
         match m {
             Some(m) if Some(m.whole.end) != last_match => {
                 n += 1;
@@ -293,7 +280,7 @@ fn gsub(
                             ));
                         }
                         patterns::expand_replacement(&text, &subject, &m, &mut out)
-                            .map_err(|e| allowance.fail(lua, e))?;
+                            .map_err(|e| fail(lua, e))?;
                         changed = true;
                         None
                     }
