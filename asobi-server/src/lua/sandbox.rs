@@ -10,7 +10,7 @@
 //! hook every 1 000 instructions, so `while true do end` is stopped, not waited for. Once a
 //! call's deadline has passed nothing the script does can catch the overrun: `pcall`,
 //! `xpcall`, `coroutine.resume` and `coroutine.close` re-raise it, and the hook keeps raising
-//! it. Whether a call overran is a flag only the host sets ([`Sandbox::with_deadline`]), never
+//! it. Whether a call overran is a flag only the host sets (`Sandbox::with_deadline`), never
 //! read from an error's text. Scripts cannot give a table a `__gc` finalizer (a finalizer runs
 //! whenever the collector decides, outside any call's deadline), and `string.rep` refuses
 //! results past the VM's memory cap before it builds them.
@@ -134,12 +134,6 @@ impl Clock {
             0 => None,
             d => Some(d.saturating_sub(self.epoch.elapsed().as_nanos() as u64)),
         }
-    }
-
-    /// Flags the overrun and returns the error that ends the call.
-    pub fn overrun(&self) -> mlua::Error {
-        self.overran.store(true, Ordering::Relaxed);
-        mlua::Error::RuntimeError(DEADLINE_MARKER.into())
     }
 
     /// Raises the overrun when the running call's deadline has passed.

@@ -4,9 +4,9 @@
 //! Lua's own versions run in C, out of the instruction hook's sight, and backtracking makes
 //! them quadratic or worse: the trim idiom `s:match("^%s*(.-)%s*$")` on 30 KB of client text
 //! ran 2.2 s inside a 50 ms budget. Here every call's matching work is bounded by what is left
-//! of the running callback's budget (a step costs about [`NS_PER_STEP`]), capped at
-//! [`MAX_STEPS`] per call; running out once the deadline has passed is the callback's
-//! overrun (the host flag, [`Clock::overrun`]), running out before it is an ordinary error
+//! of the running callback's budget (a step costs about `NS_PER_STEP`), capped at
+//! `MAX_STEPS` per call; running out once the deadline has passed is the callback's
+//! overrun (the host flag, [`Clock::check`]), running out before it is an ordinary error
 //! the script may catch. Each call checks the deadline when it returns, so a
 //! loop of expensive calls ends at the next one. `gsub`'s output counts against the VM's
 //! memory cap before it is built.
