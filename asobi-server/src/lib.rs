@@ -23,7 +23,7 @@
 
 pub mod auth;
 pub mod config;
-pub mod db;
+pub use asobi_services::db;
 pub mod error;
 pub mod forwarded;
 pub mod game;
@@ -41,7 +41,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stats;
-pub mod time;
+pub use asobi_services::time;
 pub mod worlds;
 
 pub use config::Config;

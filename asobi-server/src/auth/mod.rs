@@ -797,16 +797,11 @@ impl Accounts {
     }
 }
 
-/// A new UUIDv7, lowercase and hyphenated.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+pub use asobi_services::new_id;
 
 /// A unique-key violation becomes `conflict`; any other error stays a storage error.
 fn conflict_or(e: sqlx::Error, conflict: AuthError) -> AuthError {
-    if e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
-    {
+    if asobi_services::error::is_unique_violation(&e) {
         conflict
     } else {
         e.into()
