@@ -254,6 +254,13 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// On shutdown, how long open sessions get to close before the process exits.
     pub shutdown_drain_ms: u64,
+    /// Cloud saves and storage (`/saves`, `/storage`, Lua `game.storage`); off → 404s.
+    pub storage_enabled: bool,
+    /// Boards players may submit their own scores to over REST: board ids, or `all`.
+    pub leaderboard_client_submit: asobi_services::leaderboards::ClientSubmit,
+    /// Declared boards (`[leaderboards.<id>]`): order, operator, reset schedule, limits.
+    /// A game's `config.lua` may declare boards too; these win.
+    pub leaderboards: std::collections::BTreeMap<String, asobi_services::leaderboards::BoardConfig>,
 }
 
 impl Default for Config {
@@ -303,6 +310,9 @@ impl Default for Config {
             matchmaker_max_queue: 10_000,
             shutdown_grace_ms: 0,
             shutdown_drain_ms: 5_000,
+            storage_enabled: true,
+            leaderboard_client_submit: Default::default(),
+            leaderboards: Default::default(),
         }
     }
 }
@@ -325,7 +335,9 @@ impl Default for Config {
         guest_max_unclaimed = N      ceiling on unclaimed guest accounts [100000]\n  \
         guest_purge_after_days = N   unclaimed guests older than this, with no live token, are deleted [90]\n  \
         purge_interval_secs = N      how often expired tokens and idle guests are purged [3600]\n  \
-        password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n\n\
+        password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n  \
+        [leaderboards.<id>] order = \"desc\"|\"asc\", operator = \"set\"|\"best\"|\"increment\"|\"decrement\",\n    \
+        reset = \"<cron, UTC>\", client_submit = BOOL, max_entries = N\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
         ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
         and the game at /app/game. ASOBI_HTTP_ADDR and ASOBI_DATABASE_URL win when both are set.\n\
@@ -523,6 +535,12 @@ pub struct Cli {
     /// Milliseconds open sessions get to close on shutdown [default: 5000].
     #[arg(long, env = "ASOBI_SHUTDOWN_DRAIN_MS", value_name = "MS")]
     pub shutdown_drain_ms: Option<u64>,
+    /// Cloud saves and storage [default: true].
+    #[arg(long, env = "ASOBI_STORAGE_ENABLED", value_name = "BOOL")]
+    pub storage_enabled: Option<bool>,
+    /// Boards open to client score submits: comma-separated ids, or "all" [default: none].
+    #[arg(long, env = "ASOBI_LEADERBOARD_CLIENT_SUBMIT", value_name = "IDS")]
+    pub leaderboard_client_submit: Option<String>,
 }
 
 /// Where the original Asobi's container images keep the game's scripts.
@@ -662,6 +680,12 @@ impl Config {
         set(&mut self.matchmaker_max_queue, cli.matchmaker_max_queue);
         set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
+        set(&mut self.storage_enabled, cli.storage_enabled);
+        if let Some(ids) = cli.leaderboard_client_submit {
+            self.leaderboard_client_submit = asobi_services::leaderboards::ClientSubmit::new(
+                asobi_services::leaderboards::config::split_list(&ids),
+            );
+        }
     }
 
     /// Checks ranges that serde cannot.
@@ -686,6 +710,14 @@ impl Config {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls_cert", "tls_cert and tls_key go together");
+        }
+        for (id, board) in &self.leaderboards {
+            if let Err(e) = board.schedule() {
+                return Err(ConfigError::Invalid {
+                    key: "leaderboards",
+                    why: format!("{id}: {e}"),
+                });
+            }
         }
         if self.ws_outbound_queue == 0 {
             return invalid("ws_outbound_queue", "must be positive");

@@ -3,6 +3,7 @@
 //! a route used to send (`fields`, `errors`, `retry_after`), duplicated into `details`.
 
 use asobi_core::protocol::{ErrorCode, ErrorObject};
+use asobi_services::Coded;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -73,6 +74,38 @@ impl ApiError {
         self.error.known_code()
     }
 }
+
+impl ApiError {
+    /// A service failure: its code, details and message; the cause of a 5xx is logged.
+    pub fn coded(e: &dyn Coded) -> Self {
+        let code = e.code();
+        if code.http_status() >= 500 {
+            tracing::error!(error = %e, code = code.as_str(), "service failure");
+        }
+        let mut api = ApiError::new(code);
+        if code.http_status() < 500 {
+            api = api.message(e.to_string());
+        }
+        api.error.details = e.details();
+        api
+    }
+}
+
+macro_rules! from_coded {
+    ($($t:ty),*) => {
+        $(impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                ApiError::coded(&e)
+            }
+        })*
+    };
+}
+
+from_coded!(
+    asobi_services::saves::SaveError,
+    asobi_services::storage::StorageError,
+    asobi_services::leaderboards::LeaderboardError
+);
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {

@@ -17,6 +17,11 @@ use crate::db::{Db, DbError, redact};
 use crate::game::MatchMode;
 use crate::matches::Matches;
 use crate::matchmaker::{Matchmaker, MatchmakerConfig};
+use asobi_services::clock::Clock;
+use asobi_services::leaderboards::{LeaderboardSettings, Leaderboards};
+use asobi_services::saves::Saves;
+use asobi_services::storage::Storage;
+
 use crate::ratelimit::RateLimiter;
 use crate::session::{CloseReason, Sessions};
 use crate::state::AppState;
@@ -30,6 +35,9 @@ pub enum StartError {
     /// The accounts service could not be built.
     #[error("accounts: {0}")]
     Accounts(#[from] AuthError),
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The game directory could not be loaded.
     #[error("cannot load the game: {0}")]
     Game(#[from] crate::lua::discovery::LoadError),
@@ -108,7 +116,18 @@ pub async fn start_with_game(
         matches: script_modes,
         worlds: script_worlds,
         scripts,
+        leaderboards: game_boards,
     } = lua_modes(&config)?;
+    let clock = Clock::system();
+    let leaderboards = Leaderboards::new(
+        db.clone(),
+        clock.clone(),
+        LeaderboardSettings {
+            boards: leaderboard_boards(&config, &game_boards),
+            client_submit: config.leaderboard_client_submit.clone(),
+        },
+    )
+    .map_err(|e| StartError::Config(e.to_string()))?;
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -165,6 +184,9 @@ pub async fn start_with_game(
         i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
     ));
     let services = crate::state::Services {
+        saves: Saves::new(db.clone(), clock.clone()),
+        storage: Storage::new(db.clone(), clock.clone()),
+        leaderboards,
         accounts,
         limiter,
         sessions,
@@ -327,6 +349,7 @@ fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
             matches: Vec::new(),
             worlds: Vec::new(),
             scripts: Vec::new(),
+            leaderboards: Default::default(),
         });
     };
     let loaded = crate::lua::load_modes(dir, lua_settings(config))?;
@@ -337,6 +360,16 @@ fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
         tracing::info!(mode = %w.descriptor.name, "Lua world mode loaded");
     }
     Ok(loaded)
+}
+
+/// The game's declared boards with the operator's `[leaderboards]` over them.
+fn leaderboard_boards(
+    config: &Config,
+    game: &crate::lua::discovery::Boards,
+) -> crate::lua::discovery::Boards {
+    let mut boards = game.clone();
+    boards.extend(config.leaderboards.clone());
+    boards
 }
 
 fn lua_settings(config: &Config) -> crate::lua::match_mode::LuaSettings {

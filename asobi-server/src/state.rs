@@ -5,6 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use asobi_services::leaderboards::Leaderboards;
+use asobi_services::saves::Saves;
+use asobi_services::storage::Storage;
+
 use crate::auth::Accounts;
 use crate::config::Config;
 use crate::db::Db;
@@ -28,6 +32,12 @@ pub struct Services {
     pub matchmaker: Arc<Matchmaker>,
     /// Worlds.
     pub worlds: Arc<Worlds>,
+    /// Cloud saves.
+    pub saves: Saves,
+    /// Storage objects.
+    pub storage: Storage,
+    /// Leaderboards.
+    pub leaderboards: Leaderboards,
 }
 
 /// Cheap to clone; everything inside is shared.
@@ -43,6 +53,9 @@ struct Inner {
     matches: Arc<Matches>,
     matchmaker: Arc<Matchmaker>,
     worlds: Arc<Worlds>,
+    saves: Saves,
+    storage: Storage,
+    leaderboards: Leaderboards,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -58,6 +71,9 @@ impl AppState {
             matches,
             matchmaker,
             worlds,
+            saves,
+            storage,
+            leaderboards,
         } = services;
         AppState(Arc::new(Inner {
             config,
@@ -68,6 +84,9 @@ impl AppState {
             matches,
             matchmaker,
             worlds,
+            saves,
+            storage,
+            leaderboards,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -107,6 +126,21 @@ impl AppState {
     /// Worlds.
     pub fn worlds(&self) -> &Worlds {
         &self.0.worlds
+    }
+
+    /// Cloud saves; None when `storage_enabled` is off.
+    pub fn saves(&self) -> Option<&Saves> {
+        self.0.config.storage_enabled.then_some(&self.0.saves)
+    }
+
+    /// Storage objects; None when `storage_enabled` is off.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.0.config.storage_enabled.then_some(&self.0.storage)
+    }
+
+    /// Leaderboards.
+    pub fn leaderboards(&self) -> &Leaderboards {
+        &self.0.leaderboards
     }
 
     /// The matchmaker.

@@ -4,11 +4,14 @@
 mod auth;
 mod extract;
 mod health;
+mod leaderboards;
 mod matches;
 mod matchmaker;
 mod middleware;
 mod players;
+mod saves;
 mod static_files;
+mod storage;
 pub mod tls;
 mod worlds;
 
@@ -41,6 +44,22 @@ pub fn router(state: AppState) -> Router {
         .route("/matches", get(matches::history))
         .route("/matches/live", get(matches::live))
         .route("/matches/{id}", get(matches::one))
+        .route("/saves", get(saves::list))
+        .route("/saves/{slot}", get(saves::get).put(saves::put))
+        .route("/storage/{collection}", get(storage::list))
+        .route(
+            "/storage/{collection}/{key}",
+            get(storage::get).put(storage::put).delete(storage::delete),
+        )
+        .route(
+            "/leaderboards/{id}",
+            get(leaderboards::top).post(leaderboards::submit),
+        )
+        .route(
+            "/leaderboards/{id}/around/{player_id}",
+            get(leaderboards::around),
+        )
+        .route("/leaderboards/{id}/periods", get(leaderboards::periods))
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -91,6 +91,9 @@ pub async fn erase(
         return Err(ApiError::missing("password"));
     }
     app.accounts().erase(&me.player_id, password).await?;
+    // Saves and storage rows go with the player (foreign keys); board entries are keyed by
+    // free-form ids (bots score too), so they are deleted here.
+    app.leaderboards().forget_player(&me.player_id).await?;
     app.sessions()
         .close_player(&me.player_id, CloseReason::REVOKED);
     tracing::info!(player = %me.player_id, "player erased");

@@ -69,7 +69,12 @@ pub struct LuaGame {
     pub dir: PathBuf,
     /// Its modes (match and world).
     pub modes: Vec<LuaModeDef>,
+    /// Boards `config.lua` declares under `leaderboards = { id = {order = …} }`.
+    pub leaderboards: Boards,
 }
+
+/// Declared leaderboards by id.
+pub type Boards = std::collections::BTreeMap<String, asobi_services::leaderboards::BoardConfig>;
 
 /// Loads `dir`.
 pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
@@ -78,16 +83,17 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
         source,
     })?;
     let manifest = dir.join("config.lua");
-    let entries: Vec<(String, String)> = if manifest.is_file() {
+    let (entries, leaderboards) = if manifest.is_file() {
         read_manifest(&dir, &manifest, memory_limit)?
     } else if dir.join("match.lua").is_file() {
-        vec![("default".into(), "match.lua".into())]
+        (vec![("default".into(), "match.lua".into())], Boards::new())
     } else {
         return Err(LoadError::NoGame(dir));
     };
     let mut game = LuaGame {
         dir: dir.clone(),
         modes: Vec::new(),
+        leaderboards,
     };
     for (name, rel) in entries {
         let script = dir.join(&rel);
@@ -103,7 +109,7 @@ fn read_manifest(
     dir: &Path,
     path: &Path,
     memory_limit: usize,
-) -> Result<Vec<(String, String)>, LoadError> {
+) -> Result<(Vec<(String, String)>, Boards), LoadError> {
     let source = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -129,8 +135,22 @@ fn read_manifest(
         ));
     };
     let mut entries = Vec::new();
+    let mut boards = Boards::new();
     for pair in table.pairs::<Value, Value>() {
         let (k, v) = pair.map_err(|e| LoadError::Manifest(e.to_string()))?;
+        if let (Value::String(name), Value::Table(_)) = (&k, &v)
+            && name.as_bytes().as_ref() == b"leaderboards"
+        {
+            let json = sandbox.to_json(&v).map_err(script_error)?;
+            boards = serde_json::from_value(json)
+                .map_err(|e| LoadError::Manifest(format!("leaderboards: {e}")))?;
+            for (id, board) in &boards {
+                board
+                    .schedule()
+                    .map_err(|e| LoadError::Manifest(format!("leaderboards.{id}: {e}")))?;
+            }
+            continue;
+        }
         let (Value::String(name), Value::String(rel)) = (k, v) else {
             return Err(LoadError::Manifest(
                 "entries must be mode = \"relative/path.lua\"".into(),
@@ -154,7 +174,7 @@ fn read_manifest(
         entries.push((name, rel));
     }
     entries.sort();
-    Ok(entries)
+    Ok((entries, boards))
 }
 
 /// Not empty, not absolute, no empty, `.` or `..` segments, no control characters.

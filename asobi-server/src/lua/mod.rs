@@ -43,6 +43,8 @@ pub struct LoadedModes {
     pub worlds: Vec<crate::worlds::WorldMode>,
     /// Every mode script (watched for changes).
     pub scripts: Vec<PathBuf>,
+    /// Boards the game declares (read at start; the operator's `[leaderboards]` win).
+    pub leaderboards: discovery::Boards,
 }
 
 /// Loads the game's modes.
@@ -55,6 +57,7 @@ pub fn load_modes(
         matches: Vec::new(),
         worlds: Vec::new(),
         scripts: Vec::new(),
+        leaderboards: game.leaderboards,
     };
     for def in game.modes {
         out.scripts.push(def.script.clone());
