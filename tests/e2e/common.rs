@@ -248,6 +248,11 @@ impl TestServer {
         Account::from(&r.body)
     }
 
+    /// Registers player `player-<n>`.
+    pub async fn register_n(&self, n: usize) -> Account {
+        self.register(&format!("player-{n}")).await
+    }
+
     /// Opens a WebSocket.
     pub async fn ws(&self) -> Ws {
         let (stream, _) = tokio_tungstenite::connect_async(&self.ws_url)

@@ -6,14 +6,17 @@ mod common;
 
 mod arena;
 mod auth;
+mod leaderboards;
 mod lifecycle;
 mod lua;
 mod matches;
 mod matchmaker;
 mod modes;
 mod native;
+mod objects;
 mod players;
 mod prediction;
+mod saves;
 mod storage;
 mod tls;
 mod world_modes;

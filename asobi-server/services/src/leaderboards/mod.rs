@@ -357,7 +357,10 @@ impl Leaderboards {
         let board = self.board(board_id);
         let span = self.span(board, self.0.clock.now_ms());
         let cached = self.load(board_id, board, span.start, span.start).await?;
-        let (score, sub_score) = (clamp(score), clamp(sub_score));
+        let (mut score, sub_score) = (clamp(score), clamp(sub_score));
+        if board.config.operator == Operator::Decrement {
+            score = -score;
+        }
         let player: Arc<str> = Arc::from(player);
         {
             let r = cached.lock();
@@ -635,7 +638,7 @@ fn check_board(id: &str) -> Result<(), LeaderboardError> {
 }
 
 /// The upsert for a board's operator: `$1` board, `$2` period, `$3` player, `$4` score,
-/// `$5` sub_score, `$6` now. Returns the row as written; none when `best` kept the old one.
+/// `$5` sub_score, `$6` now (`$4` negated for a decrement). Returns the row as written; none when `best` kept the old one.
 fn upsert_sql(config: &BoardConfig, backend: Backend) -> String {
     let t = "leaderboard_entries";
     let (least, greatest) = match backend {
@@ -654,26 +657,18 @@ fn upsert_sql(config: &BoardConfig, backend: Backend) -> String {
                 " WHERE (excluded.score, excluded.sub_score) {better} ({t}.score, {t}.sub_score)"
             ),
         ),
-        Operator::Increment => (
-            format!("{least}({t}.score + excluded.score, {MAX_SCORE})"),
-            String::new(),
-        ),
-        Operator::Decrement => (
-            format!("{greatest}({t}.score - excluded.score, -{MAX_SCORE})"),
+        // A decrement is bound as the negated score (see `submit`).
+        Operator::Increment | Operator::Decrement => (
+            format!("{greatest}({least}({t}.score + excluded.score, {MAX_SCORE}), -{MAX_SCORE})"),
             String::new(),
         ),
     };
     format!(
         "INSERT INTO {t} (board_id, period, player_id, score, sub_score, revision, updated_at) \
-         VALUES ($1, $2, $3, {first}, $5, 1, $6) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6) \
          ON CONFLICT (board_id, period, player_id) DO UPDATE SET score = {score}, \
          sub_score = excluded.sub_score, revision = {t}.revision + 1, \
          updated_at = excluded.updated_at{condition} \
-         RETURNING score, sub_score, revision, updated_at",
-        first = if config.operator == Operator::Decrement {
-            "-$4"
-        } else {
-            "$4"
-        },
+         RETURNING score, sub_score, revision, updated_at"
     )
 }
