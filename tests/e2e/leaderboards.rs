@@ -32,20 +32,34 @@ async fn defaults_are_the_originals() {
     let p: Vec<_> = futures_util::future::join_all((0..4).map(|i| s.register_n(i))).await;
     let t = |i: usize| Some(p[i].access_token.as_str());
 
-    let r = s.post("/api/v1/leaderboards/closed", json!({"score": 5}), t(0)).await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "leaderboard.client_submit_disabled"));
+    let r = s
+        .post("/api/v1/leaderboards/closed", json!({"score": 5}), t(0))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "leaderboard.client_submit_disabled")
+    );
 
     for (i, score) in [(0, 10), (1, 30), (2, 30), (3, 20)] {
-        let r = s.post("/api/v1/leaderboards/open", json!({"score": score}), t(i)).await;
+        let r = s
+            .post("/api/v1/leaderboards/open", json!({"score": score}), t(i))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["leaderboard_id"], "open");
         assert!(r.body["updated_at"].as_str().unwrap().ends_with('Z'));
     }
     // Submit replaces (last write wins), even with a lower score.
-    let r = s.post("/api/v1/leaderboards/open", json!({"score": 15}), t(3)).await;
-    assert_eq!((r.body["score"].as_i64(), r.body["rank"].as_i64()), (Some(15), Some(3)));
+    let r = s
+        .post("/api/v1/leaderboards/open", json!({"score": 15}), t(3))
+        .await;
+    assert_eq!(
+        (r.body["score"].as_i64(), r.body["rank"].as_i64()),
+        (Some(15), Some(3))
+    );
     // A non-number reads as 0.
-    let r = s.post("/api/v1/leaderboards/open", json!({"score": "lots"}), t(0)).await;
+    let r = s
+        .post("/api/v1/leaderboards/open", json!({"score": "lots"}), t(0))
+        .await;
     assert_eq!(r.body["score"], 0);
 
     let mut tied = [p[1].player_id.clone(), p[2].player_id.clone()];
@@ -61,22 +75,43 @@ async fn defaults_are_the_originals() {
         ]
     );
     let e = &r.body["entries"][0];
-    for k in ["leaderboard_id", "player_id", "score", "sub_score", "rank", "updated_at"] {
+    for k in [
+        "leaderboard_id",
+        "player_id",
+        "score",
+        "sub_score",
+        "rank",
+        "updated_at",
+    ] {
         assert!(e.get(k).is_some(), "{k} in {e}");
     }
     let r = s.get("/api/v1/leaderboards/open?limit=2", t(0)).await;
     assert_eq!(r.body["entries"].as_array().unwrap().len(), 2);
 
     let r = s
-        .get(&format!("/api/v1/leaderboards/open/around/{}?range=1", p[3].player_id), t(0))
+        .get(
+            &format!(
+                "/api/v1/leaderboards/open/around/{}?range=1",
+                p[3].player_id
+            ),
+            t(0),
+        )
         .await;
-    assert_eq!(ids(&r.body).iter().map(|e| e.2).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(
+        ids(&r.body).iter().map(|e| e.2).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
     let r = s.get("/api/v1/leaderboards/open/around/nobody", t(0)).await;
     assert_eq!(r.body, json!({"entries": []}));
     let r = s.get("/api/v1/leaderboards/never-written", t(0)).await;
     assert_eq!(r.body, json!({"entries": []}));
-    let r = s.get("/api/v1/leaderboards/open?period=yesterday", t(0)).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_payload"));
+    let r = s
+        .get("/api/v1/leaderboards/open?period=yesterday", t(0))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
 }
 
 #[tokio::test]
@@ -88,10 +123,14 @@ async fn operators_order_and_sub_score() {
             client_submit: true,
             ..BoardConfig::default()
         };
-        c.leaderboards.insert("best".into(), board(Order::Desc, Operator::Best));
-        c.leaderboards.insert("laps".into(), board(Order::Asc, Operator::Best));
-        c.leaderboards.insert("kills".into(), board(Order::Desc, Operator::Increment));
-        c.leaderboards.insert("lives".into(), board(Order::Desc, Operator::Decrement));
+        c.leaderboards
+            .insert("best".into(), board(Order::Desc, Operator::Best));
+        c.leaderboards
+            .insert("laps".into(), board(Order::Asc, Operator::Best));
+        c.leaderboards
+            .insert("kills".into(), board(Order::Desc, Operator::Increment));
+        c.leaderboards
+            .insert("lives".into(), board(Order::Desc, Operator::Decrement));
     })
     .await;
     let (a, b) = (s.register("op-a").await, s.register("op-b").await);
@@ -99,13 +138,21 @@ async fn operators_order_and_sub_score() {
     let submit = |board: &'static str, t, score: i64, sub: i64| {
         let s = &s;
         async move {
-            s.post(&format!("/api/v1/leaderboards/{board}"), json!({"score": score, "sub_score": sub}), t)
-                .await
-                .body
+            s.post(
+                &format!("/api/v1/leaderboards/{board}"),
+                json!({"score": score, "sub_score": sub}),
+                t,
+            )
+            .await
+            .body
         }
     };
     assert_eq!(submit("best", ta, 50, 0).await["score"], 50);
-    assert_eq!(submit("best", ta, 40, 0).await["score"], 50, "best keeps the better score");
+    assert_eq!(
+        submit("best", ta, 40, 0).await["score"],
+        50,
+        "best keeps the better score"
+    );
     assert_eq!(submit("best", ta, 60, 0).await["score"], 60);
     // Same score: the higher sub_score ranks first and is kept.
     submit("best", tb, 60, 5).await;
@@ -114,7 +161,11 @@ async fn operators_order_and_sub_score() {
     assert_eq!(r.body["entries"][0]["sub_score"], 5);
 
     assert_eq!(submit("laps", ta, 90, 0).await["score"], 90);
-    assert_eq!(submit("laps", ta, 95, 0).await["score"], 90, "ascending board keeps the lower");
+    assert_eq!(
+        submit("laps", ta, 95, 0).await["score"],
+        90,
+        "ascending board keeps the lower"
+    );
     submit("laps", tb, 80, 0).await;
     let r = s.get("/api/v1/leaderboards/laps", ta).await;
     assert_eq!(r.body["entries"][0]["player_id"], b.player_id.as_str());
@@ -140,13 +191,18 @@ async fn a_reset_schedule_starts_an_empty_period_and_keeps_the_last() {
     .await;
     let a = s.register("daily-a").await;
     let t = Some(a.access_token.as_str());
-    s.post("/api/v1/leaderboards/daily", json!({"score": 7}), t).await;
+    s.post("/api/v1/leaderboards/daily", json!({"score": 7}), t)
+        .await;
     let r = s.get("/api/v1/leaderboards/daily", t).await;
     assert_eq!(r.body["entries"].as_array().unwrap().len(), 1);
     let before = s.get("/api/v1/leaderboards/daily/periods", t).await.body;
 
     // One day later on the service's clock: a new, empty period.
-    s.running().state().leaderboards().clock().advance(86_400_000);
+    s.running()
+        .state()
+        .leaderboards()
+        .clock()
+        .advance(86_400_000);
     let r = s.get("/api/v1/leaderboards/daily", t).await;
     assert_eq!(r.body, json!({"entries": []}));
     let r = s.get("/api/v1/leaderboards/daily?period=previous", t).await;
@@ -155,15 +211,24 @@ async fn a_reset_schedule_starts_an_empty_period_and_keeps_the_last() {
     assert_eq!(periods["finished"][0]["start"], before["current"]["start"]);
     assert_eq!(periods["current"]["start"], before["current"]["end"]);
     let start = before["current"]["start"].as_i64().unwrap();
-    let r = s.get(&format!("/api/v1/leaderboards/daily?period={start}"), t).await;
+    let r = s
+        .get(&format!("/api/v1/leaderboards/daily?period={start}"), t)
+        .await;
     assert_eq!(ids(&r.body).len(), 1);
     let r = s
-        .get(&format!("/api/v1/leaderboards/daily/around/{}?period=previous", a.player_id), t)
+        .get(
+            &format!(
+                "/api/v1/leaderboards/daily/around/{}?period=previous",
+                a.player_id
+            ),
+            t,
+        )
         .await;
     assert_eq!(ids(&r.body).len(), 1);
 
     // A submit now lands in the new period only.
-    s.post("/api/v1/leaderboards/daily", json!({"score": 1}), t).await;
+    s.post("/api/v1/leaderboards/daily", json!({"score": 1}), t)
+        .await;
     let r = s.get("/api/v1/leaderboards/daily", t).await;
     assert_eq!(ids(&r.body), vec![(a.player_id.clone(), 1, 1)]);
     let r = s.get("/api/v1/leaderboards/daily?period=previous", t).await;

@@ -13,60 +13,145 @@ async fn ownership_permissions_and_errors() {
     let (ta, tb) = (Some(a.access_token.as_str()), Some(b.access_token.as_str()));
 
     let r = s.get("/api/v1/storage/notes/k", ta).await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "storage.not_found"));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "storage.not_found")
+    );
 
-    let r = s.put("/api/v1/storage/notes/k", json!({"value": {"n": 1}}), ta).await;
+    let r = s
+        .put("/api/v1/storage/notes/k", json!({"value": {"n": 1}}), ta)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["version"], 1);
     assert_eq!(r.body["player_id"], a.player_id.as_str());
-    assert_eq!((r.body["read_perm"].as_str(), r.body["write_perm"].as_str()), (Some("owner"), Some("owner")));
+    assert_eq!(
+        (r.body["read_perm"].as_str(), r.body["write_perm"].as_str()),
+        (Some("owner"), Some("owner"))
+    );
     for k in ["id", "collection", "key", "value", "updated_at"] {
         assert!(r.body.get(k).is_some(), "{k} in {}", r.body);
     }
 
     // Owner-only: B can neither read, write nor delete it.
-    assert_eq!(s.get("/api/v1/storage/notes/k", tb).await.code(), "storage.forbidden");
-    let r = s.put("/api/v1/storage/notes/k", json!({"value": 2}), tb).await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "storage.forbidden"));
-    assert_eq!(s.delete("/api/v1/storage/notes/k", tb).await.code(), "storage.forbidden");
+    assert_eq!(
+        s.get("/api/v1/storage/notes/k", tb).await.code(),
+        "storage.forbidden"
+    );
+    let r = s
+        .put("/api/v1/storage/notes/k", json!({"value": 2}), tb)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "storage.forbidden")
+    );
+    assert_eq!(
+        s.delete("/api/v1/storage/notes/k", tb).await.code(),
+        "storage.forbidden"
+    );
 
     // Public read, then public write: B reads and overwrites but cannot change perms.
     let r = s
-        .put("/api/v1/storage/notes/k", json!({"value": {"n": 2}, "read_perm": "public", "write_perm": "public"}), ta)
+        .put(
+            "/api/v1/storage/notes/k",
+            json!({"value": {"n": 2}, "read_perm": "public", "write_perm": "public"}),
+            ta,
+        )
         .await;
     assert_eq!(r.body["version"], 2);
     let r = s.get("/api/v1/storage/notes/k", tb).await;
     assert_eq!(r.body["value"], json!({"n": 2}));
     let r = s
-        .put("/api/v1/storage/notes/k", json!({"value": "b was here", "read_perm": "owner"}), tb)
+        .put(
+            "/api/v1/storage/notes/k",
+            json!({"value": "b was here", "read_perm": "owner"}),
+            tb,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!((r.body["version"].as_i64(), r.body["read_perm"].as_str()), (Some(3), Some("public")));
+    assert_eq!(
+        (r.body["version"].as_i64(), r.body["read_perm"].as_str()),
+        (Some(3), Some("public"))
+    );
     assert_eq!(r.body["player_id"], a.player_id.as_str());
 
     // Bad bodies.
     let r = s.put("/api/v1/storage/notes/k", json!([1, 2]), ta).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "storage.invalid_request"));
-    let r = s.put("/api/v1/storage/notes/k", json!({"read_perm": "friends"}), ta).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "storage.invalid_perm"));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "storage.invalid_request")
+    );
     let r = s
-        .put("/api/v1/storage/notes/big", json!({"value": "x".repeat(256 * 1024)}), ta)
+        .put(
+            "/api/v1/storage/notes/k",
+            json!({"read_perm": "friends"}),
+            ta,
+        )
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "storage.value_too_large"));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "storage.invalid_perm")
+    );
+    let r = s
+        .put(
+            "/api/v1/storage/notes/big",
+            json!({"value": "x".repeat(256 * 1024)}),
+            ta,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "storage.value_too_large")
+    );
 
     // Conditional writes: a stale version is refused; 0 means "only if absent".
-    let r = s.put("/api/v1/storage/notes/k", json!({"value": 1, "version": 2}), ta).await;
-    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "save.version_conflict"));
+    let r = s
+        .put(
+            "/api/v1/storage/notes/k",
+            json!({"value": 1, "version": 2}),
+            ta,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "save.version_conflict")
+    );
     assert_eq!(r.body["error"]["details"]["current_version"], 3);
-    let r = s.put("/api/v1/storage/notes/new", json!({"value": 1, "version": 0}), ta).await;
+    let r = s
+        .put(
+            "/api/v1/storage/notes/new",
+            json!({"value": 1, "version": 0}),
+            ta,
+        )
+        .await;
     assert_eq!(r.body["version"], 1);
-    let r = s.put("/api/v1/storage/notes/new", json!({"value": 1, "version": 0}), ta).await;
+    let r = s
+        .put(
+            "/api/v1/storage/notes/new",
+            json!({"value": 1, "version": 0}),
+            ta,
+        )
+        .await;
     assert_eq!(r.code(), "save.version_conflict");
+
+    // A NUL in a name is refused, on both databases.
+    let r = s
+        .put("/api/v1/storage/notes/a%00b", json!({"value": 1}), ta)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "storage.invalid_request")
+    );
 
     // Delete: the public-write row by B, then it is gone.
     let r = s.delete("/api/v1/storage/notes/k", tb).await;
-    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"success": true})));
-    assert_eq!(s.delete("/api/v1/storage/notes/k", ta).await.code(), "storage.not_found");
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (StatusCode::OK, json!({"success": true}))
+    );
+    assert_eq!(
+        s.delete("/api/v1/storage/notes/k", ta).await.code(),
+        "storage.not_found"
+    );
 }
 
 #[tokio::test]
@@ -77,11 +162,16 @@ async fn listing_pages_through_a_stable_cursor() {
     for i in 0..7 {
         let perm = if i % 2 == 0 { "public" } else { "owner" };
         let r = s
-            .put(&format!("/api/v1/storage/inv/a{i}"), json!({"value": i, "read_perm": perm}), ta)
+            .put(
+                &format!("/api/v1/storage/inv/a{i}"),
+                json!({"value": i, "read_perm": perm}),
+                ta,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    s.put("/api/v1/storage/inv/b0", json!({"value": "mine"}), tb).await;
+    s.put("/api/v1/storage/inv/b0", json!({"value": "mine"}), tb)
+        .await;
 
     // B sees A's four public rows and its own, three at a time.
     let mut keys = Vec::new();
@@ -103,7 +193,10 @@ async fn listing_pages_through_a_stable_cursor() {
     }
     assert_eq!(keys, ["a0", "a2", "a4", "a6", "b0"]);
     let r = s.get("/api/v1/storage/inv?cursor=not-a-cursor", tb).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "storage.invalid_request"));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "storage.invalid_request")
+    );
     let r = s.get("/api/v1/storage/inv?limit=abc", ta).await;
     assert_eq!(r.body["objects"].as_array().unwrap().len(), 7);
 }
@@ -113,13 +206,23 @@ async fn fifty_conditional_writers_one_winner() {
     let s = TestServer::start().await;
     let a = s.register("cond-writer").await;
     let t = a.access_token.clone();
-    let r = s.put("/api/v1/storage/race/k", json!({"value": -1, "write_perm": "public"}), Some(&t)).await;
+    let r = s
+        .put(
+            "/api/v1/storage/race/k",
+            json!({"value": -1, "write_perm": "public"}),
+            Some(&t),
+        )
+        .await;
     assert_eq!(r.body["version"], 1);
     let writes = (0..50).map(|i| {
         let (s, t) = (&s, &t);
         async move {
             let r = s
-                .put("/api/v1/storage/race/k", json!({"value": i, "version": 1}), Some(t))
+                .put(
+                    "/api/v1/storage/race/k",
+                    json!({"value": i, "version": 1}),
+                    Some(t),
+                )
                 .await;
             (i, r)
         }
@@ -131,10 +234,16 @@ async fn fifty_conditional_writers_one_winner() {
         .map(|(i, _)| *i)
         .collect();
     assert_eq!(winners.len(), 1);
-    assert!(results
-        .iter()
-        .filter(|(_, r)| r.status != StatusCode::OK)
-        .all(|(_, r)| r.status == StatusCode::CONFLICT && r.body["error"]["details"]["current_version"] == 2));
+    assert!(
+        results
+            .iter()
+            .filter(|(_, r)| r.status != StatusCode::OK)
+            .all(|(_, r)| r.status == StatusCode::CONFLICT
+                && r.body["error"]["details"]["current_version"] == 2)
+    );
     let r = s.get("/api/v1/storage/race/k", Some(&t)).await;
-    assert_eq!((r.body["value"].as_i64(), r.body["version"].as_i64()), (Some(winners[0]), Some(2)));
+    assert_eq!(
+        (r.body["value"].as_i64(), r.body["version"].as_i64()),
+        (Some(winners[0]), Some(2))
+    );
 }

@@ -163,14 +163,22 @@ impl Saves {
 
     /// One slot.
     pub async fn get(&self, player_id: &str, slot: &str) -> Result<Save, SaveError> {
+        if !valid_slot(slot) {
+            return Err(SaveError::NotFound);
+        }
         let row = sqlx::query(concat!(
-            "SELECT ", columns!(), " FROM saves WHERE player_id = $1 AND slot = $2"
+            "SELECT ",
+            columns!(),
+            " FROM saves WHERE player_id = $1 AND slot = $2"
         ))
         .bind(player_id)
         .bind(slot)
         .fetch_optional(self.db.pool())
         .await?;
-        row.as_ref().map(decode).transpose()?.ok_or(SaveError::NotFound)
+        row.as_ref()
+            .map(decode)
+            .transpose()?
+            .ok_or(SaveError::NotFound)
     }
 
     /// Writes a slot. With `version`, the write happens only if the slot is at that version
@@ -183,7 +191,7 @@ impl Saves {
         data: &Value,
         version: Option<i64>,
     ) -> Result<Save, SaveError> {
-        if slot.is_empty() || slot.len() > MAX_SLOT_BYTES {
+        if !valid_slot(slot) {
             return Err(SaveError::NotFound);
         }
         let encoded = data.to_string();
@@ -216,7 +224,9 @@ impl Saves {
         let now = self.clock.now_ms();
         let row = sqlx::query(concat!(
             "UPDATE saves SET data = $1, version = version + 1, updated_at = $2 \
-             WHERE player_id = $3 AND slot = $4 AND ($5 < 0 OR version = $5) RETURNING ", columns!(), ""
+             WHERE player_id = $3 AND slot = $4 AND ($5 < 0 OR version = $5) RETURNING ",
+            columns!(),
+            ""
         ))
         .bind(encoded)
         .bind(now)
@@ -249,7 +259,9 @@ impl Saves {
             "INSERT INTO saves (id, player_id, slot, data, version, inserted_at, updated_at) \
              SELECT $1, $2, $3, $4, 1, $5, $5 \
              WHERE (SELECT COUNT(*) FROM saves WHERE player_id = $2) < $6 \
-             ON CONFLICT (player_id, slot) DO NOTHING RETURNING ", columns!(), ""
+             ON CONFLICT (player_id, slot) DO NOTHING RETURNING ",
+            columns!(),
+            ""
         ))
         .bind(crate::new_id())
         .bind(player_id)
@@ -286,6 +298,11 @@ impl Saves {
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
+}
+
+/// 1–128 bytes without NUL (PostgreSQL text cannot hold one).
+fn valid_slot(slot: &str) -> bool {
+    !slot.is_empty() && slot.len() <= MAX_SLOT_BYTES && !slot.contains('\0')
 }
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<Save, sqlx::Error> {

@@ -232,12 +232,15 @@ impl Storage {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, StorageError> {
+        check_names(collection, "-")?;
         let (after_key, after_owner) = match cursor {
             Some(c) => decode_cursor(c)?,
             None => (String::new(), String::new()),
         };
         let rows = sqlx::query(concat!(
-            "SELECT ", columns!(), " FROM storage_objects \
+            "SELECT ",
+            columns!(),
+            " FROM storage_objects \
              WHERE collection = $1 AND player_id IS NOT NULL \
                AND (read_perm = 'public' OR player_id = $2) \
                AND (key > $3 OR (key = $3 AND player_id > $4)) \
@@ -253,9 +256,9 @@ impl Storage {
         let mut objects = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cursor = if objects.len() > limit as usize {
             objects.truncate(limit as usize);
-            objects.last().map(|o| {
-                encode_cursor(&o.key, o.player_id.as_deref().unwrap_or_default())
-            })
+            objects
+                .last()
+                .map(|o| encode_cursor(&o.key, o.player_id.as_deref().unwrap_or_default()))
         } else {
             None
         };
@@ -269,6 +272,7 @@ impl Storage {
         collection: &str,
         key: &str,
     ) -> Result<Object, StorageError> {
+        check_names(collection, key)?;
         let object = owned_row(&mut *self.db.pool().acquire().await?, collection, key)
             .await?
             .ok_or(StorageError::NotFound)?;
@@ -291,10 +295,7 @@ impl Storage {
         check_names(collection, key)?;
         let encoded = encode_value(&write.value)?;
         let now = self.clock.now_ms();
-        let mut tx = self
-            .db
-            .serialized(&format!("storage:{collection}\u{0}{key}"))
-            .await?;
+        let mut tx = self.db.serialized(&lock_key(collection, key)).await?;
         let existing = owned_row(&mut tx, collection, key).await?;
         let object = match existing {
             None => {
@@ -302,8 +303,11 @@ impl Storage {
                     return Err(StorageError::VersionConflict { current: 0 });
                 }
                 let row = sqlx::query(concat!(
-                    "INSERT INTO storage_objects (", columns!(), ") \
-                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8) RETURNING ", columns!()
+                    "INSERT INTO storage_objects (",
+                    columns!(),
+                    ") \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8) RETURNING ",
+                    columns!()
                 ))
                 .bind(crate::new_id())
                 .bind(collection)
@@ -338,7 +342,8 @@ impl Storage {
                 let row = sqlx::query(concat!(
                     "UPDATE storage_objects SET value = $1, version = version + 1, \
                      read_perm = $2, write_perm = $3, updated_at = $4 \
-                     WHERE id = $5 RETURNING ", columns!()
+                     WHERE id = $5 RETURNING ",
+                    columns!()
                 ))
                 .bind(&encoded)
                 .bind(read_perm.as_str())
@@ -361,10 +366,8 @@ impl Storage {
         collection: &str,
         key: &str,
     ) -> Result<(), StorageError> {
-        let mut tx = self
-            .db
-            .serialized(&format!("storage:{collection}\u{0}{key}"))
-            .await?;
+        check_names(collection, key)?;
+        let mut tx = self.db.serialized(&lock_key(collection, key)).await?;
         let current = owned_row(&mut tx, collection, key)
             .await?
             .ok_or(StorageError::NotFound)?;
@@ -387,8 +390,11 @@ impl Storage {
         collection: &str,
         key: &str,
     ) -> Result<Value, StorageError> {
+        check_names(collection, key)?;
         let row = sqlx::query(concat!(
-            "SELECT ", columns!(), " FROM storage_objects WHERE collection = $1 AND key = $2 \
+            "SELECT ",
+            columns!(),
+            " FROM storage_objects WHERE collection = $1 AND key = $2 \
              AND (player_id = $3 OR ($3 IS NULL AND player_id IS NULL))"
         ))
         .bind(collection)
@@ -433,21 +439,21 @@ impl Storage {
             upsert!("(collection, key) WHERE player_id IS NULL")
         };
         let row = sqlx::query(sql)
-        .bind(crate::new_id())
-        .bind(collection)
-        .bind(key)
-        .bind(player_id)
-        .bind(&encoded)
-        .bind(self.clock.now_ms())
-        .fetch_one(self.db.pool())
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StorageError::NotFound
-            } else {
-                e.into()
-            }
-        })?;
+            .bind(crate::new_id())
+            .bind(collection)
+            .bind(key)
+            .bind(player_id)
+            .bind(&encoded)
+            .bind(self.clock.now_ms())
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StorageError::NotFound
+                } else {
+                    e.into()
+                }
+            })?;
         Ok(decode(&row)?)
     }
 }
@@ -459,7 +465,9 @@ async fn owned_row(
     key: &str,
 ) -> Result<Option<Object>, StorageError> {
     let rows = sqlx::query(concat!(
-        "SELECT ", columns!(), " FROM storage_objects \
+        "SELECT ",
+        columns!(),
+        " FROM storage_objects \
          WHERE collection = $1 AND key = $2 AND player_id IS NOT NULL LIMIT 2"
     ))
     .bind(collection)
@@ -473,11 +481,17 @@ async fn owned_row(
     }
 }
 
+/// The [`Db::serialized`] key of `(collection, key)`: the collection's length keeps it
+/// unambiguous (PostgreSQL text holds no NUL to separate them with).
+fn lock_key(collection: &str, key: &str) -> String {
+    format!("storage:{}:{collection}:{key}", collection.len())
+}
+
 fn check_names(collection: &str, key: &str) -> Result<(), StorageError> {
     for name in [collection, key] {
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        if name.is_empty() || name.len() > MAX_NAME_BYTES || name.contains('\0') {
             return Err(StorageError::InvalidRequest(
-                "collection and key must be 1-128 bytes",
+                "collection and key must be 1-128 bytes, without NUL",
             ));
         }
     }
@@ -534,7 +548,10 @@ mod tests {
         let c = encode_cursor("k\u{1}é", "0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b");
         assert_eq!(
             decode_cursor(&c).unwrap(),
-            ("k\u{1}é".into(), "0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b".into())
+            (
+                "k\u{1}é".into(),
+                "0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b".into()
+            )
         );
         for bad in ["!!", "e30", ""] {
             assert!(matches!(

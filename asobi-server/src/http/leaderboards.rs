@@ -79,5 +79,7 @@ pub async fn periods(
 ) -> Result<Json<Value>, ApiError> {
     let (current, finished) = app.leaderboards().periods(&id).await?;
     let finished: Vec<Value> = finished.iter().map(|p| p.to_json()).collect();
-    Ok(Json(json!({ "current": current.to_json(), "finished": finished })))
+    Ok(Json(
+        json!({ "current": current.to_json(), "finished": finished }),
+    ))
 }

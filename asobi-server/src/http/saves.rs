@@ -31,7 +31,9 @@ pub async fn get(
     Authed(me): Authed,
     Path(slot): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(saves(&app)?.get(&me.player_id, &slot).await?.to_json()))
+    Ok(Json(
+        saves(&app)?.get(&me.player_id, &slot).await?.to_json(),
+    ))
 }
 
 /// `PUT /saves/:slot` with `data` (default `{}`) and an optional `version`.

@@ -16,7 +16,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 fn storage(app: &AppState) -> Result<&Storage, ApiError> {
-    app.storage().ok_or(ApiError::new(ErrorCode::StorageNotFound))
+    app.storage()
+        .ok_or(ApiError::new(ErrorCode::StorageNotFound))
 }
 
 /// `GET /storage/:collection?limit=&cursor=`: `{"objects": [row], "cursor": next|null}`.
@@ -29,7 +30,12 @@ pub async fn list(
     let limit = clamp_limit(&q, 1, 200, 50) as u32;
     let cursor = q.get("cursor").filter(|c| !c.is_empty());
     let page = storage(&app)?
-        .list(&me.player_id, &collection, limit, cursor.map(String::as_str))
+        .list(
+            &me.player_id,
+            &collection,
+            limit,
+            cursor.map(String::as_str),
+        )
         .await?;
     let objects: Vec<Value> = page.objects.iter().map(|o| o.to_json()).collect();
     Ok(Json(json!({ "objects": objects, "cursor": page.cursor })))

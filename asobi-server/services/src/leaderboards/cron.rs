@@ -259,11 +259,23 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_refused() {
-        for bad in ["", "* * * *", "60 * * * *", "* 24 * * *", "0 0 0 * *", "*/0 * * * *",
-            "5-1 * * * *", "0 0 * * funday", "@sometimes"] {
+        for bad in [
+            "",
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "0 0 0 * *",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "0 0 * * funday",
+            "@sometimes",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(matches!(Schedule::parse("0 0 31 2 *"), Err(CronError::Never(_))));
+        assert!(matches!(
+            Schedule::parse("0 0 31 2 *"),
+            Err(CronError::Never(_))
+        ));
         assert!(Schedule::parse("0 0 * * 7").is_ok());
     }
 }

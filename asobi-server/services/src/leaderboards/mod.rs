@@ -118,10 +118,9 @@ impl Period {
         match s {
             "" | "current" => Ok(Period::Current),
             "previous" => Ok(Period::Previous),
-            ms => ms
-                .parse()
-                .map(Period::Start)
-                .map_err(|_| LeaderboardError::Invalid("period is current, previous or a start in ms")),
+            ms => ms.parse().map(Period::Start).map_err(|_| {
+                LeaderboardError::Invalid("period is current, previous or a start in ms")
+            }),
         }
     }
 }
@@ -341,7 +340,11 @@ impl Leaderboards {
     /// Whether players may submit their own scores to `board` over REST.
     pub fn client_may_submit(&self, board: &str) -> bool {
         self.0.client_submit.allows(board)
-            || self.0.boards.get(board).is_some_and(|b| b.config.client_submit)
+            || self
+                .0
+                .boards
+                .get(board)
+                .is_some_and(|b| b.config.client_submit)
     }
 
     /// Submits `score` for `player` as the board's operator says; returns the player's
@@ -447,7 +450,10 @@ impl Leaderboards {
     }
 
     /// The board's current period and the finished ones with entries, newest first.
-    pub async fn periods(&self, board_id: &str) -> Result<(PeriodSpan, Vec<PeriodSpan>), LeaderboardError> {
+    pub async fn periods(
+        &self,
+        board_id: &str,
+    ) -> Result<(PeriodSpan, Vec<PeriodSpan>), LeaderboardError> {
         check_board(board_id)?;
         let current = self.span(self.board(board_id), self.0.clock.now_ms());
         let rows = sqlx::query(
@@ -490,7 +496,10 @@ impl Leaderboards {
     /// The period of `board` holding `now`.
     fn span(&self, board: &Board, now: i64) -> PeriodSpan {
         match &board.schedule {
-            None => PeriodSpan { start: 0, end: None },
+            None => PeriodSpan {
+                start: 0,
+                end: None,
+            },
             Some(s) => PeriodSpan {
                 start: s.last_at_or_before(now).unwrap_or(0),
                 end: s.first_after(now),
@@ -596,7 +605,11 @@ impl Leaderboards {
         Ok(cached)
     }
 
-    async fn record_period(&self, board_id: &str, span: PeriodSpan) -> Result<(), LeaderboardError> {
+    async fn record_period(
+        &self,
+        board_id: &str,
+        span: PeriodSpan,
+    ) -> Result<(), LeaderboardError> {
         sqlx::query(
             "INSERT INTO leaderboard_periods (board_id, period, ends_at) VALUES ($1, $2, $3) \
              ON CONFLICT (board_id, period) DO NOTHING",
@@ -631,8 +644,10 @@ fn clamp(v: i64) -> i64 {
 }
 
 fn check_board(id: &str) -> Result<(), LeaderboardError> {
-    if id.is_empty() || id.len() > MAX_BOARD_BYTES {
-        return Err(LeaderboardError::Invalid("board id must be 1-128 bytes"));
+    if id.is_empty() || id.len() > MAX_BOARD_BYTES || id.contains('\0') {
+        return Err(LeaderboardError::Invalid(
+            "board id must be 1-128 bytes, without NUL",
+        ));
     }
     Ok(())
 }

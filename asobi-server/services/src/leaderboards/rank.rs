@@ -248,7 +248,12 @@ mod tests {
         assert_eq!(index.rank(&(9_999 * 3)), Some(9_999));
         assert_eq!(index.rank(&1), None);
         let around: Vec<u64> = index.range(LOAD - 2, 5).copied().collect();
-        assert_eq!(around, (LOAD as u64 - 2..LOAD as u64 + 3).map(|i| i * 3).collect::<Vec<_>>());
+        assert_eq!(
+            around,
+            (LOAD as u64 - 2..LOAD as u64 + 3)
+                .map(|i| i * 3)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(index.range(9_998, 10).count(), 2);
         assert_eq!(index.range(20_000, 10).count(), 0);
     }
