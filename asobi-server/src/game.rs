@@ -457,3 +457,64 @@ mod tests {
         );
     }
 }
+
+/// The backend services a game mode calls, as a resource of every match and zone App (and
+/// handed to world hooks): the same functions REST calls, so a score a mode submits is the
+/// one `GET /leaderboards` shows.
+#[derive(Resource, Clone)]
+pub struct GameServices {
+    /// Storage objects; None when storage is off (`storage_enabled = false`).
+    pub storage: Option<asobi_services::storage::Storage>,
+    /// Leaderboards.
+    pub leaderboards: asobi_services::leaderboards::Leaderboards,
+    io: tokio::runtime::Handle,
+}
+
+/// Longest a callback waits for a service call before it sees `{error = "timeout"}`.
+pub const SERVICE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl GameServices {
+    /// Services whose calls run on the I/O runtime `io` (database sockets live there).
+    pub fn new(
+        storage: Option<asobi_services::storage::Storage>,
+        leaderboards: asobi_services::leaderboards::Leaderboards,
+        io: tokio::runtime::Handle,
+    ) -> Self {
+        GameServices {
+            storage,
+            leaderboards,
+            io,
+        }
+    }
+
+    /// Spawns a service call on the I/O runtime (a Rust system that does not need the
+    /// answer within its tick).
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.io.spawn(fut)
+    }
+
+    /// Runs a service call to completion from inside a tick (a Lua `game.*` call needs its
+    /// answer synchronously): the call runs on the I/O runtime while this thread waits, at
+    /// most [`SERVICE_WAIT`]. None on timeout, or when called from a single-threaded
+    /// runtime, which waiting would stall.
+    pub fn wait<F>(&self, fut: F) -> Option<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.io.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        let recv = move || rx.recv_timeout(SERVICE_WAIT).ok();
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => None,
+            Ok(_) => tokio::task::block_in_place(recv),
+            Err(_) => recv(),
+        }
+    }
+}

@@ -128,6 +128,12 @@ pub async fn start_with_game(
         },
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
+    let storage = Storage::new(db.clone(), clock.clone());
+    let game_services = crate::game::GameServices::new(
+        config.storage_enabled.then(|| storage.clone()),
+        leaderboards.clone(),
+        tokio::runtime::Handle::current(),
+    );
     let sessions = Arc::new(Sessions::default());
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -139,6 +145,7 @@ pub async fn start_with_game(
             db.clone(),
             sim_threads,
             Duration::from_millis(config.match_waiting_timeout_ms),
+            Some(game_services.clone()),
         )
         .map_err(StartError::Runtime)?,
     );
@@ -161,6 +168,7 @@ pub async fn start_with_game(
         db.clone(),
         sim,
         config.terrain_cache_mb.saturating_mul(1 << 20),
+        Some(game_services.clone()),
     ));
     worlds.set_script_modes(script_worlds);
     let mut background =
@@ -185,7 +193,7 @@ pub async fn start_with_game(
     ));
     let services = crate::state::Services {
         saves: Saves::new(db.clone(), clock.clone()),
-        storage: Storage::new(db.clone(), clock.clone()),
+        storage,
         leaderboards,
         accounts,
         limiter,

@@ -248,6 +248,58 @@ async fn the_game_api_answers_with_the_contracts_conventions() {
     assert_eq!(r["twice"], 42, "require resolves next to the mode script");
 }
 
+#[tokio::test]
+async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
+    let s = lua_server(&game_copy()).await;
+    let p = s.register("lua_saver").await;
+    let t = Some(p.access_token.as_str());
+    let mut ws = s.ws_as(&p).await;
+    join(&mut ws, "probe").await;
+    ws.send(json!({"type": "match.input", "payload": {"services": true}}))
+        .await;
+    let r = sent(&mut ws).await;
+    assert_eq!(r["set"]["ok"]["version"], 1, "{r}");
+    assert_eq!(r["set_again"]["ok"]["version"], 2);
+    assert!(
+        r["set"]["ok"].get("id").is_none(),
+        "wrapped rows drop the id"
+    );
+    assert_eq!(r["get"], json!({"ok": {"text": "hello"}}));
+    assert_eq!(r["missing"], json!({"error": "not_found"}));
+    assert_eq!(r["pset"]["ok"]["player_id"], p.player_id.as_str());
+    assert_eq!(r["pget"], json!({"ok": 7}));
+    assert!(r["bad"]["error"].as_str().unwrap().starts_with("get("));
+    assert_eq!(
+        (
+            r["submit"].as_bool(),
+            r["lower"].as_bool(),
+            r["bot"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true))
+    );
+    assert_eq!(
+        r["top"]["ok"],
+        json!([
+            {"player_id": "bot_x_abc123", "score": 99, "rank": 1},
+            {"player_id": p.player_id, "score": 40, "rank": 2},
+        ]),
+        "config.lua declared lua_best with operator best"
+    );
+    assert_eq!(r["rank"], json!({"ok": 2}));
+    assert_eq!(r["unranked"], json!({"error": "not_found"}));
+    assert_eq!(r["around"]["ok"].as_array().unwrap().len(), 2);
+
+    // The same rows over REST: the player row is theirs; the global one is invisible.
+    let row = s.get("/api/v1/storage/progress/level", t).await;
+    assert_eq!(row.body["value"], 7, "{}", row.body);
+    assert_eq!(
+        s.get("/api/v1/storage/cfg/motd", t).await.code(),
+        "storage.not_found"
+    );
+    let board = s.get("/api/v1/leaderboards/lua_best", t).await;
+    assert_eq!(board.body["entries"][1]["score"], 40);
+}
+
 /// Reads a socket for `window` and returns the intervals between `match.state` frames.
 fn cadence(mut ws: Ws, window: Duration) -> tokio::task::JoinHandle<(Ws, Vec<Duration>)> {
     tokio::spawn(async move {

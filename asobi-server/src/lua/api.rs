@@ -118,6 +118,8 @@ pub struct Api {
     terrain: Arc<Mutex<Option<Arc<dyn TerrainProvider>>>>,
     /// Zone VMs only: the zone as the script sees it.
     pub zone: Arc<Mutex<ZoneView>>,
+    /// The services behind `game.storage` and `game.leaderboard` (absent without).
+    services: Option<crate::game::GameServices>,
 }
 
 /// Lines per second per match or zone.
@@ -143,7 +145,14 @@ impl Api {
             log_window: Arc::new(Mutex::new((Instant::now(), 0))),
             terrain: Arc::default(),
             zone: Arc::default(),
+            services: None,
         }
+    }
+
+    /// Backs `game.storage` and `game.leaderboard` with `services`.
+    pub fn with_services(mut self, services: Option<crate::game::GameServices>) -> Api {
+        self.services = services;
+        self
     }
 
     /// The world's terrain, for `game.terrain.get_chunk`.
@@ -251,6 +260,9 @@ impl Api {
         game.raw_set("terrain", terrain)?;
         game.raw_set("spatial", spatial(lua, self.context, self.zone.clone())?)?;
         game.raw_set("zone", zone_table(lua, self.context, self.zone.clone())?)?;
+        if let Some(services) = &self.services {
+            super::services::install(lua, &game, services)?;
+        }
         lua.globals().raw_set("game", game)
     }
 

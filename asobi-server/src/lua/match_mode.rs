@@ -107,7 +107,11 @@ impl Plugin for LuaMatchPlugin {
             .get_resource::<MatchClock>()
             .map(|c| c.match_id.clone())
             .unwrap_or_default();
-        match LuaMatch::start(&self.def, self.settings, &match_id) {
+        let services = app
+            .world()
+            .get_resource::<crate::game::GameServices>()
+            .cloned();
+        match LuaMatch::start(&self.def, self.settings, &match_id, services) {
             Ok(m) => {
                 let phase = m.phases.as_ref().map(|p| p.info(crate::time::now_ms()));
                 app.insert_resource(MatchPhase(phase));
@@ -145,7 +149,12 @@ fn valid_reason(v: Option<&Value>) -> String {
 }
 
 impl LuaMatch {
-    fn start(def: &LuaModeDef, settings: LuaSettings, match_id: &str) -> Result<LuaMatch, String> {
+    fn start(
+        def: &LuaModeDef,
+        settings: LuaSettings,
+        match_id: &str,
+        services: Option<crate::game::GameServices>,
+    ) -> Result<LuaMatch, String> {
         let dir = def.script.parent().map(PathBuf::from).unwrap_or_default();
         let sandbox = Sandbox::new(&dir, settings.memory_limit).map_err(|e| e.to_string())?;
         let basename = def
@@ -153,7 +162,7 @@ impl LuaMatch {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let api = Api::new(match_id, &basename, Context::Match);
+        let api = Api::new(match_id, &basename, Context::Match).with_services(services);
         api.install(sandbox.lua()).map_err(|e| e.to_string())?;
         let source = std::fs::read(&def.script).map_err(|e| format!("{}: {e}", def.rel))?;
         sandbox

@@ -10,6 +10,7 @@ pub mod match_mode;
 pub mod patterns;
 pub mod reload;
 pub mod sandbox;
+mod services;
 pub mod spawner;
 pub mod strlib;
 pub mod world_mode;

@@ -18,6 +18,7 @@
 //! script returns are authoritative. Failures keep the previous entities and state; every VM
 //! hot-reloads like match VMs.
 
+use crate::game::GameServices;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,8 +71,9 @@ pub fn mode(def: LuaModeDef, descriptor: WorldDescriptor, settings: LuaSettings)
             spatial_cell,
         },
     )
-    .with_hooks(move |world_id| {
-        LuaWorld::start(&hooks_def, settings, world_id).map(|w| Box::new(w) as Box<dyn WorldHooks>)
+    .with_hooks(move |world_id, services| {
+        LuaWorld::start(&hooks_def, settings, world_id, services)
+            .map(|w| Box::new(w) as Box<dyn WorldHooks>)
     })
 }
 
@@ -81,6 +83,7 @@ fn new_vm(
     owner: &str,
     context: Context,
     budget: Duration,
+    services: Option<GameServices>,
 ) -> Result<(Sandbox, Api), String> {
     let dir = def
         .script
@@ -93,7 +96,7 @@ fn new_vm(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let api = Api::new(owner, &basename, context);
+    let api = Api::new(owner, &basename, context).with_services(services);
     api.install(sandbox.lua()).map_err(|e| e.to_string())?;
     let source = std::fs::read(&def.script).map_err(|e| format!("{}: {e}", def.rel))?;
     sandbox
@@ -125,8 +128,20 @@ struct LuaWorld {
 const PHASE_REFRESH: Duration = Duration::from_secs(3);
 
 impl LuaWorld {
-    fn start(def: &LuaModeDef, settings: LuaSettings, world_id: &str) -> Result<LuaWorld, String> {
-        let (sandbox, api) = new_vm(def, settings, world_id, Context::World, TOP_LEVEL)?;
+    fn start(
+        def: &LuaModeDef,
+        settings: LuaSettings,
+        world_id: &str,
+        services: Option<&GameServices>,
+    ) -> Result<LuaWorld, String> {
+        let (sandbox, api) = new_vm(
+            def,
+            settings,
+            world_id,
+            Context::World,
+            TOP_LEVEL,
+            services.cloned(),
+        )?;
         let config = sandbox.lua().create_table().map_err(|e| e.to_string())?;
         let out = sandbox
             .call("init", MultiValue::from_iter([Value::Table(config)]), INIT)
@@ -453,6 +468,7 @@ impl Plugin for LuaZonePlugin {
             &owner,
             Context::Zone,
             ZONE_TOP_LEVEL,
+            app.world().get_resource::<GameServices>().cloned(),
         ) {
             Ok((sandbox, api)) => {
                 api.set_terrain(

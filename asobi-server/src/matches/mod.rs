@@ -44,6 +44,8 @@ pub(crate) struct MatchesShared {
     pub(crate) waiting_timeout: std::time::Duration,
     db: Db,
     io: tokio::runtime::Handle,
+    /// What match scripts and Rust modes call (`game.storage`, `game.leaderboard`).
+    pub(crate) services: Option<crate::game::GameServices>,
 }
 
 impl MatchesShared {
@@ -120,6 +122,7 @@ impl Matches {
         db: Db,
         sim_threads: usize,
         waiting_timeout: std::time::Duration,
+        services: Option<crate::game::GameServices>,
     ) -> std::io::Result<Self> {
         let sim = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(sim_threads.max(1))
@@ -133,6 +136,7 @@ impl Matches {
             waiting_timeout,
             db,
             io: tokio::runtime::Handle::current(),
+            services,
         });
         Ok(Matches {
             modes: crate::modes::Registry::new(modes),

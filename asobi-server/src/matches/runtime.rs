@@ -219,8 +219,15 @@ pub(crate) struct MatchTask {
 
 /// Builds a match's App from its mode and turns it into a `Send` [`SubApp`]. A plugin that
 /// left a [`StartFailure`] fails the start.
-fn build_app(id: &str, mode: &MatchMode) -> Result<SubApp, String> {
+fn build_app(
+    id: &str,
+    mode: &MatchMode,
+    services: Option<crate::game::GameServices>,
+) -> Result<SubApp, String> {
     let mut app = App::new();
+    if let Some(services) = services {
+        app.insert_resource(services);
+    }
     app.add_message::<PlayerJoined>()
         .add_message::<PlayerLeft>()
         .add_message::<PlayerInput>()
@@ -256,8 +263,9 @@ impl MatchTask {
         let app = sim
             .spawn_blocking({
                 let (id, mode) = (id.clone(), mode.clone());
+                let services = shared.services.clone();
                 move || {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode)))
+                    std::panic::catch_unwind(AssertUnwindSafe(|| build_app(&id, &mode, services)))
                         .map_err(|p| panic_message(&p))?
                 }
             })

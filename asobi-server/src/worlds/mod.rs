@@ -61,6 +61,8 @@ pub(crate) struct WorldsShared {
     resyncs: std::sync::Mutex<crate::ratelimit::Window>,
     db: Db,
     io: tokio::runtime::Handle,
+    /// What zone and world scripts call (`game.storage`, `game.leaderboard`).
+    pub(crate) services: Option<crate::game::GameServices>,
 }
 
 impl WorldsShared {
@@ -136,6 +138,7 @@ impl Worlds {
         db: Db,
         sim: tokio::runtime::Handle,
         terrain_cache_bytes: usize,
+        services: Option<crate::game::GameServices>,
     ) -> Self {
         let shared = Arc::new(WorldsShared {
             instances: Default::default(),
@@ -150,6 +153,7 @@ impl Worlds {
             ),
             db,
             io: tokio::runtime::Handle::current(),
+            services,
         });
         Worlds {
             modes: crate::modes::Registry::new(modes),

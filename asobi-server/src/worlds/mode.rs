@@ -172,8 +172,10 @@ pub struct HookEffects {
 struct NoHooks;
 impl WorldHooks for NoHooks {}
 
-/// Makes a world's hooks: `(world_id) -> hooks`, or why the world cannot start.
-pub type HooksFn = dyn Fn(&str) -> Result<Box<dyn WorldHooks>, String> + Send + Sync;
+/// Makes a world's hooks: `(world_id, services) -> hooks`, or why the world cannot start.
+pub type HooksFn = dyn Fn(&str, Option<&crate::game::GameServices>) -> Result<Box<dyn WorldHooks>, String>
+    + Send
+    + Sync;
 
 /// A world mode: its description, its zone plugin, and its spawn rule.
 #[derive(Clone)]
@@ -202,21 +204,28 @@ impl WorldMode {
                 app.add_plugins(plugin.clone());
             }),
             spawn: Arc::new(move |_, _| (half, half)),
-            hooks: Arc::new(|_| Ok(Box::new(NoHooks))),
+            hooks: Arc::new(|_, _| Ok(Box::new(NoHooks))),
         }
     }
 
     /// Sets the world-level hooks.
     pub fn with_hooks(
         mut self,
-        f: impl Fn(&str) -> Result<Box<dyn WorldHooks>, String> + Send + Sync + 'static,
+        f: impl Fn(&str, Option<&crate::game::GameServices>) -> Result<Box<dyn WorldHooks>, String>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.hooks = Arc::new(f);
         self
     }
 
-    pub(crate) fn hooks(&self, world_id: &str) -> Result<Box<dyn WorldHooks>, String> {
-        (self.hooks)(world_id)
+    pub(crate) fn hooks(
+        &self,
+        world_id: &str,
+        services: Option<&crate::game::GameServices>,
+    ) -> Result<Box<dyn WorldHooks>, String> {
+        (self.hooks)(world_id, services)
     }
 
     /// Sets the spawn rule.

@@ -293,9 +293,12 @@ impl WorldTask {
         let mut hooks = sim
             .spawn_blocking({
                 let (id, mode) = (id.clone(), mode.clone());
+                let services = shared.services.clone();
                 move || {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| mode.hooks(&id)))
-                        .map_err(|p| panic_message(&p))?
+                    std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        mode.hooks(&id, services.as_ref())
+                    }))
+                    .map_err(|p| panic_message(&p))?
                 }
             })
             .await
@@ -614,6 +617,7 @@ impl WorldTask {
             tick: self.tick,
         };
         let terrain = super::mode::ZoneTerrain(self.terrain_provider.clone());
+        let services = self.shared.services.clone();
         let built = std::panic::catch_unwind(AssertUnwindSafe(move || {
             let mut app = App::new();
             app.add_message::<WorldInput>()
@@ -627,6 +631,9 @@ impl WorldTask {
                 .insert_resource(state)
                 .insert_resource(info)
                 .init_resource::<ConsumedSeq>();
+            if let Some(services) = services {
+                app.insert_resource(services);
+            }
             mode.build_zone(&mut app);
             app.finish();
             app.cleanup();

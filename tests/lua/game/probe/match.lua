@@ -51,6 +51,24 @@ function get_state(id, state)
 end
 
 function handle_input(id, input, state)
+  if input.services then
+    local r = {}
+    r.set = game.storage.set("cfg", "motd", { text = "hi" })
+    r.set_again = game.storage.set("cfg", "motd", { text = "hello" })
+    r.get = game.storage.get("cfg", "motd")
+    r.missing = game.storage.get("cfg", "nope")
+    r.pset = game.storage.player_set(id, "progress", "level", 7)
+    r.pget = game.storage.player_get(id, "progress", "level")
+    r.bad = game.storage.get(1)
+    r.submit = game.leaderboard.submit("lua_best", id, 40)
+    r.lower = game.leaderboard.submit("lua_best", id, 10)
+    r.bot = game.leaderboard.submit("lua_best", "bot_x_abc123", 99)
+    r.top = game.leaderboard.top("lua_best", 10)
+    r.rank = game.leaderboard.rank("lua_best", id)
+    r.unranked = game.leaderboard.rank("lua_best", "nobody")
+    r.around = game.leaderboard.around("lua_best", id, 1)
+    game.send(id, r)
+  end
   if input.attempt then
     local ok, err = pcall(attempts[input.attempt])
     game.send(id, { attempt = input.attempt, ok = ok, err = tostring(err) })

@@ -1,0 +1,199 @@
+//! `game.storage.*` and `game.leaderboard.*` (`lua.md` §6.2–6.3): the same service functions
+//! REST calls, reached from a callback through [`GameServices::wait`]. Results follow the
+//! contract's conventions: wrapped (`{ok = …}` / `{error = reason}`) for reads and storage
+//! writes, plain `true`/`false` for `leaderboard.submit`. `game.storage` is absent when
+//! storage is off.
+
+use asobi_services::Coded;
+use asobi_services::leaderboards::{Entry, Period};
+use mlua::{Lua, Table, Value};
+use serde_json::Value as Json;
+
+use super::api::error;
+use super::convert::{Nulls, object_to_lua, to_json, to_lua};
+use crate::game::GameServices;
+
+/// `{ok = value}`.
+fn ok(lua: &Lua, value: Value) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("ok", value)?;
+    Ok(Value::Table(t))
+}
+
+/// A service result as a wrapped value.
+fn wrapped<T, E: Coded>(
+    lua: &Lua,
+    result: Option<Result<T, E>>,
+    to_value: impl FnOnce(&Lua, T) -> mlua::Result<Value>,
+) -> mlua::Result<Value> {
+    match result {
+        None => error(lua, "timeout"),
+        Some(Ok(v)) => ok(lua, to_value(lua, v)?),
+        Some(Err(e)) => error(lua, e.reason()),
+    }
+}
+
+fn string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => s.to_str().ok().map(|s| s.to_owned()),
+        _ => None,
+    }
+}
+
+/// A Lua number truncated to an integer.
+fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) if n.is_finite() => Some(n.trunc() as i64),
+        _ => None,
+    }
+}
+
+fn json_value(lua: &Lua, v: &Value) -> mlua::Result<Json> {
+    to_json(lua, v).map_err(mlua::Error::external)
+}
+
+/// Installs `game.storage` (when storage is on) and `game.leaderboard` into `game`.
+pub fn install(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result<()> {
+    if let Some(storage) = services.storage.clone() {
+        let t = lua.create_table()?;
+        let (s, st) = (services.clone(), storage.clone());
+        t.raw_set(
+            "get",
+            lua.create_function(move |lua, (c, k): (Value, Value)| {
+                let (Some(c), Some(k)) = (string(&c), string(&k)) else {
+                    return error(lua, "get(collection: string, key: string)");
+                };
+                let st = st.clone();
+                let r = s.wait(async move { st.value(None, &c, &k).await });
+                wrapped(lua, r, |lua, v| to_lua(lua, &v, Nulls::AsNil))
+            })?,
+        )?;
+        let (s, st) = (services.clone(), storage.clone());
+        t.raw_set(
+            "set",
+            lua.create_function(move |lua, (c, k, v): (Value, Value, Value)| {
+                let (Some(c), Some(k)) = (string(&c), string(&k)) else {
+                    return error(lua, "set(collection: string, key: string, value)");
+                };
+                let value = json_value(lua, &v)?;
+                let st = st.clone();
+                let r = s.wait(async move { st.set_value(None, &c, &k, &value).await });
+                wrapped(lua, r, |lua, o| {
+                    object_to_lua(lua, &o.fields(), Nulls::AsNil).map(Value::Table)
+                })
+            })?,
+        )?;
+        let (s, st) = (services.clone(), storage.clone());
+        t.raw_set(
+            "player_get",
+            lua.create_function(move |lua, (p, c, k): (Value, Value, Value)| {
+                let (Some(p), Some(c), Some(k)) = (string(&p), string(&c), string(&k)) else {
+                    return error(
+                        lua,
+                        "player_get(player_id: string, collection: string, key: string)",
+                    );
+                };
+                let st = st.clone();
+                let r = s.wait(async move { st.value(Some(&p), &c, &k).await });
+                wrapped(lua, r, |lua, v| to_lua(lua, &v, Nulls::AsNil))
+            })?,
+        )?;
+        let (s, st) = (services.clone(), storage);
+        t.raw_set(
+            "player_set",
+            lua.create_function(move |lua, (p, c, k, v): (Value, Value, Value, Value)| {
+                let (Some(p), Some(c), Some(k)) = (string(&p), string(&c), string(&k)) else {
+                    return error(
+                        lua,
+                        "player_set(player_id: string, collection: string, key: string, value)",
+                    );
+                };
+                let value = json_value(lua, &v)?;
+                let st = st.clone();
+                let r = s.wait(async move { st.set_value(Some(&p), &c, &k, &value).await });
+                wrapped(lua, r, |lua, o| {
+                    object_to_lua(lua, &o.fields(), Nulls::AsNil).map(Value::Table)
+                })
+            })?,
+        )?;
+        game.raw_set("storage", t)?;
+    }
+
+    let t = lua.create_table()?;
+    let s = services.clone();
+    t.raw_set(
+        "top",
+        lua.create_function(move |lua, (b, n): (Value, Value)| {
+            let (Some(b), Some(n)) = (string(&b), integer(&n)) else {
+                return error(lua, "top(board_id: string, count: integer)");
+            };
+            let boards = s.leaderboards.clone();
+            let limit = n.clamp(0, 1000) as usize;
+            let r = s.wait(async move { boards.top(&b, limit, Period::Current).await });
+            wrapped(lua, r, entries)
+        })?,
+    )?;
+    let s = services.clone();
+    t.raw_set(
+        "around",
+        lua.create_function(move |lua, (b, p, n): (Value, Value, Value)| {
+            let (Some(b), Some(p), Some(n)) = (string(&b), string(&p), integer(&n)) else {
+                return error(
+                    lua,
+                    "around(board_id: string, player_id: string, count: integer)",
+                );
+            };
+            let boards = s.leaderboards.clone();
+            let range = n.clamp(0, 100) as usize;
+            let r = s.wait(async move { boards.around(&b, &p, range, Period::Current).await });
+            wrapped(lua, r, entries)
+        })?,
+    )?;
+    let s = services.clone();
+    t.raw_set(
+        "rank",
+        lua.create_function(move |lua, (b, p): (Value, Value)| {
+            let (Some(b), Some(p)) = (string(&b), string(&p)) else {
+                return error(lua, "rank(board_id: string, player_id: string)");
+            };
+            let boards = s.leaderboards.clone();
+            let r = s.wait(async move {
+                boards
+                    .rank(&b, &p, Period::Current)
+                    .await
+                    .and_then(|e| e.ok_or(asobi_services::leaderboards::LeaderboardError::NotFound))
+            });
+            wrapped(lua, r, |_, e| Ok(Value::Integer(e.rank as i64)))
+        })?,
+    )?;
+    let s = services.clone();
+    t.raw_set(
+        "submit",
+        lua.create_function(move |lua, (b, p, score): (Value, Value, Value)| {
+            let (Some(b), Some(p), Some(score)) = (string(&b), string(&p), integer(&score)) else {
+                return error(
+                    lua,
+                    "submit(board_id: string, player_id: string, score: number)",
+                );
+            };
+            let boards = s.leaderboards.clone();
+            let r = s.wait(async move { boards.submit(&b, &p, score, 0).await });
+            Ok(Value::Boolean(matches!(r, Some(Ok(_)))))
+        })?,
+    )?;
+    game.raw_set("leaderboard", t)
+}
+
+/// `{player_id, score, rank}` per entry.
+fn entries(lua: &Lua, list: Vec<Entry>) -> mlua::Result<Value> {
+    let out = lua.create_table_with_capacity(list.len(), 0)?;
+    for (i, e) in list.into_iter().enumerate() {
+        let row = lua.create_table_with_capacity(0, 3)?;
+        row.raw_set("player_id", e.player_id)?;
+        row.raw_set("score", e.score)?;
+        row.raw_set("rank", e.rank as i64)?;
+        out.raw_set(i + 1, row)?;
+    }
+    Ok(Value::Table(out))
+}
