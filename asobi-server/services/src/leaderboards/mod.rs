@@ -518,7 +518,7 @@ impl Leaderboards {
         let start = match (period, &board.schedule) {
             (Period::Current, _) | (Period::Previous, None) => current.start,
             (Period::Previous, Some(s)) => s.last_at_or_before(current.start - 1).unwrap_or(0),
-            (Period::Start(ms), None) if ms == 0 => 0,
+            (Period::Start(0), None) => 0,
             (Period::Start(ms), Some(s))
                 if ms <= current.start && s.last_at_or_before(ms) == Some(ms) =>
             {

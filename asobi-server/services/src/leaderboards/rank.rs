@@ -212,9 +212,9 @@ mod tests {
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
         let mut index = RankIndex::default();
         let mut model: Vec<u32> = Vec::new();
-        for step in 0..60_000 {
+        for step in 0..60_000u32 {
             let k = (next() % 5_000) as u32;
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 let was = model.binary_search(&k).map(|i| model.remove(i)).is_ok();
                 assert_eq!(index.remove(&k), was);
             } else {
@@ -228,7 +228,7 @@ mod tests {
                 assert_eq!(index.insert(k), fresh);
             }
             assert_eq!(index.len(), model.len());
-            if step % 97 == 0 {
+            if step.is_multiple_of(97) {
                 let probe = (next() % 5_000) as u32;
                 assert_eq!(index.rank(&probe), model.binary_search(&probe).ok());
                 let start = (next() % (model.len() as u64 + 3)) as usize;
