@@ -84,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let boards = Leaderboards::new(db.clone(), Clock::system(), LeaderboardSettings::default())?;
+    let rss_before = rss_kib();
     let started = Instant::now();
     let top = boards.top(BOARD, 100, Period::Current).await?;
     println!(
@@ -91,6 +92,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         top.first().map_or(0, |e| e.score)
     );
+    if let (Some(a), Some(b)) = (rss_before, rss_kib()) {
+        println!(
+            "resident memory for the board: {} MiB ({} B per entry)",
+            b.saturating_sub(a) / 1024,
+            b.saturating_sub(a) * 1024 / args.entries.max(1)
+        );
+    }
 
     let samples = Arc::new(Mutex::new(Samples::default()));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -162,6 +170,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     db.close().await;
     Ok(())
+}
+
+/// This process's resident set, KiB (Linux).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Writes `n` entries for players `player-00000000…` in batches, as the table holds them.

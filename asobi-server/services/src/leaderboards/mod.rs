@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use asobi_core::protocol::ErrorCode;
+use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 
@@ -570,17 +571,17 @@ impl Leaderboards {
         cached
             .loaded
             .get_or_try_init(|| async {
-                let rows = sqlx::query(
+                // Streamed: a million rows never sit in memory at once.
+                let mut rows = sqlx::query(
                     "SELECT player_id, score, sub_score, revision, updated_at \
                      FROM leaderboard_entries WHERE board_id = $1 AND period = $2",
                 )
                 .bind(board_id)
                 .bind(period)
-                .fetch_all(self.0.db.pool())
-                .await?;
-                let mut standings = HashMap::with_capacity(rows.len());
-                let mut keys = Vec::with_capacity(rows.len());
-                for row in &rows {
+                .fetch(self.0.db.pool());
+                let mut standings = HashMap::new();
+                let mut keys = Vec::new();
+                while let Some(row) = rows.try_next().await? {
                     let player: String = row.try_get(0)?;
                     let player: Arc<str> = Arc::from(player);
                     let s = Standing {
@@ -592,6 +593,7 @@ impl Leaderboards {
                     keys.push(cached.key(&player, &s));
                     standings.insert(player, s);
                 }
+                drop(rows);
                 let mut r = cached.lock();
                 r.index = RankIndex::from_unsorted(keys);
                 r.standings = standings;
