@@ -234,3 +234,54 @@ async fn a_reset_schedule_starts_an_empty_period_and_keeps_the_last() {
     let r = s.get("/api/v1/leaderboards/daily?period=previous", t).await;
     assert_eq!(ids(&r.body), vec![(a.player_id.clone(), 7, 1)]);
 }
+
+#[tokio::test]
+async fn a_full_board_refuses_new_players_but_not_its_own() {
+    let s = TestServer::start_with(|c| {
+        c.leaderboards.insert(
+            "tiny".into(),
+            BoardConfig {
+                client_submit: true,
+                max_entries: 2,
+                ..BoardConfig::default()
+            },
+        );
+    })
+    .await;
+    let p: Vec<_> = futures_util::future::join_all((0..3).map(|i| s.register_n(i))).await;
+    for a in &p[..2] {
+        let r = s
+            .post(
+                "/api/v1/leaderboards/tiny",
+                json!({"score": 1}),
+                Some(&a.access_token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let r = s
+        .post(
+            "/api/v1/leaderboards/tiny",
+            json!({"score": 1}),
+            Some(&p[2].access_token),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "leaderboard.capacity_reached"
+        )
+    );
+    let r = s
+        .post(
+            "/api/v1/leaderboards/tiny",
+            json!({"score": 5}),
+            Some(&p[0].access_token),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["rank"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+}

@@ -247,3 +247,35 @@ async fn fifty_conditional_writers_one_winner() {
         (Some(winners[0]), Some(2))
     );
 }
+
+#[tokio::test]
+async fn a_key_two_players_own_through_lua_answers_conflict() {
+    let s = TestServer::start().await;
+    let (a, b) = (
+        s.register("lua-owner-a").await,
+        s.register("lua-owner-b").await,
+    );
+    // `game.storage.player_set` keeps one row per player; REST keys are global.
+    let storage = s.running().state().storage().unwrap().clone();
+    for p in [&a, &b] {
+        storage
+            .set_value(Some(&p.player_id), "shared", "k", &json!(1))
+            .await
+            .unwrap();
+    }
+    let r = s
+        .get("/api/v1/storage/shared/k", Some(&a.access_token))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "storage.conflict")
+    );
+    let r = s
+        .put(
+            "/api/v1/storage/shared/k",
+            json!({"value": 2}),
+            Some(&a.access_token),
+        )
+        .await;
+    assert_eq!(r.code(), "storage.conflict");
+}
