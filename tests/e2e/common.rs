@@ -248,6 +248,27 @@ impl TestServer {
         Account::from(&r.body)
     }
 
+    /// Fires `n` PUTs at `path` at once, writer `i` sending `body(i)`; returns the one
+    /// writer that got 200 (asserting there was exactly one) and every refusal.
+    pub async fn racing_puts(
+        &self,
+        path: &str,
+        token: &str,
+        n: i64,
+        body: impl Fn(i64) -> Value,
+    ) -> (i64, Vec<Reply>) {
+        let writes = (0..n).map(|i| {
+            let b = body(i);
+            async move { (i, self.put(path, b, Some(token)).await) }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let (won, lost): (Vec<_>, Vec<_>) = results
+            .into_iter()
+            .partition(|(_, r)| r.status == StatusCode::OK);
+        assert_eq!(won.len(), 1, "exactly one write wins");
+        (won[0].0, lost.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Registers player `player-<n>`.
     pub async fn register_n(&self, n: usize) -> Account {
         self.register(&format!("player-{n}")).await

@@ -214,37 +214,23 @@ async fn fifty_conditional_writers_one_winner() {
         )
         .await;
     assert_eq!(r.body["version"], 1);
-    let writes = (0..50).map(|i| {
-        let (s, t) = (&s, &t);
-        async move {
-            let r = s
-                .put(
-                    "/api/v1/storage/race/k",
-                    json!({"value": i, "version": 1}),
-                    Some(t),
-                )
-                .await;
-            (i, r)
-        }
-    });
-    let results = futures_util::future::join_all(writes).await;
-    let winners: Vec<i64> = results
-        .iter()
-        .filter(|(_, r)| r.status == StatusCode::OK)
-        .map(|(i, _)| *i)
-        .collect();
-    assert_eq!(winners.len(), 1);
-    assert!(
-        results
-            .iter()
-            .filter(|(_, r)| r.status != StatusCode::OK)
-            .all(|(_, r)| r.status == StatusCode::CONFLICT
-                && r.body["error"]["details"]["current_version"] == 2)
-    );
+    let (winner, lost) = s
+        .racing_puts(
+            "/api/v1/storage/race/k",
+            &t,
+            50,
+            |i| json!({"value": i, "version": 1}),
+        )
+        .await;
+    assert_eq!(lost.len(), 49);
+    for r in &lost {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(r.body["error"]["details"]["current_version"], 2);
+    }
     let r = s.get("/api/v1/storage/race/k", Some(&t)).await;
     assert_eq!(
         (r.body["value"].as_i64(), r.body["version"].as_i64()),
-        (Some(winners[0]), Some(2))
+        (Some(winner), Some(2))
     );
 }
 

@@ -124,27 +124,16 @@ async fn fifty_writers_one_version_one_winner() {
         .put("/api/v1/saves/race", json!({"data": {"w": -1}}), Some(&t))
         .await;
     assert_eq!(r.body["version"], 1);
-    let writes = (0..50).map(|i| {
-        let (s, t) = (&s, &t);
-        async move {
-            let r = s
-                .put(
-                    "/api/v1/saves/race",
-                    json!({"data": {"w": i}, "version": 1}),
-                    Some(t),
-                )
-                .await;
-            (i, r)
-        }
-    });
-    let results = futures_util::future::join_all(writes).await;
-    let winners: Vec<i64> = results
-        .iter()
-        .filter(|(_, r)| r.status == StatusCode::OK)
-        .map(|(i, _)| *i)
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one write wins");
-    for (_, r) in results.iter().filter(|(_, r)| r.status != StatusCode::OK) {
+    let (winner, lost) = s
+        .racing_puts(
+            "/api/v1/saves/race",
+            &t,
+            50,
+            |i| json!({"data": {"w": i}, "version": 1}),
+        )
+        .await;
+    assert_eq!(lost.len(), 49);
+    for r in &lost {
         assert_eq!(
             (r.status, r.code()),
             (StatusCode::CONFLICT, "save.version_conflict"),
@@ -155,7 +144,7 @@ async fn fifty_writers_one_version_one_winner() {
     }
     let r = s.get("/api/v1/saves/race", Some(&t)).await;
     assert_eq!(r.body["version"], 2);
-    assert_eq!(r.body["data"], json!({"w": winners[0]}));
+    assert_eq!(r.body["data"], json!({"w": winner}));
 }
 
 #[tokio::test]
