@@ -3,8 +3,9 @@
 //! conventions (a call with the wrong arguments returns `{error = "<expected shape>"}`).
 //!
 //! Effects (broadcasts, sends, joinability) are collected in [`Effects`] and applied by the
-//! match after the callback, in order. Namespaces backed by services that do not exist yet
-//! (economy, leaderboard, storage, notify, chat, bots, zone, terrain) are absent.
+//! match after the callback, in order. `game.storage` and `game.leaderboard` are installed by
+//! `lua::services` when the VM has [`crate::game::GameServices`]; namespaces backed by
+//! services that do not exist yet (economy, notify, chat, bots) are absent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
