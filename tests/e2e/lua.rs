@@ -250,7 +250,19 @@ async fn the_game_api_answers_with_the_contracts_conventions() {
 
 #[tokio::test]
 async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
-    let s = lua_server(&game_copy()).await;
+    let dir = game_copy();
+    let s = TestServer::start_with_modes(Vec::new(), move |c| {
+        c.game_dir = Some(dir);
+        c.lua_memory_limit_mb = 16;
+        c.leaderboards.insert(
+            "lua_best".into(),
+            asobi_services::leaderboards::BoardConfig {
+                operator: asobi_services::leaderboards::Operator::Best,
+                ..Default::default()
+            },
+        );
+    })
+    .await;
     let p = s.register("lua_saver").await;
     let t = Some(p.access_token.as_str());
     let mut ws = s.ws_as(&p).await;
@@ -283,7 +295,7 @@ async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
             {"player_id": "bot_x_abc123", "score": 99, "rank": 1},
             {"player_id": p.player_id, "score": 40, "rank": 2},
         ]),
-        "config.lua declared lua_best with operator best"
+        "lua_best is declared with operator best"
     );
     assert_eq!(r["rank"], json!({"ok": 2}));
     assert_eq!(r["unranked"], json!({"error": "not_found"}));

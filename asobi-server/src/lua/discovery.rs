@@ -408,4 +408,31 @@ mod tests {
             Err(LoadError::NoGame(_))
         ));
     }
+
+    #[test]
+    fn the_manifest_may_declare_leaderboards() {
+        let dir = game(&[
+            (
+                "config.lua",
+                "return { m = \"m.lua\", leaderboards = { weekly = { operator = \"best\", reset = \"@weekly\" } } }",
+            ),
+            ("m.lua", "match_size = 2"),
+        ]);
+        let g = load(&dir, 1 << 24).unwrap();
+        assert_eq!(g.modes.len(), 1);
+        let weekly = &g.leaderboards["weekly"];
+        assert_eq!(
+            weekly.operator,
+            asobi_services::leaderboards::Operator::Best
+        );
+        assert_eq!(weekly.reset.as_deref(), Some("@weekly"));
+        let bad = game(&[
+            (
+                "config.lua",
+                "return { m = \"m.lua\", leaderboards = { w = { reset = \"@never\" } } }",
+            ),
+            ("m.lua", "match_size = 2"),
+        ]);
+        assert!(matches!(load(&bad, 1 << 24), Err(LoadError::Manifest(_))));
+    }
 }
