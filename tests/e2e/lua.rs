@@ -250,19 +250,7 @@ async fn the_game_api_answers_with_the_contracts_conventions() {
 
 #[tokio::test]
 async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
-    let dir = game_copy();
-    let s = TestServer::start_with_modes(Vec::new(), move |c| {
-        c.game_dir = Some(dir);
-        c.lua_memory_limit_mb = 16;
-        c.leaderboards.insert(
-            "lua_best".into(),
-            asobi_services::leaderboards::BoardConfig {
-                operator: asobi_services::leaderboards::Operator::Best,
-                ..Default::default()
-            },
-        );
-    })
-    .await;
+    let s = lua_server(&game_copy()).await;
     let p = s.register("lua_saver").await;
     let t = Some(p.access_token.as_str());
     let mut ws = s.ws_as(&p).await;
@@ -295,7 +283,7 @@ async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
             {"player_id": "bot_x_abc123", "score": 99, "rank": 1},
             {"player_id": p.player_id, "score": 40, "rank": 2},
         ]),
-        "lua_best is declared with operator best"
+        "config.lua declared lua_best with operator best"
     );
     assert_eq!(r["rank"], json!({"ok": 2}));
     assert_eq!(r["unranked"], json!({"error": "not_found"}));
@@ -483,19 +471,36 @@ async fn hostile_scripts_end_only_their_own_match_and_the_neighbour_keeps_its_ti
     .await;
     let e = w.recv_type("error").await;
     assert_eq!(e["payload"]["reason"], "input_string_too_long", "{e}");
-    // Within the cap, the quadratic trim idiom runs out of the callback's budget.
+    // Within the cap, the quadratic trim idiom runs out of the callback's budget. Which way
+    // depends on the machine's speed: past the deadline it is the callback's overrun (the
+    // match ends with `timeout`); when the matcher's step budget (an estimate of the time
+    // left) runs out first, the call fails as a catchable error and the match ticks on.
+    // Either way nothing hangs: the match ends, or its states keep coming.
     let text = format!("x{}x", " ".repeat(4000));
     let started = Instant::now();
     w.send(json!({"type": "match.input", "payload": {"hostile": "trim", "text": text}}))
         .await;
-    let r = w
-        .recv_type_within("match.finished", Duration::from_secs(10))
-        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut states = 0;
+    let outcome = loop {
+        let f = w
+            .recv_within(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        if f["type"] == "match.finished" {
+            assert_eq!(finished(f)["reason"], "timeout");
+            break "the match ended with timeout";
+        }
+        if f["type"] == "match.state" {
+            states += 1;
+            if states >= 10 {
+                break "the call failed within its budget and the match ticks on";
+            }
+        }
+    };
     println!(
-        "trim idiom on 4 KB: match ended after {:?}",
+        "trim idiom on 4 KB: {outcome} after {:?}",
         started.elapsed()
     );
-    assert_eq!(finished(r)["reason"], "timeout");
 
     // A state that fans out to 2^60 nodes counts against the memory cap.
     let a = s.register("fan_out").await;

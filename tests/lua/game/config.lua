@@ -10,4 +10,8 @@ return {
   grove = "grove/world.lua",
   seasons = "seasons/world.lua",
   rounds = "rounds/match.lua",
+  -- Boards the game declares (the operator's [leaderboards] in asobi.toml win).
+  leaderboards = {
+    lua_best = { operator = "best" },
+  },
 }
