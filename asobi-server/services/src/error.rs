@@ -17,9 +17,14 @@ pub trait Coded: std::error::Error {
 
     /// The reason Lua sees: the code without its domain (`save.not_found` → `not_found`).
     fn reason(&self) -> &'static str {
-        let code = self.code().as_str();
-        code.split_once('.').map_or(code, |(_, rest)| rest)
+        without_domain(self.code())
     }
+}
+
+/// A code without its domain: `save.not_found` → `not_found`.
+pub fn without_domain(code: ErrorCode) -> &'static str {
+    let code = code.as_str();
+    code.split_once('.').map_or(code, |(_, rest)| rest)
 }
 
 /// Whether a database error is a unique-key violation (a concurrent insert won).

@@ -92,10 +92,7 @@ impl Coded for StorageError {
     fn reason(&self) -> &'static str {
         match self {
             StorageError::VersionConflict { .. } => "version_conflict",
-            _ => {
-                let code = self.code().as_str();
-                code.split_once('.').map_or(code, |(_, rest)| rest)
-            }
+            _ => crate::error::without_domain(self.code()),
         }
     }
 }

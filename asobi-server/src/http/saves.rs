@@ -44,7 +44,7 @@ pub async fn put(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let data = body.0.get("data").cloned().unwrap_or_else(|| json!({}));
-    let version = version(&body)?;
+    let version = version(&body.0)?;
     let save = saves(&app)?
         .put(&me.player_id, &slot, &data, version)
         .await?;
@@ -52,8 +52,8 @@ pub async fn put(
 }
 
 /// The optional `version` field: absent or null → None; not an integer → 400.
-pub fn version(body: &JsonBody) -> Result<Option<i64>, ApiError> {
-    match body.0.get("version") {
+pub fn version(body: &serde_json::Map<String, Value>) -> Result<Option<i64>, ApiError> {
+    match body.get("version") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or_else(|| {
             ApiError::new(ErrorCode::InvalidPayload)

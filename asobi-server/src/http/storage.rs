@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use serde_json::{Map, Value, json};
 
-use super::extract::{Authed, JsonBody};
+use super::extract::Authed;
 use super::matches::clamp_limit;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -72,7 +72,7 @@ pub async fn put(
         value: body.get("value").cloned().unwrap_or_else(|| json!({})),
         read_perm: perm("read_perm")?,
         write_perm: perm("write_perm")?,
-        version: super::saves::version(&JsonBody(body.clone()))?,
+        version: super::saves::version(&body)?,
     };
     let object = storage.put(&me.player_id, &collection, &key, write).await?;
     Ok(Json(object.to_json()))
