@@ -107,6 +107,8 @@ pub struct RateLimits {
     pub auth: Limit,
     /// `POST /players/me/erase`.
     pub erase: Limit,
+    /// `/iap/*`.
+    pub iap: Limit,
     /// Every other route.
     pub api: Limit,
     /// Guest creation, node-wide.
@@ -125,6 +127,7 @@ impl Default for RateLimits {
             register: Limit::new(3, 1000),
             auth: Limit::new(5, 1000),
             erase: Limit::new(3, 60_000),
+            iap: Limit::new(10, 1000),
             api: Limit::new(300, 1000),
             guest_global: Limit::new(100, 1000),
             ws_connect: Limit::new(60, 1000),
@@ -261,6 +264,52 @@ pub struct Config {
     /// Declared boards (`[leaderboards.<id>]`): order, operator, reset schedule, limits.
     /// A game's `config.lua` may declare boards too; these win.
     pub leaderboards: std::collections::BTreeMap<String, asobi_services::leaderboards::BoardConfig>,
+    /// Item definitions and store listings (`[economy.items.<id>]`,
+    /// `[economy.listings.<id>]`), over the ones the game's `config.lua` declares.
+    pub economy: asobi_services::economy::Catalog,
+    /// Tournaments (`[tournaments.<id>]`), over the ones the game declares.
+    pub tournaments:
+        std::collections::BTreeMap<String, asobi_services::tournaments::TournamentDef>,
+    /// How often tournament occurrences are created and ended ones settled.
+    pub tournament_tick_ms: u64,
+    /// Payout rows one settling pass pays (the rest wait for the next pass).
+    pub tournament_payout_batch: u64,
+    /// Store receipts (`[iap]`).
+    pub iap: IapConfig,
+}
+
+/// Store receipt verification (`POST /iap/apple`, `POST /iap/google`). A store whose
+/// settings are absent answers `iap.verification_failed` with reason `not_configured`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IapConfig {
+    /// PEM file of the root StoreKit 2 chains must lead to (Apple Root CA - G3, from
+    /// apple.com/certificateauthority; a test root in tests).
+    pub apple_root: Option<PathBuf>,
+    /// The app's bundle id; transactions for another app are refused.
+    pub apple_bundle_id: Option<String>,
+    /// The Google service account's JSON key file.
+    pub google_service_account: Option<PathBuf>,
+    /// The Android package name.
+    pub google_package_name: Option<String>,
+    /// Google Play Developer API base URL.
+    pub google_api_base: String,
+    /// What a verified purchase of each product id grants (`[iap.products."<id>"]`
+    /// `currencies = { gems = 100 }`, `items = { sword = 1 }`), in the claim's transaction.
+    pub products: std::collections::BTreeMap<String, asobi_services::economy::Grants>,
+}
+
+impl Default for IapConfig {
+    fn default() -> Self {
+        IapConfig {
+            apple_root: None,
+            apple_bundle_id: None,
+            google_service_account: None,
+            google_package_name: None,
+            google_api_base: "https://androidpublisher.googleapis.com".into(),
+            products: Default::default(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -313,6 +362,11 @@ impl Default for Config {
             storage_enabled: true,
             leaderboard_client_submit: Default::default(),
             leaderboards: Default::default(),
+            economy: Default::default(),
+            tournaments: Default::default(),
+            tournament_tick_ms: 1000,
+            tournament_payout_batch: 500,
+            iap: IapConfig::default(),
         }
     }
 }
@@ -328,7 +382,7 @@ impl Default for Config {
     about,
     long_about = None,
     after_help = "Settings only in asobi.toml:\n  \
-        rate_limits.{register,auth,erase,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
+        rate_limits.{register,auth,erase,iap,api,guest_global,ws_connect,ws_messages,join} = { count = N, window_ms = MS }\n  \
         ws_outbound_queue = N        frames queued per socket before it counts as stalled [1024]\n  \
         max_sockets_per_player = N   realtime sockets one player may hold [8]\n  \
         max_sockets_per_address = N  realtime sockets open from one address [1024]\n  \
@@ -337,7 +391,16 @@ impl Default for Config {
         purge_interval_secs = N      how often expired tokens and idle guests are purged [3600]\n  \
         password_hashing = { memory_kib, iterations, parallelism }  (same as the --argon2-* flags)\n  \
         [leaderboards.<id>] order = \"desc\"|\"asc\", operator = \"set\"|\"best\"|\"increment\"|\"decrement\",\n    \
-        reset = \"<cron, UTC>\", client_submit = BOOL, max_entries = N\n\n\
+        reset = \"<cron, UTC>\", client_submit = BOOL, max_entries = N\n  \
+        [economy.items.<id>] name, description, stackable = BOOL, max_stack = N, metadata = {…}\n  \
+        [economy.listings.<id>] item = \"<item id>\", quantity = N, currency, price = N, active = BOOL,\n    \
+        valid_from = MS, valid_until = MS, metadata = {…}\n  \
+        [tournaments.<id>] name, leaderboard, start_at = MS, end_at = MS | schedule = \"<cron>\",\n    \
+        duration_secs = N, max_entries = N, entry_fee = N, entry_currency, rewards = [{ ranks = [1, 3],\n    \
+        currencies = { gold = 100 }, items = { trophy = 1 } }]\n  \
+        tournament_tick_ms = MS [1000], tournament_payout_batch = N [500]\n  \
+        [iap] apple_root = PEM, apple_bundle_id, google_service_account = JSON, google_package_name,\n    \
+        google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
         ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
         and the game at /app/game. ASOBI_HTTP_ADDR and ASOBI_DATABASE_URL win when both are set.\n\
@@ -719,6 +782,35 @@ impl Config {
                 });
             }
         }
+        // Listings may sell items the game declares: the merged catalogue is checked at start.
+        if let Err(why) = self.economy.validate_fields() {
+            return Err(ConfigError::Invalid {
+                key: "economy",
+                why,
+            });
+        }
+        for (id, t) in &self.tournaments {
+            if let Err(why) = t.validate(id) {
+                return Err(ConfigError::Invalid {
+                    key: "tournaments",
+                    why,
+                });
+            }
+        }
+        for (id, g) in &self.iap.products {
+            if let Err(why) = g.validate() {
+                return Err(ConfigError::Invalid {
+                    key: "iap.products",
+                    why: format!("{id}: {why}"),
+                });
+            }
+        }
+        if self.tournament_tick_ms == 0 || self.tournament_payout_batch == 0 {
+            return invalid(
+                "tournament_tick_ms",
+                "tournament_tick_ms and tournament_payout_batch must be positive",
+            );
+        }
         if self.ws_outbound_queue == 0 {
             return invalid("ws_outbound_queue", "must be positive");
         }
@@ -751,6 +843,7 @@ impl Config {
             ("rate_limits.register", r.register),
             ("rate_limits.auth", r.auth),
             ("rate_limits.erase", r.erase),
+            ("rate_limits.iap", r.iap),
             ("rate_limits.api", r.api),
             ("rate_limits.guest_global", r.guest_global),
             ("rate_limits.ws_connect", r.ws_connect),

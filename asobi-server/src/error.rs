@@ -104,7 +104,12 @@ macro_rules! from_coded {
 from_coded!(
     asobi_services::saves::SaveError,
     asobi_services::storage::StorageError,
-    asobi_services::leaderboards::LeaderboardError
+    asobi_services::leaderboards::LeaderboardError,
+    asobi_services::economy::EconomyError,
+    asobi_services::economy::ClaimError,
+    asobi_services::tournaments::TournamentError,
+    asobi_services::notifications::NotificationError,
+    asobi_services::iap::VerifyError
 );
 
 impl From<sqlx::Error> for ApiError {

@@ -467,6 +467,8 @@ pub struct GameServices {
     pub storage: Option<asobi_services::storage::Storage>,
     /// Leaderboards.
     pub leaderboards: asobi_services::leaderboards::Leaderboards,
+    /// Wallets, store and inventories.
+    pub economy: asobi_services::economy::Economy,
     io: tokio::runtime::Handle,
 }
 
@@ -478,11 +480,13 @@ impl GameServices {
     pub fn new(
         storage: Option<asobi_services::storage::Storage>,
         leaderboards: asobi_services::leaderboards::Leaderboards,
+        economy: asobi_services::economy::Economy,
         io: tokio::runtime::Handle,
     ) -> Self {
         GameServices {
             storage,
             leaderboards,
+            economy,
             io,
         }
     }

@@ -24,11 +24,13 @@
 pub mod auth;
 pub mod config;
 pub use asobi_services::db;
+pub mod economy_sync;
 pub mod error;
 pub mod forwarded;
 pub mod game;
 pub mod gateway;
 pub mod http;
+pub mod iap;
 pub mod instances;
 pub mod logging;
 pub mod lua;

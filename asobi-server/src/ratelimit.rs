@@ -31,6 +31,8 @@ pub enum Bucket {
     Auth,
     /// `POST /players/me/erase`.
     Erase,
+    /// `/iap/*` (store receipts).
+    Iap,
     /// Everything else.
     Api,
     /// WebSocket upgrades per IP.
@@ -269,6 +271,7 @@ impl RateLimiter {
             Bucket::Register => self.limits.register,
             Bucket::Auth => self.limits.auth,
             Bucket::Erase => self.limits.erase,
+            Bucket::Iap => self.limits.iap,
             Bucket::Api => self.limits.api,
             Bucket::WsConnect => self.limits.ws_connect,
             Bucket::Join => self.limits.join,
@@ -352,6 +355,7 @@ fn longest_window(l: &RateLimits) -> Duration {
         l.register,
         l.auth,
         l.erase,
+        l.iap,
         l.api,
         l.ws_connect,
         l.ws_messages,

@@ -18,6 +18,9 @@ use crate::game::MatchMode;
 use crate::matches::Matches;
 use crate::matchmaker::{Matchmaker, MatchmakerConfig};
 use asobi_services::clock::Clock;
+use asobi_services::economy::Economy;
+use asobi_services::notifications::Notifications;
+use asobi_services::tournaments::Tournaments;
 use asobi_services::leaderboards::{LeaderboardSettings, Leaderboards};
 use asobi_services::saves::Saves;
 use asobi_services::storage::Storage;
@@ -116,22 +119,33 @@ pub async fn start_with_game(
         matches: script_modes,
         worlds: script_worlds,
         scripts,
-        leaderboards: game_boards,
+        declared,
     } = lua_modes(&config)?;
     let clock = Clock::system();
     let leaderboards = Leaderboards::new(
         db.clone(),
         clock.clone(),
         LeaderboardSettings {
-            boards: leaderboard_boards(&config, &game_boards),
+            boards: leaderboard_boards(&config, &declared.leaderboards),
             client_submit: config.leaderboard_client_submit.clone(),
         },
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
     let storage = Storage::new(db.clone(), clock.clone());
+    let economy = Economy::new(db.clone(), clock.clone());
+    let catalog = crate::economy_sync::CatalogSync::new(economy.clone(), config.economy.clone());
+    catalog
+        .start(&declared.economy)
+        .await
+        .map_err(StartError::Config)?;
+    let mut tournament_defs = declared.tournaments.clone();
+    tournament_defs.extend(config.tournaments.clone());
+    let tournaments = Tournaments::new(&economy, leaderboards.clone(), tournament_defs);
+    let iap = crate::iap::Stores::from_config(&config.iap).map_err(StartError::Config)?;
     let game_services = crate::game::GameServices::new(
         config.storage_enabled.then(|| storage.clone()),
         leaderboards.clone(),
+        economy.clone(),
         tokio::runtime::Handle::current(),
     );
     let sessions = Arc::new(Sessions::default());
@@ -184,6 +198,7 @@ pub async fn start_with_game(
             scripts,
             matches.clone(),
             worlds.clone(),
+            catalog,
         );
         background.push(watcher);
     }
@@ -191,10 +206,19 @@ pub async fn start_with_game(
         Duration::from_secs(config.purge_interval_secs),
         i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
     ));
+    background.push(spawn_tournaments(
+        tournaments.clone(),
+        Duration::from_millis(config.tournament_tick_ms),
+        usize::try_from(config.tournament_payout_batch).unwrap_or(usize::MAX),
+    ));
     let services = crate::state::Services {
         saves: Saves::new(db.clone(), clock.clone()),
         storage,
         leaderboards,
+        economy,
+        tournaments,
+        notifications: Notifications::new(db.clone()),
+        iap,
         accounts,
         limiter,
         sessions,
@@ -357,7 +381,7 @@ fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
             matches: Vec::new(),
             worlds: Vec::new(),
             scripts: Vec::new(),
-            leaderboards: Default::default(),
+            declared: Default::default(),
         });
     };
     let loaded = crate::lua::load_modes(dir, lua_settings(config))?;
@@ -368,6 +392,27 @@ fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
         tracing::info!(mode = %w.descriptor.name, "Lua world mode loaded");
     }
     Ok(loaded)
+}
+
+/// Creates tournament occurrences and settles ended ones every `tick`.
+fn spawn_tournaments(tournaments: Tournaments, tick: Duration, batch: usize) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = tournaments.materialize().await {
+                tracing::error!(error = %e, "tournament occurrences not created");
+            }
+            match tournaments.settle_due(batch).await {
+                Ok(s) if s.paid > 0 || s.fixed > 0 => {
+                    tracing::debug!(fixed = s.fixed, paid = s.paid, completed = s.completed, "tournaments settled")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "tournaments not settled"),
+            }
+        }
+    })
 }
 
 /// The game's declared boards with the operator's `[leaderboards]` over them.

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use asobi_services::economy::Economy;
 use asobi_services::leaderboards::Leaderboards;
+use asobi_services::notifications::Notifications;
+use asobi_services::tournaments::Tournaments;
 use asobi_services::saves::Saves;
 use asobi_services::storage::Storage;
 
@@ -38,6 +41,14 @@ pub struct Services {
     pub storage: Storage,
     /// Leaderboards.
     pub leaderboards: Leaderboards,
+    /// Wallets, store and inventories.
+    pub economy: Economy,
+    /// Tournaments.
+    pub tournaments: Tournaments,
+    /// Notifications.
+    pub notifications: Notifications,
+    /// Store receipt verifiers.
+    pub iap: crate::iap::Stores,
 }
 
 /// Cheap to clone; everything inside is shared.
@@ -56,6 +67,10 @@ struct Inner {
     saves: Saves,
     storage: Storage,
     leaderboards: Leaderboards,
+    economy: Economy,
+    tournaments: Tournaments,
+    notifications: Notifications,
+    iap: crate::iap::Stores,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -74,6 +89,10 @@ impl AppState {
             saves,
             storage,
             leaderboards,
+            economy,
+            tournaments,
+            notifications,
+            iap,
         } = services;
         AppState(Arc::new(Inner {
             config,
@@ -87,6 +106,10 @@ impl AppState {
             saves,
             storage,
             leaderboards,
+            economy,
+            tournaments,
+            notifications,
+            iap,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -141,6 +164,26 @@ impl AppState {
     /// Leaderboards.
     pub fn leaderboards(&self) -> &Leaderboards {
         &self.0.leaderboards
+    }
+
+    /// Wallets, store and inventories.
+    pub fn economy(&self) -> &Economy {
+        &self.0.economy
+    }
+
+    /// Tournaments.
+    pub fn tournaments(&self) -> &Tournaments {
+        &self.0.tournaments
+    }
+
+    /// Notifications.
+    pub fn notifications(&self) -> &Notifications {
+        &self.0.notifications
+    }
+
+    /// Store receipt verifiers.
+    pub fn iap(&self) -> &crate::iap::Stores {
+        &self.0.iap
     }
 
     /// The matchmaker.

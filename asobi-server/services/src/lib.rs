@@ -6,7 +6,7 @@
 //! This crate knows nothing of sessions, instances or transports: it sees a [`db::Db`] and a
 //! [`clock::Clock`]. The pattern every service here follows, and every later one copies:
 //!
-//! - one module per service (`saves`, `storage`, `leaderboards`), owning its tables (created
+//! - one module per service (`saves`, `storage`, `leaderboards`, `economy`, …), owning its tables (created
 //!   by the migrations under `migrations/{sqlite,postgres}`; nothing else touches them);
 //! - a service handle that is cheap to clone, built once at start;
 //! - an error enum (`thiserror`) per service implementing [`error::Coded`]: the code of the
@@ -20,11 +20,15 @@
 
 pub mod clock;
 pub mod db;
+pub mod economy;
 pub mod error;
+pub mod iap;
 pub mod leaderboards;
+pub mod notifications;
 pub mod saves;
 pub mod storage;
 pub mod time;
+pub mod tournaments;
 
 pub use error::Coded;
 

@@ -143,6 +143,7 @@ fn bucket_for(method: &Method, path: &str) -> Bucket {
         "/auth/register" => Bucket::Register,
         "/players/me/erase" if method == Method::POST => Bucket::Erase,
         p if p.starts_with("/auth/") => Bucket::Auth,
+        p if p.starts_with("/iap/") => Bucket::Iap,
         _ => Bucket::Api,
     }
 }

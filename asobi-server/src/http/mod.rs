@@ -2,22 +2,26 @@
 //! upgrade, behind one middleware pipeline.
 
 mod auth;
+mod economy;
 mod extract;
 mod health;
+mod iap;
 mod leaderboards;
 mod matches;
 mod matchmaker;
 mod middleware;
+mod notifications;
 mod players;
 mod saves;
 mod static_files;
 mod storage;
 pub mod tls;
+mod tournaments;
 mod worlds;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::gateway;
 use crate::state::AppState;
@@ -60,6 +64,20 @@ pub fn router(state: AppState) -> Router {
             get(leaderboards::around),
         )
         .route("/leaderboards/{id}/periods", get(leaderboards::periods))
+        .route("/wallets", get(economy::wallets))
+        .route("/wallets/{currency}/history", get(economy::history))
+        .route("/store", get(economy::store))
+        .route("/store/purchase", post(economy::purchase))
+        .route("/inventory", get(economy::inventory))
+        .route("/inventory/consume", post(economy::consume))
+        .route("/iap/apple", post(iap::apple))
+        .route("/iap/google", post(iap::google))
+        .route("/tournaments", get(tournaments::list))
+        .route("/tournaments/{id}", get(tournaments::one))
+        .route("/tournaments/{id}/join", post(tournaments::join))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}", delete(notifications::delete))
+        .route("/notifications/{id}/read", put(notifications::read))
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn_with_state(

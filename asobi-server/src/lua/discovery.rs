@@ -69,12 +69,29 @@ pub struct LuaGame {
     pub dir: PathBuf,
     /// Its modes (match and world).
     pub modes: Vec<LuaModeDef>,
-    /// Boards `config.lua` declares under `leaderboards = { id = {order = …} }`.
-    pub leaderboards: Boards,
+    /// What `config.lua` declares beside its modes.
+    pub declared: Declarations,
 }
 
 /// Declared leaderboards by id.
 pub type Boards = std::collections::BTreeMap<String, asobi_services::leaderboards::BoardConfig>;
+
+/// Declared tournaments by id.
+pub type TournamentDefs =
+    std::collections::BTreeMap<String, asobi_services::tournaments::TournamentDef>;
+
+/// What a game's `config.lua` declares beside its modes: `leaderboards = { id = {…} }`,
+/// `economy = { items = {…}, listings = {…} }` and `tournaments = { id = {…} }`. The
+/// operator's settings of the same names win, entry by entry.
+#[derive(Debug, Clone, Default)]
+pub struct Declarations {
+    /// Boards.
+    pub leaderboards: Boards,
+    /// Item definitions and store listings.
+    pub economy: asobi_services::economy::Catalog,
+    /// Tournaments.
+    pub tournaments: TournamentDefs,
+}
 
 /// Loads `dir`.
 pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
@@ -83,17 +100,20 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
         source,
     })?;
     let manifest = dir.join("config.lua");
-    let (entries, leaderboards) = if manifest.is_file() {
+    let (entries, declared) = if manifest.is_file() {
         read_manifest(&dir, &manifest, memory_limit)?
     } else if dir.join("match.lua").is_file() {
-        (vec![("default".into(), "match.lua".into())], Boards::new())
+        (
+            vec![("default".into(), "match.lua".into())],
+            Declarations::default(),
+        )
     } else {
         return Err(LoadError::NoGame(dir));
     };
     let mut game = LuaGame {
         dir: dir.clone(),
         modes: Vec::new(),
-        leaderboards,
+        declared,
     };
     for (name, rel) in entries {
         let script = dir.join(&rel);
@@ -105,11 +125,49 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
     Ok(game)
 }
 
+/// Reads one declaration table of `config.lua` into `declared`.
+fn declare(declared: &mut Declarations, name: &[u8], json: serde_json::Value) -> Result<(), LoadError> {
+    let bad = |what: &str, e: String| LoadError::Manifest(format!("{what}: {e}"));
+    match name {
+        b"leaderboards" => {
+            declared.leaderboards =
+                serde_json::from_value(json).map_err(|e| bad("leaderboards", e.to_string()))?;
+            for (id, board) in &declared.leaderboards {
+                board
+                    .schedule()
+                    .map_err(|e| bad(&format!("leaderboards.{id}"), e.to_string()))?;
+            }
+        }
+        b"economy" => {
+            // An empty Lua table converts to an array.
+            let json = if json.as_array().is_some_and(|a| a.is_empty()) {
+                serde_json::json!({})
+            } else {
+                json
+            };
+            declared.economy =
+                serde_json::from_value(json).map_err(|e| bad("economy", e.to_string()))?;
+            declared
+                .economy
+                .validate_fields()
+                .map_err(|e| bad("economy", e))?;
+        }
+        _ => {
+            declared.tournaments =
+                serde_json::from_value(json).map_err(|e| bad("tournaments", e.to_string()))?;
+            for (id, t) in &declared.tournaments {
+                t.validate(id).map_err(|e| bad("tournaments", e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_manifest(
     dir: &Path,
     path: &Path,
     memory_limit: usize,
-) -> Result<(Vec<(String, String)>, Boards), LoadError> {
+) -> Result<(Vec<(String, String)>, Declarations), LoadError> {
     let source = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -135,21 +193,17 @@ fn read_manifest(
         ));
     };
     let mut entries = Vec::new();
-    let mut boards = Boards::new();
+    let mut declared = Declarations::default();
     for pair in table.pairs::<Value, Value>() {
         let (k, v) = pair.map_err(|e| LoadError::Manifest(e.to_string()))?;
-        if let (Value::String(name), Value::Table(_)) = (&k, &v)
-            && name.as_bytes().as_ref() == b"leaderboards"
-        {
-            let json = sandbox.to_json(&v).map_err(script_error)?;
-            boards = serde_json::from_value(json)
-                .map_err(|e| LoadError::Manifest(format!("leaderboards: {e}")))?;
-            for (id, board) in &boards {
-                board
-                    .schedule()
-                    .map_err(|e| LoadError::Manifest(format!("leaderboards.{id}: {e}")))?;
+        if let (Value::String(name), Value::Table(_)) = (&k, &v) {
+            let name = name.as_bytes();
+            let name: &[u8] = name.as_ref();
+            if matches!(name, b"leaderboards" | b"economy" | b"tournaments") {
+                let json = sandbox.to_json(&v).map_err(script_error)?;
+                declare(&mut declared, name, json)?;
+                continue;
             }
-            continue;
         }
         let (Value::String(name), Value::String(rel)) = (k, v) else {
             return Err(LoadError::Manifest(
@@ -174,7 +228,7 @@ fn read_manifest(
         entries.push((name, rel));
     }
     entries.sort();
-    Ok((entries, boards))
+    Ok((entries, declared))
 }
 
 /// Not empty, not absolute, no empty, `.` or `..` segments, no control characters.
@@ -420,7 +474,7 @@ mod tests {
         ]);
         let g = load(&dir, 1 << 24).unwrap();
         assert_eq!(g.modes.len(), 1);
-        let weekly = &g.leaderboards["weekly"];
+        let weekly = &g.declared.leaderboards["weekly"];
         assert_eq!(
             weekly.operator,
             asobi_services::leaderboards::Operator::Best

@@ -44,8 +44,9 @@ pub struct LoadedModes {
     pub worlds: Vec<crate::worlds::WorldMode>,
     /// Every mode script (watched for changes).
     pub scripts: Vec<PathBuf>,
-    /// Boards the game declares (read at start; the operator's `[leaderboards]` win).
-    pub leaderboards: discovery::Boards,
+    /// What `config.lua` declares beside its modes (boards and tournaments are read at
+    /// start; the catalogue also on reload). The operator's settings win.
+    pub declared: discovery::Declarations,
 }
 
 /// Loads the game's modes.
@@ -58,7 +59,7 @@ pub fn load_modes(
         matches: Vec::new(),
         worlds: Vec::new(),
         scripts: Vec::new(),
-        leaderboards: game.leaderboards,
+        declared: game.declared,
     };
     for def in game.modes {
         out.scripts.push(def.script.clone());
@@ -72,12 +73,16 @@ pub fn load_modes(
 
 /// Re-reads the game's modes whenever its files change; new matches use the new modes,
 /// running ones keep theirs; a failed re-read keeps the last good registry.
+///
+/// `catalog` re-syncs the economy's item definitions and listings from the new
+/// `config.lua` (the operator's catalogue merged over it).
 pub fn watch_modes(
     dir: PathBuf,
     settings: match_mode::LuaSettings,
     mut scripts: Vec<PathBuf>,
     matches: Arc<Matches>,
     worlds: Arc<crate::worlds::Worlds>,
+    catalog: crate::economy_sync::CatalogSync,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = fingerprint(&dir, &scripts);
@@ -103,6 +108,7 @@ pub fn watch_modes(
                         .collect();
                     matches.set_script_modes(loaded.matches);
                     worlds.set_script_modes(loaded.worlds);
+                    catalog.sync(&loaded.declared.economy).await;
                     scripts = loaded.scripts;
                     seen = fingerprint(&dir, &scripts);
                     tracing::info!(?names, "Lua modes re-read; new matches and worlds use them");

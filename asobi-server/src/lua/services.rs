@@ -1,4 +1,4 @@
-//! `game.storage.*` and `game.leaderboard.*` (`lua.md` §6.2–6.3): the same service functions
+//! `game.storage.*`, `game.leaderboard.*` and `game.economy.*` (`lua.md` §6.2–6.3): the same service functions
 //! REST calls, reached from a callback through [`GameServices::wait`]. Results follow the
 //! contract's conventions: wrapped (`{ok = …}` / `{error = reason}`) for reads and storage
 //! writes, plain `true`/`false` for `leaderboard.submit`. `game.storage` is absent when
@@ -182,7 +182,89 @@ pub fn install(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result
             Ok(Value::Boolean(matches!(r, Some(Ok(_)))))
         })?,
     )?;
-    game.raw_set("leaderboard", t)
+    game.raw_set("leaderboard", t)?;
+    install_economy(lua, game, services)
+}
+
+/// `game.economy.grant/debit/balance/purchase` (`lua.md` §6.2), wrapped.
+fn install_economy(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result<()> {
+    let t = lua.create_table()?;
+    for (name, debit) in [("grant", false), ("debit", true)] {
+        let s = services.clone();
+        t.raw_set(
+            name,
+            lua.create_function(move |lua, (p, c, a, r): (Value, Value, Value, Value)| {
+                let reason = match &r {
+                    Value::Nil => Some(if debit { "debit" } else { "grant" }.to_owned()),
+                    other => string(other),
+                };
+                let (Some(p), Some(c), Some(a), Some(reason)) =
+                    (string(&p), string(&c), integer(&a), reason)
+                else {
+                    let shape = if debit { "debit" } else { "grant" };
+                    return error(
+                        lua,
+                        &format!(
+                            "{shape}(player_id: string, currency: string, amount: number[, reason: string])"
+                        ),
+                    );
+                };
+                let economy = s.economy.clone();
+                let r = s.wait(async move {
+                    let note = asobi_services::economy::Note::reason(reason);
+                    if debit {
+                        economy.debit(&p, &c, a, &note, None).await
+                    } else {
+                        economy.grant(&p, &c, a, &note, None).await
+                    }
+                });
+                wrapped(lua, r, |lua, w| to_lua(lua, &w.to_json(), Nulls::AsNil))
+            })?,
+        )?;
+    }
+    let s = services.clone();
+    t.raw_set(
+        "balance",
+        lua.create_function(move |lua, p: Value| {
+            let Some(p) = string(&p) else {
+                return error(lua, "balance(player_id: string)");
+            };
+            let economy = s.economy.clone();
+            let r = s.wait(async move { economy.wallets(&p).await });
+            wrapped(lua, r, |lua, wallets| {
+                let out = lua.create_table_with_capacity(wallets.len(), 0)?;
+                for (i, w) in wallets.into_iter().enumerate() {
+                    let row = lua.create_table_with_capacity(0, 2)?;
+                    row.raw_set("currency", w.currency)?;
+                    row.raw_set("balance", w.balance)?;
+                    out.raw_set(i + 1, row)?;
+                }
+                Ok(Value::Table(out))
+            })
+        })?,
+    )?;
+    let s = services.clone();
+    t.raw_set(
+        "purchase",
+        lua.create_function(move |lua, (p, l): (Value, Value)| {
+            let (Some(p), Some(l)) = (string(&p), string(&l)) else {
+                return error(lua, "purchase(player_id: string, listing_id: string)");
+            };
+            let economy = s.economy.clone();
+            let r = s.wait(async move { economy.purchase(&p, &l, None).await });
+            wrapped(lua, r, |lua, item| {
+                // Wrapped rows drop `id` and `updated_at`; `acquired_at` stays (lua.md §6.2).
+                let mut row = match item.to_json() {
+                    Json::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                row.remove("id");
+                row.remove("updated_at");
+                object_to_lua(lua, &row, Nulls::AsNil).map(Value::Table)
+            })
+        })?,
+    )?;
+    game.raw_set("economy", t)
 }
 
 /// `{player_id, score, rank}` per entry.

@@ -490,6 +490,48 @@ impl Leaderboards {
         Ok(())
     }
 
+    /// The standings of `players` on `board_id` at `at` (its period holding that instant),
+    /// best first, read from the database rather than this node's cache: what a tournament
+    /// settles on. Players without an entry are left out.
+    pub async fn standings_of(
+        &self,
+        board_id: &str,
+        at: i64,
+        players: &[String],
+    ) -> Result<Vec<(String, i64)>, LeaderboardError> {
+        let board = self.board(board_id);
+        let period = self.span(board, at).start;
+        let mut rows: Vec<(String, i64, i64)> = Vec::with_capacity(players.len());
+        for chunk in players.chunks(500) {
+            let mut sql = String::from(
+                "SELECT player_id, score, sub_score FROM leaderboard_entries \
+                 WHERE board_id = $1 AND period = $2 AND player_id IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i + 3));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(board_id).bind(period);
+            for p in chunk {
+                q = q.bind(p);
+            }
+            for r in q.fetch_all(self.0.db.pool()).await? {
+                rows.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+            }
+        }
+        let desc = board.config.order == Order::Desc;
+        rows.sort_by(|a, b| {
+            let (x, y) = if desc { (b, a) } else { (a, b) };
+            x.1.cmp(&y.1)
+                .then(x.2.cmp(&y.2))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        Ok(rows.into_iter().map(|(p, s, _)| (p, s)).collect())
+    }
+
     fn board(&self, id: &str) -> &Board {
         self.0.boards.get(id).unwrap_or(&self.0.default_board)
     }

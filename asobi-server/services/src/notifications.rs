@@ -1,0 +1,204 @@
+//! Notifications (`rest.md` §5.12): rows a player reads, marks read and deletes. Owns
+//! `notifications`. Services write them inside their own transactions ([`insert_in`]), so a
+//! reward and its notification commit together.
+
+use asobi_core::protocol::ErrorCode;
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Row};
+
+use crate::db::Db;
+use crate::error::Coded;
+use crate::time::iso8601;
+
+/// Why a notification operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    /// No such notification.
+    #[error("no such notification")]
+    NotFound,
+    /// It is another player's.
+    #[error("the notification belongs to another player")]
+    NotYours,
+    /// Storage failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored content unreadable.
+    #[error("stored content unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl Coded for NotificationError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            NotificationError::NotFound => ErrorCode::NotificationNotFound,
+            NotificationError::NotYours => ErrorCode::Forbidden,
+            NotificationError::Db(_) | NotificationError::Corrupt(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A notification row `{id, player_id, type, subject, content, read, sent_at}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Id.
+    pub id: String,
+    /// Recipient.
+    pub player_id: String,
+    /// Kind (`tournament_reward`, …).
+    pub kind: String,
+    /// One line.
+    pub subject: String,
+    /// Structured content.
+    pub content: Value,
+    /// Whether the player marked it read.
+    pub read: bool,
+    /// Sent, Unix ms.
+    pub sent_at: i64,
+}
+
+impl Notification {
+    /// The REST row.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "player_id": self.player_id,
+            "type": self.kind,
+            "subject": self.subject,
+            "content": self.content,
+            "read": self.read,
+            "sent_at": iso8601(self.sent_at),
+        })
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, player_id, type, subject, content, read, sent_at"
+    };
+}
+
+fn decode(r: &sqlx::any::AnyRow) -> Result<Notification, NotificationError> {
+    let content: String = r.try_get(4)?;
+    let read: i64 = r.try_get(5)?;
+    Ok(Notification {
+        id: r.try_get(0)?,
+        player_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        subject: r.try_get(3)?,
+        content: serde_json::from_str(&content)?,
+        read: read != 0,
+        sent_at: r.try_get(6)?,
+    })
+}
+
+/// Writes a notification inside `conn`; returns its id.
+pub async fn insert_in(
+    conn: &mut AnyConnection,
+    player_id: &str,
+    kind: &str,
+    subject: &str,
+    content: &Value,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    let id = crate::new_id();
+    sqlx::query(
+        "INSERT INTO notifications (id, player_id, type, subject, content, read, sent_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6)",
+    )
+    .bind(&id)
+    .bind(player_id)
+    .bind(kind)
+    .bind(subject)
+    .bind(content.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The notifications service.
+#[derive(Clone, Debug)]
+pub struct Notifications {
+    db: Db,
+}
+
+impl Notifications {
+    /// The service over `db`.
+    pub fn new(db: Db) -> Notifications {
+        Notifications { db }
+    }
+
+    /// The player's notifications, newest first, optionally only read or unread ones.
+    pub async fn list(
+        &self,
+        player_id: &str,
+        read: Option<bool>,
+        limit: i64,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM notifications WHERE player_id = $1 AND ($2 < 0 OR read = $2) \
+             ORDER BY sent_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(player_id)
+        .bind(read.map_or(-1, i64::from))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Marks one read; returns the row.
+    pub async fn mark_read(
+        &self,
+        player_id: &str,
+        id: &str,
+    ) -> Result<Notification, NotificationError> {
+        let row = sqlx::query(concat!(
+            "UPDATE notifications SET read = 1 WHERE id = $1 AND player_id = $2 RETURNING ",
+            columns!(),
+            ""
+        ))
+        .bind(id)
+        .bind(player_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        match row {
+            Some(r) => decode(&r),
+            None => Err(self.missing(player_id, id).await),
+        }
+    }
+
+    /// Deletes one.
+    pub async fn delete(&self, player_id: &str, id: &str) -> Result<(), NotificationError> {
+        let done = sqlx::query("DELETE FROM notifications WHERE id = $1 AND player_id = $2")
+            .bind(id)
+            .bind(player_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if done == 1 {
+            Ok(())
+        } else {
+            Err(self.missing(player_id, id).await)
+        }
+    }
+
+    /// Why `id` is not the player's: another's (403) or none (404).
+    async fn missing(&self, player_id: &str, id: &str) -> NotificationError {
+        match sqlx::query("SELECT player_id FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+        {
+            Err(e) => e.into(),
+            Ok(None) => NotificationError::NotFound,
+            Ok(Some(r)) => match r.try_get::<String, _>(0) {
+                Ok(owner) if owner != player_id => NotificationError::NotYours,
+                Ok(_) => NotificationError::NotFound,
+                Err(e) => e.into(),
+            },
+        }
+    }
+}
