@@ -268,8 +268,7 @@ pub struct Config {
     /// `[economy.listings.<id>]`), over the ones the game's `config.lua` declares.
     pub economy: asobi_services::economy::Catalog,
     /// Tournaments (`[tournaments.<id>]`), over the ones the game declares.
-    pub tournaments:
-        std::collections::BTreeMap<String, asobi_services::tournaments::TournamentDef>,
+    pub tournaments: std::collections::BTreeMap<String, asobi_services::tournaments::TournamentDef>,
     /// How often tournament occurrences are created and ended ones settled.
     pub tournament_tick_ms: u64,
     /// Payout rows one settling pass pays (the rest wait for the next pass).

@@ -46,7 +46,9 @@ impl CatalogSync {
                 ),
                 Err(e) => tracing::error!(error = %e, "economy catalogue not re-synced"),
             },
-            Err(e) => tracing::warn!(error = %e, "economy catalogue invalid; keeping the last good one"),
+            Err(e) => {
+                tracing::warn!(error = %e, "economy catalogue invalid; keeping the last good one")
+            }
         }
     }
 }

@@ -19,11 +19,11 @@ use crate::matches::Matches;
 use crate::matchmaker::{Matchmaker, MatchmakerConfig};
 use asobi_services::clock::Clock;
 use asobi_services::economy::Economy;
-use asobi_services::notifications::Notifications;
-use asobi_services::tournaments::Tournaments;
 use asobi_services::leaderboards::{LeaderboardSettings, Leaderboards};
+use asobi_services::notifications::Notifications;
 use asobi_services::saves::Saves;
 use asobi_services::storage::Storage;
+use asobi_services::tournaments::Tournaments;
 
 use crate::ratelimit::RateLimiter;
 use crate::session::{CloseReason, Sessions};
@@ -406,7 +406,12 @@ fn spawn_tournaments(tournaments: Tournaments, tick: Duration, batch: usize) -> 
             }
             match tournaments.settle_due(batch).await {
                 Ok(s) if s.paid > 0 || s.fixed > 0 => {
-                    tracing::debug!(fixed = s.fixed, paid = s.paid, completed = s.completed, "tournaments settled")
+                    tracing::debug!(
+                        fixed = s.fixed,
+                        paid = s.paid,
+                        completed = s.completed,
+                        "tournaments settled"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "tournaments not settled"),

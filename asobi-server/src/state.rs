@@ -8,9 +8,9 @@ use std::time::Instant;
 use asobi_services::economy::Economy;
 use asobi_services::leaderboards::Leaderboards;
 use asobi_services::notifications::Notifications;
-use asobi_services::tournaments::Tournaments;
 use asobi_services::saves::Saves;
 use asobi_services::storage::Storage;
+use asobi_services::tournaments::Tournaments;
 
 use crate::auth::Accounts;
 use crate::config::Config;

@@ -6,6 +6,7 @@ mod common;
 
 mod arena;
 mod auth;
+mod economy;
 mod leaderboards;
 mod lifecycle;
 mod lua;
@@ -19,6 +20,7 @@ mod prediction;
 mod saves;
 mod storage;
 mod tls;
+mod tournaments;
 mod world_modes;
 mod worlds;
 mod ws;

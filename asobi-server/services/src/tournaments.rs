@@ -125,14 +125,20 @@ impl TournamentDef {
             }
         }
         if self.max_entries < 0 || self.entry_fee < 0 {
-            return Err(format!("tournament {id}: max_entries and entry_fee must be >= 0"));
+            return Err(format!(
+                "tournament {id}: max_entries and entry_fee must be >= 0"
+            ));
         }
         if self.entry_fee > 0 && self.entry_currency.is_none() {
-            return Err(format!("tournament {id}: an entry_fee needs an entry_currency"));
+            return Err(format!(
+                "tournament {id}: an entry_fee needs an entry_currency"
+            ));
         }
         for tier in &self.rewards {
             if tier.ranks.0 < 1 || tier.ranks.1 < tier.ranks.0 {
-                return Err(format!("tournament {id}: reward ranks must be [first >= 1, last >= first]"));
+                return Err(format!(
+                    "tournament {id}: reward ranks must be [first >= 1, last >= first]"
+                ));
             }
             tier.grants()
                 .validate()
@@ -152,10 +158,16 @@ impl TournamentDef {
     /// next for a recurring tournament.
     fn occurrences(&self, now: i64) -> Vec<(i64, i64)> {
         if let Some(start) = self.start_at {
-            return self.one_off_end(start).map(|e| (start, e)).into_iter().collect();
+            return self
+                .one_off_end(start)
+                .map(|e| (start, e))
+                .into_iter()
+                .collect();
         }
         let (Some(schedule), Some(d)) = (
-            self.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()),
+            self.schedule
+                .as_deref()
+                .and_then(|s| Schedule::parse(s).ok()),
             self.duration_secs,
         ) else {
             return Vec::new();
@@ -390,11 +402,18 @@ impl Tournaments {
 
     /// One tournament.
     pub async fn get(&self, id: &str) -> Result<Tournament, TournamentError> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM tournaments t WHERE t.id = $1"))
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.as_ref().map(decode).transpose()?.ok_or(TournamentError::NotFound)
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tournaments t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref()
+            .map(decode)
+            .transpose()?
+            .ok_or(TournamentError::NotFound)
     }
 
     /// The clock.
@@ -405,11 +424,19 @@ impl Tournaments {
     /// Enters `player_id`, charging the entry fee.
     pub async fn join(&self, player_id: &str, id: &str) -> Result<Tournament, TournamentError> {
         let mut tx = self.db.serialized(&format!("tournament:{id}")).await?;
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM tournaments t WHERE t.id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let t = row.as_ref().map(decode).transpose()?.ok_or(TournamentError::NotFound)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tournaments t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let t = row
+            .as_ref()
+            .map(decode)
+            .transpose()?
+            .ok_or(TournamentError::NotFound)?;
         let now = self.clock.now_ms();
         if t.stored_status != "scheduled" || now >= t.end_at {
             return Err(TournamentError::Ended);
@@ -429,8 +456,15 @@ impl Tournaments {
         }
         if t.entry_fee > 0 {
             let note = Note::reason("tournament_entry").reference("tournament", id);
-            Economy::debit_in(&mut tx, player_id, &t.entry_currency, t.entry_fee, &note, now)
-                .await?;
+            Economy::debit_in(
+                &mut tx,
+                player_id,
+                &t.entry_currency,
+                t.entry_fee,
+                &note,
+                now,
+            )
+            .await?;
         }
         let inserted = sqlx::query(
             "INSERT INTO tournament_entries (tournament_id, player_id, joined_at) VALUES ($1, $2, $3)",
@@ -590,11 +624,7 @@ impl Tournaments {
     }
 
     /// Pays up to `batch` unpaid rows; (rows paid, whether the tournament completed).
-    async fn pay(
-        &self,
-        t: &Tournament,
-        batch: usize,
-    ) -> Result<(usize, bool), TournamentError> {
+    async fn pay(&self, t: &Tournament, batch: usize) -> Result<(usize, bool), TournamentError> {
         let rows = sqlx::query(
             "SELECT player_id, rank, score, rewards FROM tournament_payouts \
              WHERE tournament_id = $1 AND paid_at IS NULL ORDER BY rank LIMIT $2",
@@ -711,13 +741,27 @@ mod tests {
 
     #[test]
     fn definitions_need_a_time_and_sane_rewards() {
-        def(json!({"start_at": 1000, "end_at": 2000})).validate("a").unwrap();
-        def(json!({"start_at": 1000, "duration_secs": 60})).validate("a").unwrap();
-        def(json!({"schedule": "@daily", "duration_secs": 3600})).validate("a").unwrap();
+        def(json!({"start_at": 1000, "end_at": 2000}))
+            .validate("a")
+            .unwrap();
+        def(json!({"start_at": 1000, "duration_secs": 60}))
+            .validate("a")
+            .unwrap();
+        def(json!({"schedule": "@daily", "duration_secs": 3600}))
+            .validate("a")
+            .unwrap();
         assert!(def(json!({})).validate("a").is_err());
-        assert!(def(json!({"start_at": 1000, "end_at": 1000})).validate("a").is_err());
+        assert!(
+            def(json!({"start_at": 1000, "end_at": 1000}))
+                .validate("a")
+                .is_err()
+        );
         assert!(def(json!({"schedule": "@daily"})).validate("a").is_err());
-        assert!(def(json!({"start_at": 1, "end_at": 2, "entry_fee": 5})).validate("a").is_err());
+        assert!(
+            def(json!({"start_at": 1, "end_at": 2, "entry_fee": 5}))
+                .validate("a")
+                .is_err()
+        );
         let bad_ranks = json!({"start_at": 1, "end_at": 2, "rewards": [{"ranks": [3, 1]}]});
         assert!(def(bad_ranks).validate("a").is_err());
     }
@@ -728,9 +772,18 @@ mod tests {
         let hour = 3_600_000;
         // 5 minutes into an hour: the running occurrence and the next.
         let occ = d.occurrences(10 * hour + 300_000);
-        assert_eq!(occ, vec![(10 * hour, 10 * hour + 600_000), (11 * hour, 11 * hour + 600_000)]);
+        assert_eq!(
+            occ,
+            vec![
+                (10 * hour, 10 * hour + 600_000),
+                (11 * hour, 11 * hour + 600_000)
+            ]
+        );
         // 20 minutes in: only the next.
-        assert_eq!(d.occurrences(10 * hour + 1_200_000), vec![(11 * hour, 11 * hour + 600_000)]);
+        assert_eq!(
+            d.occurrences(10 * hour + 1_200_000),
+            vec![(11 * hour, 11 * hour + 600_000)]
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub async fn store(
     Authed(_): Authed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let currency = q.get("currency").map(String::as_str).filter(|c| !c.is_empty());
+    let currency = q
+        .get("currency")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
     let listings = app.economy().store(currency).await?;
     let listings: Vec<Value> = listings.iter().map(|l| l.to_json()).collect();
     Ok(Json(json!({ "listings": listings })))

@@ -23,10 +23,7 @@ pub async fn list(
         Some("false") => Some(false),
         _ => None,
     };
-    let rows = app
-        .notifications()
-        .list(&me.player_id, read, limit)
-        .await?;
+    let rows = app.notifications().list(&me.player_id, read, limit).await?;
     let rows: Vec<Value> = rows.iter().map(|n| n.to_json()).collect();
     Ok(Json(json!({ "notifications": rows })))
 }

@@ -126,7 +126,11 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
 }
 
 /// Reads one declaration table of `config.lua` into `declared`.
-fn declare(declared: &mut Declarations, name: &[u8], json: serde_json::Value) -> Result<(), LoadError> {
+fn declare(
+    declared: &mut Declarations,
+    name: &[u8],
+    json: serde_json::Value,
+) -> Result<(), LoadError> {
     let bad = |what: &str, e: String| LoadError::Manifest(format!("{what}: {e}"));
     match name {
         b"leaderboards" => {

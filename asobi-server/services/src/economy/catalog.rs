@@ -132,9 +132,10 @@ impl Catalog {
             check_item(id, item)?;
         }
         for (id, listing) in &self.listings {
-            let item = self.items.get(&listing.item).ok_or_else(|| {
-                format!("listing {id}: item {:?} is not declared", listing.item)
-            })?;
+            let item = self
+                .items
+                .get(&listing.item)
+                .ok_or_else(|| format!("listing {id}: item {:?} is not declared", listing.item))?;
             check_listing(id, listing, Some(item))?;
         }
         Ok(())
@@ -169,7 +170,9 @@ fn check_item(id: &str, item: &ItemDef) -> Result<(), String> {
 fn check_listing(id: &str, l: &ListingDef, item: Option<&ItemDef>) -> Result<(), String> {
     check_id("listing", id)?;
     if !printable(&l.currency, MAX_CURRENCY_BYTES) {
-        return Err(format!("listing {id}: currency must be 1-{MAX_CURRENCY_BYTES} printable bytes"));
+        return Err(format!(
+            "listing {id}: currency must be 1-{MAX_CURRENCY_BYTES} printable bytes"
+        ));
     }
     if !(0..=MAX_BALANCE).contains(&l.price) {
         return Err(format!("listing {id}: price must be in 0..={MAX_BALANCE}"));
@@ -365,13 +368,17 @@ impl Economy {
         for (id, listing) in &catalog.listings {
             put_listing(&mut tx, id, listing, Source::Game, now).await?;
         }
-        let declared: Vec<String> = sqlx::query("SELECT id FROM store_listings WHERE source = 'game' AND active = 1")
-            .fetch_all(&mut *tx)
-            .await?
+        let declared: Vec<String> =
+            sqlx::query("SELECT id FROM store_listings WHERE source = 'game' AND active = 1")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+        for id in declared
             .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        for id in declared.iter().filter(|id| !catalog.listings.contains_key(*id)) {
+            .filter(|id| !catalog.listings.contains_key(*id))
+        {
             sqlx::query("UPDATE store_listings SET active = 0, updated_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
@@ -386,7 +393,12 @@ impl Economy {
     pub async fn put_item(&self, id: &str, item: &ItemDef) -> Result<(), String> {
         check_item(id, item)?;
         let now = self.clock().now_ms();
-        let mut conn = self.db().pool().acquire().await.map_err(|e| e.to_string())?;
+        let mut conn = self
+            .db()
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
         put_item(&mut conn, id, item, Source::Operator, now)
             .await
             .map_err(|e| e.to_string())
@@ -396,7 +408,12 @@ impl Economy {
     pub async fn put_listing(&self, id: &str, listing: &ListingDef) -> Result<(), String> {
         check_listing(id, listing, None)?;
         let now = self.clock().now_ms();
-        let mut conn = self.db().pool().acquire().await.map_err(|e| e.to_string())?;
+        let mut conn = self
+            .db()
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
         put_listing(&mut conn, id, listing, Source::Operator, now)
             .await
             .map_err(|e| e.to_string())
@@ -487,7 +504,8 @@ mod tests {
             "listings": {"gems": {"item": "gem", "quantity": 10, "currency": "gold", "price": 5}},
         }));
         ok.validate().unwrap();
-        let unknown = catalog(json!({"listings": {"x": {"item": "nope", "currency": "g", "price": 1}}}));
+        let unknown =
+            catalog(json!({"listings": {"x": {"item": "nope", "currency": "g", "price": 1}}}));
         assert!(unknown.validate().unwrap_err().contains("not declared"));
         let many_swords = catalog(json!({
             "items": {"sword": {"stackable": false}},
@@ -505,7 +523,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let r: Result<Catalog, _> = serde_json::from_value(json!({"items": {"a": {"stackabel": true}}}));
+        let r: Result<Catalog, _> =
+            serde_json::from_value(json!({"items": {"a": {"stackabel": true}}}));
         assert!(r.is_err());
     }
 }

@@ -421,7 +421,9 @@ impl Economy {
         }
         let now = self.clock.now_ms();
         let delta = if op == Operation::Debit {
-            amount.checked_neg().ok_or(EconomyError::InvalidAmount(amount))?
+            amount
+                .checked_neg()
+                .ok_or(EconomyError::InvalidAmount(amount))?
         } else {
             amount
         };
@@ -466,8 +468,14 @@ impl Economy {
             )
             .await?;
         }
-        let item = inventory::grant_in(&mut tx, player_id, &listing.item_def_id, listing.quantity, now)
-            .await?;
+        let item = inventory::grant_in(
+            &mut tx,
+            player_id,
+            &listing.item_def_id,
+            listing.quantity,
+            now,
+        )
+        .await?;
         remember(&mut tx, player_id, key, Operation::Purchase, &item, now).await?;
         tx.commit().await.map_err(EconomyError::PurchaseFailed)?;
         Ok(item)

@@ -93,7 +93,11 @@ impl Economy {
                 let note = Note::reason("iap").reference(&format!("iap_{store}"), transaction_id);
                 Economy::apply_grants_in(&mut tx, player_id, g, &note, now).await?;
             }
-            None => tracing::warn!(store, product_id, "verified purchase of a product with no configured grants"),
+            None => tracing::warn!(
+                store,
+                product_id,
+                "verified purchase of a product with no configured grants"
+            ),
         }
         tx.commit().await?;
         Ok(false)

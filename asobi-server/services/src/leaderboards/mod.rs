@@ -514,7 +514,9 @@ impl Leaderboards {
                 sql.push_str(&format!("${}", i + 3));
             }
             sql.push(')');
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(board_id).bind(period);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(board_id)
+                .bind(period);
             for p in chunk {
                 q = q.bind(p);
             }
