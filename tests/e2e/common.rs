@@ -97,7 +97,10 @@ pub fn test_config(database_url: String) -> Config {
         r.api,
         r.guest_global,
         r.ws_connect,
-    ) = (generous, generous, generous, generous, generous, generous);
+        r.iap,
+    ) = (
+        generous, generous, generous, generous, generous, generous, generous,
+    );
     config
 }
 

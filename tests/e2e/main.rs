@@ -7,6 +7,7 @@ mod common;
 mod arena;
 mod auth;
 mod economy;
+mod iap;
 mod leaderboards;
 mod lifecycle;
 mod lua;
