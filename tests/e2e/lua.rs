@@ -300,6 +300,65 @@ async fn storage_and_leaderboards_from_a_script_are_the_services_rest_serves() {
     assert_eq!(board.body["entries"][1]["score"], 40);
 }
 
+#[tokio::test]
+async fn the_economy_from_a_script_is_the_service_rest_serves() {
+    let game = game_copy();
+    let s = lua_server(&game).await;
+    let p = s.register("lua_spender").await;
+    let t = Some(p.access_token.as_str());
+    let mut ws = s.ws_as(&p).await;
+    join(&mut ws, "probe").await;
+    ws.send(json!({"type": "match.input", "payload": {"economy": true}}))
+        .await;
+    let r = sent(&mut ws).await;
+    let wallet = |balance: i64| json!({"ok": {"player_id": p.player_id, "currency": "gold", "balance": balance}});
+    assert_eq!(r["grant"], wallet(50), "amounts truncate to integers: {r}");
+    assert_eq!(r["debit"], wallet(30));
+    assert_eq!(r["short"], json!({"error": "insufficient_funds"}));
+    let item = &r["purchase"]["ok"];
+    assert_eq!(item["item_def_id"], "potion", "{r}");
+    assert_eq!(item["quantity"], 1);
+    assert_eq!(item["player_id"], p.player_id.as_str());
+    assert!(item["acquired_at"].as_str().unwrap().ends_with('Z'));
+    assert!(item.get("id").is_none() && item.get("updated_at").is_none());
+    assert_eq!(r["inactive"], json!({"error": "listing_inactive"}));
+    assert_eq!(
+        r["balance"],
+        json!({"ok": [{"currency": "gold", "balance": 25}]})
+    );
+    assert!(r["bad"]["error"].as_str().unwrap().starts_with("grant("));
+
+    // The same wallet and ledger over REST.
+    let h = s.get("/api/v1/wallets/gold/history", t).await;
+    let reasons: Vec<&str> = h.body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["purchase", "debit", "quest"]);
+    let store = s.get("/api/v1/store", t).await;
+    assert_eq!(store.body["listings"][0]["price"], 5);
+
+    // Editing config.lua re-syncs the catalogue, as a script edit reloads modes.
+    let config = game.join("config.lua");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("price = 5", "price = 7")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let store = s.get("/api/v1/store", t).await;
+        if store.body["listings"][0]["price"] == 7 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "catalogue never re-synced: {}",
+            store.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Reads a socket for `window` and returns the intervals between `match.state` frames.
 fn cadence(mut ws: Ws, window: Duration) -> tokio::task::JoinHandle<(Ws, Vec<Duration>)> {
     tokio::spawn(async move {

@@ -293,6 +293,24 @@ fn server_binary() -> std::path::PathBuf {
     bin
 }
 
+/// A server process that is killed (SIGKILL) when dropped, so a failing assertion never
+/// leaves it running.
+struct Process(std::process::Child);
+
+impl Process {
+    /// SIGKILL: no drain, no cleanup.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 async fn paid(db: &asobi_server::db::Db, id: &str) -> i64 {
     use sqlx::Row;
     sqlx::query(
@@ -396,14 +414,15 @@ async fn a_payout_killed_midway_completes_once_after_restart() {
     );
     std::fs::write(&config, toml).unwrap();
     let start = || {
-        std::process::Command::new(server_binary())
+        let child = std::process::Command::new(server_binary())
             .arg("--config")
             .arg(&config)
             .current_dir(&work)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("server starts")
+            .expect("server starts");
+        Process(child)
     };
 
     // Kill it (SIGKILL: no drain, no cleanup) once some rewards are paid and some not.
@@ -416,8 +435,7 @@ async fn a_payout_killed_midway_completes_once_after_restart() {
             "the payout finished before it could be interrupted"
         );
         if n > 0 {
-            server.kill().expect("kill");
-            server.wait().expect("reaped");
+            server.kill();
             break;
         }
         assert!(Instant::now() < deadline, "no payout started");
@@ -449,14 +467,13 @@ async fn a_payout_killed_midway_completes_once_after_restart() {
         if status == "completed" {
             break;
         }
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("payout never completed after restart ({status})");
-        }
+        assert!(
+            Instant::now() < deadline,
+            "payout never completed after restart ({status})"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.kill().expect("kill");
-    server.wait().expect("reaped");
+    server.kill();
     let done = rewards_written(&db, &id).await;
     assert_eq!(done.len(), WINNERS as usize);
     assert!(

@@ -199,3 +199,23 @@ pub async fn rate_limit_and_auth(
     h.insert("x-ratelimit-reset", HeaderValue::from(allowance.reset_secs));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fall_into_their_contract_buckets() {
+        for (method, path, bucket) in [
+            (Method::POST, "/auth/register", Bucket::Register),
+            (Method::POST, "/auth/login", Bucket::Auth),
+            (Method::POST, "/players/me/erase", Bucket::Erase),
+            (Method::POST, "/iap/apple", Bucket::Iap),
+            (Method::POST, "/iap/google", Bucket::Iap),
+            (Method::POST, "/store/purchase", Bucket::Api),
+            (Method::GET, "/wallets", Bucket::Api),
+        ] {
+            assert_eq!(bucket_for(&method, path), bucket, "{method} {path}");
+        }
+    }
+}

@@ -493,4 +493,51 @@ mod tests {
         ]);
         assert!(matches!(load(&bad, 1 << 24), Err(LoadError::Manifest(_))));
     }
+
+    #[test]
+    fn the_manifest_may_declare_the_economy_and_tournaments() {
+        let dir = game(&[
+            (
+                "config.lua",
+                r#"return {
+                  m = "m.lua",
+                  economy = {
+                    items = { gem = {}, sword = { stackable = false } },
+                    listings = { gems = { item = "gem", quantity = 5, currency = "gold", price = 3 } },
+                  },
+                  tournaments = {
+                    daily = { schedule = "@daily", duration_secs = 3600, entry_fee = 10, entry_currency = "gold",
+                              rewards = { { ranks = { 1, 3 }, currencies = { gold = 50 } } } },
+                  },
+                }"#,
+            ),
+            ("m.lua", "match_size = 2"),
+        ]);
+        let g = load(&dir, 1 << 24).unwrap();
+        assert!(!g.declared.economy.items["sword"].stackable);
+        assert_eq!(g.declared.economy.listings["gems"].quantity, 5);
+        let daily = &g.declared.tournaments["daily"];
+        assert_eq!(daily.rewards[0].ranks, (1, 3));
+        assert_eq!(daily.entry_fee, 10);
+        for broken in [
+            // A listing of more swords than one (they do not stack).
+            r#"economy = { items = { sword = { stackable = false } }, listings = { s = { item = "sword", quantity = 2, currency = "g", price = 1 } } }"#,
+            // A misspelt field.
+            r#"economy = { items = { gem = { stackabel = true } } }"#,
+            // A fee without a currency.
+            r#"tournaments = { t = { start_at = 1, end_at = 2, entry_fee = 5 } }"#,
+        ] {
+            let bad = game(&[
+                (
+                    "config.lua",
+                    &format!("return {{ m = \"m.lua\", {broken} }}"),
+                ),
+                ("m.lua", "match_size = 2"),
+            ]);
+            assert!(
+                matches!(load(&bad, 1 << 24), Err(LoadError::Manifest(_))),
+                "{broken}"
+            );
+        }
+    }
 }

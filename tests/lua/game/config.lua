@@ -14,4 +14,9 @@ return {
   leaderboards = {
     lua_best = { operator = "best" },
   },
+  -- The game's catalogue, synced at start and on reload (the operator's [economy] wins).
+  economy = {
+    items = { potion = { name = "Potion", max_stack = 99 } },
+    listings = { lua_potion = { item = "potion", currency = "gold", price = 5 } },
+  },
 }

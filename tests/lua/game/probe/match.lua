@@ -69,6 +69,17 @@ function handle_input(id, input, state)
     r.around = game.leaderboard.around("lua_best", id, 1)
     game.send(id, r)
   end
+  if input.economy then
+    local r = {}
+    r.grant = game.economy.grant(id, "gold", 50.9, "quest")
+    r.debit = game.economy.debit(id, "gold", 20)
+    r.short = game.economy.debit(id, "gold", 1000)
+    r.purchase = game.economy.purchase(id, "lua_potion")
+    r.inactive = game.economy.purchase(id, "nope")
+    r.balance = game.economy.balance(id)
+    r.bad = game.economy.grant(id, "gold")
+    game.send(id, r)
+  end
   if input.attempt then
     local ok, err = pcall(attempts[input.attempt])
     game.send(id, { attempt = input.attempt, ok = ok, err = tostring(err) })
