@@ -7,11 +7,12 @@
 //! one PostgreSQL are safe: sqlx's migrator holds a PostgreSQL advisory lock while it applies.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Transaction};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -66,6 +67,42 @@ pub enum DbError {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's one write lock, taken in this process first: see [`Db::serialized`].
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A transaction from [`Db::serialized`]: use it as the connection (`&mut *tx`), then
+/// [`commit`](WriteTx::commit). Dropped uncommitted, it rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    // Released after the transaction ends (fields drop in order).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 impl Db {
@@ -124,7 +161,11 @@ impl Db {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::default(),
+        })
     }
 
     /// Applies pending migrations.
@@ -157,16 +198,28 @@ impl Db {
     /// a player's save slots). PostgreSQL takes a transaction-scoped advisory lock on the
     /// key's hash; SQLite begins `IMMEDIATE`, taking the database's one write lock up front
     /// (a deferred transaction that read first could not upgrade if another wrote meanwhile).
-    pub async fn serialized(&self, key: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    ///
+    /// On SQLite the callers of this process also queue on an in-process lock before
+    /// `BEGIN IMMEDIATE`: they take the database's write lock in turn instead of polling it
+    /// through SQLite's busy handler, whose sleeps (up to 100 ms each) made the tail of 32
+    /// concurrent purchases 140 ms at p99 where the median was 7 ms.
+    pub async fn serialized(&self, key: &str) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _turn: Some(turn),
+                })
+            }
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
-                Ok(tx)
+                Ok(WriteTx { tx, _turn: None })
             }
         }
     }
