@@ -140,7 +140,6 @@ pub async fn start_with_game(
         .map_err(StartError::Config)?;
     let mut tournament_defs = declared.tournaments.clone();
     tournament_defs.extend(config.tournaments.clone());
-    let tournaments = Tournaments::new(&economy, leaderboards.clone(), tournament_defs);
     let iap = crate::iap::Stores::from_config(&config.iap).map_err(StartError::Config)?;
     let game_services = crate::game::GameServices::new(
         config.storage_enabled.then(|| storage.clone()),
@@ -149,6 +148,8 @@ pub async fn start_with_game(
         tokio::runtime::Handle::current(),
     );
     let sessions = Arc::new(Sessions::default());
+    let tournaments = Tournaments::new(&economy, leaderboards.clone(), tournament_defs)
+        .with_notifier(crate::session::notification_push(sessions.clone()));
     let sim_threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);

@@ -159,6 +159,7 @@ async fn joining_charges_the_fee_and_the_end_pays_by_rank_once() {
     }
 
     // The end: first place is `second` (90), then `first` (70); `third` gets nothing.
+    let mut online = s.ws_as(&players[1]).await;
     boards.clock().advance(11 * MINUTE);
     let r = s
         .post(&join, json!({}), Some(&players[3].access_token))
@@ -187,6 +188,13 @@ async fn joining_charges_the_fee_and_the_end_pays_by_rank_once() {
     );
     assert_eq!(reward["metadata"]["rank"], 1);
 
+    // The winner who was online heard of it.
+    let pushed = online
+        .recv_type_within("notification.new", Duration::from_secs(10))
+        .await;
+    assert_eq!(pushed["payload"]["type"], "tournament_reward", "{pushed}");
+    assert_eq!(pushed["payload"]["content"]["rank"], 1);
+
     // Each winner got one notification; the others none.
     let r = s
         .get("/api/v1/notifications", Some(&players[1].access_token))
@@ -196,6 +204,7 @@ async fn joining_charges_the_fee_and_the_end_pays_by_rank_once() {
     assert_eq!(notes[0]["type"], "tournament_reward");
     assert_eq!(notes[0]["content"]["rank"], 1);
     assert_eq!(notes[0]["read"], false);
+    assert_eq!(notes[0]["id"], pushed["payload"]["id"]);
     let r = s
         .get("/api/v1/notifications", Some(&players[2].access_token))
         .await;

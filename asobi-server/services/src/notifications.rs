@@ -91,6 +91,10 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<Notification, NotificationError> {
     })
 }
 
+/// Told of each notification once its transaction committed: the server pushes it to the
+/// player's live sessions as `notification.new`.
+pub type Notifier = std::sync::Arc<dyn Fn(&Notification) + Send + Sync>;
+
 /// Writes a notification inside `conn`; returns its id.
 pub async fn insert_in(
     conn: &mut AnyConnection,

@@ -15,7 +15,8 @@
 //!   transaction that marks it paid (`UPDATE … WHERE paid_at IS NULL`), writes the ledger rows
 //!   and items, and the winner's notification: a node killed mid-payout resumes after restart
 //!   with the unpaid rows, and two nodes never pay one row twice. A node settles only
-//!   tournaments whose definitions it holds.
+//!   tournaments whose definitions it holds. Once a payout commits, the notifier (the
+//!   server's `notification.new` push) hears of its notification.
 
 use std::collections::BTreeMap;
 
@@ -350,12 +351,21 @@ pub struct Settled {
 }
 
 /// The tournaments service. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Tournaments {
     db: Db,
     clock: Clock,
     leaderboards: Leaderboards,
     definitions: std::sync::Arc<BTreeMap<String, TournamentDef>>,
+    notifier: Option<notifications::Notifier>,
+}
+
+impl std::fmt::Debug for Tournaments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tournaments")
+            .field("definitions", &self.definitions.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tournaments {
@@ -370,7 +380,14 @@ impl Tournaments {
             clock: economy.clock().clone(),
             leaderboards,
             definitions: std::sync::Arc::new(definitions),
+            notifier: None,
         }
+    }
+
+    /// Tells `notifier` of each winner's notification once its payout committed.
+    pub fn with_notifier(mut self, notifier: notifications::Notifier) -> Tournaments {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Tournaments by start, optionally in one client status.
@@ -705,6 +722,7 @@ impl Tournaments {
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
+        let mut sent = None;
         if exists {
             let mut note = Note::reason("tournament_reward").reference("tournament", &t.id);
             note.metadata.insert("rank".into(), json!(rank));
@@ -716,17 +734,30 @@ impl Tournaments {
                 "score": score,
                 "rewards": grants,
             });
-            notifications::insert_in(
+            let subject = format!("{}: rank {rank}", t.name);
+            let id = notifications::insert_in(
                 &mut tx,
                 player,
                 "tournament_reward",
-                &format!("{}: rank {rank}", t.name),
+                &subject,
                 &content,
                 now,
             )
             .await?;
+            sent = Some(notifications::Notification {
+                id,
+                player_id: player.to_owned(),
+                kind: "tournament_reward".into(),
+                subject,
+                content,
+                read: false,
+                sent_at: now,
+            });
         }
         tx.commit().await?;
+        if let (Some(n), Some(notify)) = (&sent, &self.notifier) {
+            notify(n);
+        }
         Ok(true)
     }
 }

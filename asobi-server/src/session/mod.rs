@@ -32,6 +32,25 @@ use crate::time::now_ms;
 use crate::worlds::{WorldError, WorldJoinError};
 pub use registry::{CloseReason, OutFrame, Responder, SessionHandle, SessionInbox, Sessions};
 
+/// What services call once a notification committed: `notification.new` (the stored row) to
+/// the player's live sessions on this node.
+pub fn notification_push(
+    sessions: std::sync::Arc<Sessions>,
+) -> asobi_services::notifications::Notifier {
+    std::sync::Arc::new(move |n| {
+        let msg = ServerMessage::NotificationNew(asobi_core::protocol::server::Notification {
+            id: n.id.clone(),
+            player_id: n.player_id.clone(),
+            kind: n.kind.clone(),
+            subject: n.subject.clone(),
+            content: n.content.clone(),
+            read: n.read,
+            sent_at: asobi_services::time::iso8601(n.sent_at),
+        });
+        sessions.push_to_player(&n.player_id, &OutFrame::new(msg, None));
+    })
+}
+
 /// The not-in-match hint is pushed at most this often per connection.
 const NOT_IN_MATCH_HINT_EVERY: Duration = Duration::from_secs(5);
 
