@@ -211,6 +211,9 @@ pub struct Config {
     pub guest_auth: bool,
     /// Server secret mixed into guest secret hashes; at least 32 bytes.
     pub guest_pepper: Option<String>,
+    /// The operator's bearer secret for `/api/v1/ops/*` (at least 32 bytes); without it
+    /// every ops route answers 403.
+    pub ops_secret: Option<String>,
     /// Ceiling on unclaimed guest accounts.
     pub guest_max_unclaimed: u64,
     /// Unclaimed guest accounts older than this are deleted once nobody has signed in as
@@ -336,6 +339,7 @@ impl Default for Config {
             registration: Registration::Open,
             guest_auth: false,
             guest_pepper: None,
+            ops_secret: None,
             guest_max_unclaimed: 100_000,
             guest_purge_after_days: 90,
             purge_interval_secs: 3600,
@@ -545,6 +549,14 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub guest_pepper: Option<String>,
+    /// Operator bearer secret for /api/v1/ops/* (at least 32 bytes).
+    #[arg(
+        long,
+        env = "ASOBI_OPS_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub ops_secret: Option<String>,
     /// argon2id memory cost in KiB [default: 19456].
     #[arg(long, env = "ASOBI_ARGON2_MEMORY_KIB", value_name = "KIB")]
     pub argon2_memory_kib: Option<u32>,
@@ -712,6 +724,9 @@ impl Config {
         if cli.guest_pepper.is_some() {
             self.guest_pepper = cli.guest_pepper;
         }
+        if cli.ops_secret.is_some() {
+            self.ops_secret = cli.ops_secret;
+        }
         set(&mut self.password_hashing.memory_kib, cli.argon2_memory_kib);
         set(&mut self.password_hashing.iterations, cli.argon2_iterations);
         set(
@@ -763,6 +778,9 @@ impl Config {
                 "guest_pepper",
                 "guest_auth needs a pepper of at least 32 bytes",
             );
+        }
+        if self.ops_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return invalid("ops_secret", "must be at least 32 bytes");
         }
         if self.ws_idle_auth_timeout_ms == 0 {
             return invalid("ws_idle_auth_timeout_ms", "must be positive");

@@ -427,3 +427,136 @@ async fn a_thousand_purchases_against_a_wallet_for_a_hundred() {
         "100 purchases of 10 gems"
     );
 }
+
+#[tokio::test]
+async fn the_operator_changes_the_catalogue_live() {
+    const SECRET: &str = "an-operator-secret-of-32-bytes-or-more";
+    let s = TestServer::start_with(|c| {
+        c.economy = catalog();
+        c.ops_secret = Some(SECRET.into());
+    })
+    .await;
+    let a = s.register("ops-shopper").await;
+    grant(&s, &a, "gold", 1000).await;
+    let ops = Some(SECRET);
+
+    // Operator credentials only: no bearer, a player's token, a wrong secret are all 403.
+    for token in [None, Some(a.access_token.as_str()), Some("wrong")] {
+        let r = s.get("/api/v1/ops/economy/items", token).await;
+        assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    }
+    let unset = economy_server().await;
+    let r = unset.get("/api/v1/ops/economy/items", ops).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no ops_secret configured");
+
+    // Lists use the ops envelope, paging, sorting and search.
+    let r = s.get("/api/v1/ops/economy/items", ops).await;
+    assert_eq!(
+        r.body["page"],
+        json!({"limit": 50, "offset": 0, "total": 3}),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["data"][0]["id"], "gem");
+    assert_eq!(r.body["data"][0]["source"], "game");
+    let r = s
+        .get(
+            "/api/v1/ops/economy/listings?sort=price&order=DESC&limit=2",
+            ops,
+        )
+        .await;
+    let prices: Vec<i64> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["price"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prices, [100, 30]);
+    assert_eq!(r.body["page"]["total"], 6, "inactive listings too");
+    let r = s.get("/api/v1/ops/economy/listings?q=GEM", ops).await;
+    assert_eq!(
+        r.body["page"]["total"], 4,
+        "ids or items containing gem: {}",
+        r.body
+    );
+    let r = s.get("/api/v1/ops/economy/listings?sort=secret", ops).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "ops.unknown_sort_field")
+    );
+    assert_eq!(r.body["field"], "secret", "legacy top-level key");
+    let r = s.get("/api/v1/ops/economy/items/sword", ops).await;
+    assert_eq!(r.body["data"]["stackable"], false);
+    let r = s.get("/api/v1/ops/economy/items/nope", ops).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "ops.not_found")
+    );
+
+    // A price change and a new listing take effect on the next purchase.
+    let r = s
+        .put(
+            "/api/v1/ops/economy/listings/gems10",
+            json!({"item": "gem", "quantity": 10, "currency": "gold", "price": 50}),
+            ops,
+        )
+        .await;
+    assert_eq!(r.body["data"]["price"], 50, "{}", r.body);
+    let r = s
+        .put(
+            "/api/v1/ops/economy/listings/flash",
+            json!({"item": "sword", "currency": "gold", "price": 1}),
+            ops,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let t = Some(a.access_token.as_str());
+    let r = s
+        .post("/api/v1/store/purchase", json!({"listing_id": "gems10"}), t)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .post("/api/v1/store/purchase", json!({"listing_id": "flash"}), t)
+        .await;
+    assert_eq!(r.body["item"]["item_def_id"], "sword");
+    assert_eq!(balance(&s, &a.access_token, "gold").await, 1000 - 50 - 1);
+
+    // Bad bodies are refused with a reason; nothing changes.
+    for body in [
+        json!({"item": "gem", "currency": "gold", "price": "cheap"}),
+        json!({"item": "no-such-item", "currency": "gold", "price": 1}),
+        json!({"item": "gem", "currency": "gold", "price": -5}),
+        json!({"item": "gem", "currency": "gold", "price": 1, "colour": "red"}),
+    ] {
+        let r = s
+            .put("/api/v1/ops/economy/listings/gems10", body.clone(), ops)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_payload"),
+            "{body}"
+        );
+    }
+    let r = s
+        .put("/api/v1/ops/economy/items/bad%20id", json!({}), ops)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
+
+    // The game's next sync (a reload) leaves the operator's rows alone.
+    s.running()
+        .state()
+        .economy()
+        .sync_catalog(&catalog())
+        .await
+        .unwrap();
+    let r = s.get("/api/v1/ops/economy/listings/gems10", ops).await;
+    assert_eq!(r.body["data"]["price"], 50);
+    let r = s.get("/api/v1/ops/economy/listings/flash", ops).await;
+    assert_eq!(
+        r.body["data"]["active"], true,
+        "not the game's to switch off"
+    );
+}

@@ -11,6 +11,7 @@ mod matches;
 mod matchmaker;
 mod middleware;
 mod notifications;
+mod ops;
 mod players;
 mod saves;
 mod static_files;
@@ -78,6 +79,16 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", delete(notifications::delete))
         .route("/notifications/{id}/read", put(notifications::read))
+        .route("/ops/economy/items", get(ops::economy::items))
+        .route(
+            "/ops/economy/items/{id}",
+            get(ops::economy::item).put(ops::economy::put_item),
+        )
+        .route("/ops/economy/listings", get(ops::economy::listings))
+        .route(
+            "/ops/economy/listings/{id}",
+            get(ops::economy::listing).put(ops::economy::put_listing),
+        )
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn_with_state(
