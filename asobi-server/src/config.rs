@@ -290,6 +290,9 @@ pub struct IapConfig {
     pub apple_root: Option<PathBuf>,
     /// The app's bundle id; transactions for another app are refused.
     pub apple_bundle_id: Option<String>,
+    /// StoreKit environments whose transactions are accepted (`Production`, `Sandbox`,
+    /// `Xcode`). Production only by default: a TestFlight purchase costs nothing.
+    pub apple_environments: Vec<String>,
     /// The Google service account's JSON key file.
     pub google_service_account: Option<PathBuf>,
     /// The Android package name.
@@ -306,6 +309,7 @@ impl Default for IapConfig {
         IapConfig {
             apple_root: None,
             apple_bundle_id: None,
+            apple_environments: vec!["Production".into()],
             google_service_account: None,
             google_package_name: None,
             google_api_base: "https://androidpublisher.googleapis.com".into(),
@@ -402,7 +406,7 @@ impl Default for Config {
         duration_secs = N, max_entries = N, entry_fee = N, entry_currency, rewards = [{ ranks = [1, 3],\n    \
         currencies = { gold = 100 }, items = { trophy = 1 } }]\n  \
         tournament_tick_ms = MS [1000], tournament_payout_batch = N [500]\n  \
-        [iap] apple_root = PEM, apple_bundle_id, google_service_account = JSON, google_package_name,\n    \
+        [iap] apple_root = PEM, apple_bundle_id, apple_environments = [\"Production\"], google_service_account = JSON, google_package_name,\n    \
         google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
         ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
@@ -822,11 +826,11 @@ impl Config {
                 });
             }
         }
-        if self.tournament_tick_ms == 0 || self.tournament_payout_batch == 0 {
-            return invalid(
-                "tournament_tick_ms",
-                "tournament_tick_ms and tournament_payout_batch must be positive",
-            );
+        if self.tournament_tick_ms == 0 {
+            return invalid("tournament_tick_ms", "must be positive");
+        }
+        if !(1..=100_000).contains(&self.tournament_payout_batch) {
+            return invalid("tournament_payout_batch", "must be in 1..=100000");
         }
         if self.ws_outbound_queue == 0 {
             return invalid("ws_outbound_queue", "must be positive");

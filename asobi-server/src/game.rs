@@ -511,14 +511,21 @@ impl GameServices {
         F::Output: Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.io.spawn(async move {
+        let call = self.io.spawn(async move {
             let _ = tx.send(fut.await);
         });
         let recv = move || rx.recv_timeout(SERVICE_WAIT).ok();
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        let answer = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => None,
             Ok(_) => tokio::task::block_in_place(recv),
             Err(_) => recv(),
+        };
+        if answer.is_none() {
+            // The script hears `timeout`: the call stops here, and a write whose transaction
+            // has not committed yet rolls back, so a script that retries does not apply it
+            // twice (one already committing may still land).
+            call.abort();
         }
+        answer
     }
 }

@@ -17,6 +17,7 @@ use crate::config::IapConfig;
 #[derive(Clone, Debug, Default)]
 pub struct Stores {
     apple: Option<AppleVerifier>,
+    apple_environments: Arc<Vec<String>>,
     google: Option<GoogleVerifier>,
     products: Arc<BTreeMap<String, Grants>>,
 }
@@ -51,17 +52,37 @@ impl Stores {
         };
         Ok(Stores {
             apple,
+            apple_environments: Arc::new(config.apple_environments.clone()),
             google,
             products: Arc::new(config.products.clone()),
         })
     }
 
-    /// Verifies a StoreKit 2 signed transaction at `now_ms`.
+    /// Verifies a StoreKit 2 signed transaction at `now_ms`, from an accepted environment.
     pub fn verify_apple(&self, jws: &str, now_ms: i64) -> Result<AppleTransaction, VerifyError> {
-        self.apple
+        let t = self
+            .apple
             .as_ref()
             .ok_or(VerifyError::NotConfigured { store: "apple" })?
-            .verify(jws, now_ms)
+            .verify(jws, now_ms)?;
+        // An absent environment is a production transaction (older payloads omit it).
+        let env = t.environment.as_deref().unwrap_or("Production");
+        if !self.apple_environments.iter().any(|e| e == env) {
+            return Err(VerifyError::WrongEnvironment {
+                found: t.environment,
+            });
+        }
+        Ok(t)
+    }
+
+    /// Acknowledges a Google purchase whose grant committed; a failure is logged (Google
+    /// refunds purchases left unacknowledged for three days; the client may acknowledge too).
+    pub async fn acknowledge_google(&self, product_id: &str, token: &str) {
+        if let Some(g) = &self.google
+            && let Err(e) = g.acknowledge(product_id, token).await
+        {
+            tracing::warn!(product_id, error = %e, "Google purchase not acknowledged");
+        }
     }
 
     /// Asks Google about a purchase token.
@@ -77,11 +98,17 @@ impl Stores {
             .await
     }
 
-    /// What buying `quantity` of `product_id` grants (None: the product has no grants).
-    pub fn grants(&self, product_id: &str, quantity: i64) -> Option<Grants> {
-        let g = self.products.get(product_id)?;
+    /// What buying `quantity` of `product_id` grants; a product configured to grant nothing
+    /// is refused, unclaimed (it can be claimed once it is configured).
+    pub fn grants(&self, product_id: &str, quantity: i64) -> Result<Grants, VerifyError> {
+        let g = self
+            .products
+            .get(product_id)
+            .ok_or_else(|| VerifyError::UnknownProduct {
+                product_id: product_id.to_owned(),
+            })?;
         let times = quantity.max(1);
-        Some(Grants {
+        Ok(Grants {
             currencies: g
                 .currencies
                 .iter()

@@ -140,6 +140,7 @@ pub async fn start_with_game(
         .map_err(StartError::Config)?;
     let mut tournament_defs = declared.tournaments.clone();
     tournament_defs.extend(config.tournaments.clone());
+    check_grants(&economy, &tournament_defs, &config.iap.products).await?;
     let iap = crate::iap::Stores::from_config(&config.iap).map_err(StartError::Config)?;
     let game_services = crate::game::GameServices::new(
         config.storage_enabled.then(|| storage.clone()),
@@ -393,6 +394,26 @@ fn lua_modes(config: &Config) -> Result<crate::lua::LoadedModes, StartError> {
         tracing::info!(mode = %w.descriptor.name, "Lua world mode loaded");
     }
     Ok(loaded)
+}
+
+/// Every tournament reward and store product checked against the item definitions there
+/// are, so none first fails when it is due.
+async fn check_grants(
+    economy: &Economy,
+    tournaments: &crate::lua::discovery::TournamentDefs,
+    products: &std::collections::BTreeMap<String, asobi_services::economy::Grants>,
+) -> Result<(), StartError> {
+    let check = economy
+        .grant_checker()
+        .await
+        .map_err(|e| StartError::Config(format!("cannot read item definitions: {e}")))?;
+    for (id, t) in tournaments {
+        t.check_rewards(id, &check).map_err(StartError::Config)?;
+    }
+    for (id, g) in products {
+        check(g).map_err(|e| StartError::Config(format!("iap.products.{id}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Creates tournament occurrences and settles ended ones every `tick`.

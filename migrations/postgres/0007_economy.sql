@@ -121,6 +121,8 @@ CREATE TABLE tournament_entries (
 
 -- The fixed result of a finished tournament: a row per rewarded entrant, paid (paid_at set)
 -- in the same transaction as its ledger rows, so a restart pays each row exactly once.
+-- failure: why a row that could never be paid (an item since removed, a wallet at its cap)
+-- was settled without paying.
 CREATE TABLE tournament_payouts (
     tournament_id TEXT NOT NULL REFERENCES tournaments (id) ON DELETE CASCADE,
     player_id     TEXT NOT NULL,
@@ -128,6 +130,7 @@ CREATE TABLE tournament_payouts (
     score         BIGINT NOT NULL,
     rewards       TEXT NOT NULL,
     paid_at       BIGINT,
+    failure       TEXT,
     PRIMARY KEY (tournament_id, player_id)
 );
 

@@ -373,6 +373,41 @@ async fn a_retried_purchase_applies_once() {
         reused,
         Err(asobi_services::economy::EconomyError::KeyReused { .. })
     ));
+    let other_amount = e
+        .grant(&a.player_id, "gold", 6, &note, Some("bonus-day-1"))
+        .await;
+    assert!(matches!(
+        other_amount,
+        Err(asobi_services::economy::EconomyError::KeyReused { .. })
+    ));
+    // A key names one request: the same key for another listing is refused, not answered.
+    let r = s
+        .post(
+            "/api/v1/store/purchase",
+            json!({"listing_id": "sword", "idempotency_key": "buy-1"}),
+            Some(t),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    assert_eq!(
+        r.body["error"]["details"]["reason"],
+        "idempotency_key_reused"
+    );
+    // Amounts are positive: a negative debit does not credit, a negative grant does not take.
+    for amount in [-500, 0] {
+        assert!(matches!(
+            e.debit(&a.player_id, "gold", amount, &note, None).await,
+            Err(asobi_services::economy::EconomyError::InvalidAmount(_))
+        ));
+        assert!(matches!(
+            e.grant(&a.player_id, "gold", amount, &note, None).await,
+            Err(asobi_services::economy::EconomyError::InvalidAmount(_))
+        ));
+    }
+    assert_eq!(balance(&s, t, "gold").await, 945);
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ fn apple_payload(transaction: &str, product: &str) -> Value {
         "quantity": 2,
         "type": "Consumable",
         "signedDate": 1_767_225_600_500_i64,
-        "environment": "Sandbox",
+        "environment": "Production",
     })
 }
 
@@ -159,6 +159,18 @@ async fn apple_transactions_verify_claim_once_and_grant() {
     refused("bundle_mismatch")(&r);
     let r = s.post("/api/v1/iap/apple", post("not-a-jws"), ta).await;
     refused("malformed")(&r);
+    let mut sandbox = apple_payload("14", "gems100");
+    sandbox["environment"] = json!("Sandbox");
+    let r = s
+        .post("/api/v1/iap/apple", post(&good.sign(&sandbox)), ta)
+        .await;
+    refused("wrong_environment")(&r);
+    // A product that grants nothing here is refused and left unclaimed (not a 409 later).
+    let mystery = good.sign(&apple_payload("15", "mystery"));
+    for t in [ta, Some(b.access_token.as_str())] {
+        let r = s.post("/api/v1/iap/apple", post(&mystery), t).await;
+        refused("unknown_product")(&r);
+    }
     let mut revoked = apple_payload("12", "gems100");
     revoked["revocationDate"] = json!(1_767_225_700_000_i64);
     let r = s
@@ -200,8 +212,12 @@ async fn apple_transactions_verify_claim_once_and_grant() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A local Play Developer API: the OAuth token endpoint (JWT-bearer grant) and
-/// `purchases.products.get`, answering the documented `ProductPurchase` resource.
+/// Acknowledgements the local Play Developer API received.
+static ACKNOWLEDGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A local Play Developer API: the OAuth token endpoint (JWT-bearer grant),
+/// `purchases.products.get` answering the documented `ProductPurchase` resource, and
+/// `purchases.products.acknowledge`.
 async fn fake_google() -> std::net::SocketAddr {
     async fn token(form: String) -> (AxumStatus, axum::Json<Value>) {
         // application/x-www-form-urlencoded: the grant type's colons arrive as %3A.
@@ -246,7 +262,7 @@ async fn fake_google() -> std::net::SocketAddr {
             "purchaseState": 0,
             "consumptionState": 0,
             "orderId": format!("GPA.{token}"),
-            "acknowledgementState": 1,
+            "acknowledgementState": 0,
             "productId": product,
             "quantity": 1,
             "regionCode": "JP",
@@ -266,9 +282,24 @@ async fn fake_google() -> std::net::SocketAddr {
         }
         (AxumStatus::OK, axum::Json(body))
     }
+    async fn acknowledge(
+        Path((_, _, token)): Path<(String, String, String)>,
+        headers: HeaderMap,
+    ) -> AxumStatus {
+        let authorised = headers
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer fake-access");
+        match token.strip_suffix(":acknowledge") {
+            Some(t) if authorised => {
+                ACKNOWLEDGED.lock().unwrap().push(t.to_owned());
+                AxumStatus::OK
+            }
+            _ => AxumStatus::NOT_FOUND,
+        }
+    }
     let app = axum::Router::new().route("/token", post(token)).route(
         "/androidpublisher/v3/applications/{package}/purchases/products/{product}/tokens/{token}",
-        get(purchase),
+        get(purchase).post(acknowledge),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -292,6 +323,8 @@ async fn google_purchases_verify_against_the_play_api_and_claim_once() {
         c.iap.google_package_name = Some(BUNDLE.into());
         c.iap.google_api_base = format!("http://{google}");
         c.iap.products = products();
+        c.economy =
+            serde_json::from_value(json!({"items": {"sword": {"stackable": false}}})).unwrap();
     })
     .await;
     let a = s.register("google-buyer").await;
@@ -305,12 +338,22 @@ async fn google_purchases_verify_against_the_play_api_and_claim_once() {
         r.body,
         json!({
             "product_id": "gems100", "order_id": "GPA.good-1", "purchase_time": 1_767_225_600_000_i64,
-            "consumption_state": 0, "acknowledged": true, "quantity": 1, "valid": true, "duplicate": false,
+            "consumption_state": 0, "acknowledged": false, "quantity": 1, "valid": true, "duplicate": false,
         })
     );
     assert_eq!(balance(&s, &a.access_token, "gems").await, 100);
+    let acknowledged = || {
+        ACKNOWLEDGED
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| *t == "good-1")
+            .count()
+    };
+    assert_eq!(acknowledged(), 1, "acknowledged once its grant committed");
     let r = s.post("/api/v1/iap/google", buy("good-1"), ta).await;
     assert_eq!(r.body["duplicate"], true);
+    assert_eq!(acknowledged(), 1, "a duplicate is not acknowledged again");
     assert_eq!(balance(&s, &a.access_token, "gems").await, 100);
     let r = s
         .post("/api/v1/iap/google", buy("good-1"), Some(&b.access_token))

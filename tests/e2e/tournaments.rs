@@ -256,6 +256,8 @@ async fn an_entry_fee_the_wallet_cannot_cover_is_refused() {
     let now = asobi_services::time::now_ms();
     let s = TestServer::start_with(|c| {
         c.tournaments.insert("friday".into(), cup(now));
+        c.economy =
+            serde_json::from_value(json!({"items": {"trophy": {"stackable": false}}})).unwrap();
         c.tournament_tick_ms = 20;
     })
     .await;
@@ -499,6 +501,99 @@ async fn a_payout_killed_midway_completes_once_after_restart() {
     assert_eq!(total, 1000 + 10 * (WINNERS - 1));
     db.close().await;
     let _ = std::fs::remove_dir_all(&work);
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[tokio::test]
+async fn a_reward_that_cannot_be_paid_is_settled_as_failed_and_the_rest_are_paid() {
+    use sqlx::Row;
+    let (url, dir) = crate::common::fresh_database().await;
+    let db = asobi_server::db::Db::connect(&url, 2).await.expect("db");
+    db.migrate().await.expect("migrate");
+    let now = asobi_services::time::now_ms();
+    let clock = asobi_services::clock::Clock::system();
+    let economy = asobi_services::economy::Economy::new(db.clone(), clock.clone());
+    let boards =
+        asobi_services::leaderboards::Leaderboards::new(db.clone(), clock, Default::default())
+            .expect("boards");
+    let mut defs = std::collections::BTreeMap::new();
+    defs.insert(
+        "capped".to_owned(),
+        serde_json::from_value(json!({
+            "start_at": now - MINUTE, "end_at": now - 1, "leaderboard": "capped",
+            "rewards": [{"ranks": [1, 3], "currencies": {"gold": 10}}],
+        }))
+        .unwrap(),
+    );
+    let creator = asobi_services::tournaments::Tournaments::new(&economy, boards.clone(), defs);
+    creator.materialize().await.unwrap();
+    let id = creator.list(None, 10).await.unwrap()[0].id.clone();
+    let mut players = Vec::new();
+    for i in 0..3 {
+        let p = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO players (id, username, display_name, inserted_at, updated_at) VALUES ($1, $2, $2, 0, 0)")
+            .bind(&p)
+            .bind(format!("capped-{i}"))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO tournament_entries (tournament_id, player_id, joined_at) VALUES ($1, $2, 0)")
+            .bind(&id)
+            .bind(&p)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        boards.submit("capped", &p, 100 - i, 0).await.unwrap();
+        players.push(p);
+    }
+    // The winner's wallet is at the cap: 10 more gold can never be paid.
+    let note = asobi_services::economy::Note::reason("test");
+    economy
+        .grant(
+            &players[0],
+            "gold",
+            asobi_services::economy::MAX_BALANCE,
+            &note,
+            None,
+        )
+        .await
+        .unwrap();
+
+    // A node that no longer declares the tournament still settles it, from the row.
+    let settler =
+        asobi_services::tournaments::Tournaments::new(&economy, boards, Default::default());
+    let settled = settler.settle_due(100).await.unwrap();
+    assert_eq!(
+        (settled.fixed, settled.paid, settled.completed),
+        (1, 2, 1),
+        "{settled:?}"
+    );
+    let failure: Option<String> = sqlx::query(
+        "SELECT failure FROM tournament_payouts WHERE tournament_id = $1 AND player_id = $2",
+    )
+    .bind(&id)
+    .bind(&players[0])
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    assert!(
+        failure.is_some_and(|f| f.contains("exceed")),
+        "the reason is kept"
+    );
+    for p in &players[1..] {
+        let w = economy.wallets(p).await.unwrap();
+        assert_eq!(w[0].balance, 10);
+    }
+    assert_eq!(
+        settler.settle_due(100).await.unwrap().paid,
+        0,
+        "nothing twice"
+    );
+    db.close().await;
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(dir);
     }

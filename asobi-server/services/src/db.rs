@@ -74,34 +74,65 @@ pub struct Db {
 /// A transaction from [`Db::serialized`]: use it as the connection (`&mut *tx`), then
 /// [`commit`](WriteTx::commit). Dropped uncommitted, it rolls back.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
-    // Released after the transaction ends (fields drop in order).
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Some until committed or rolled back.
+    tx: Option<Transaction<'static, Any>>,
+    /// SQLite's turn: released only once the transaction has ended.
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        self.tx
+            .as_ref()
+            .expect("a WriteTx holds its transaction until it is consumed")
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.tx
+            .as_mut()
+            .expect("a WriteTx holds its transaction until it is consumed")
     }
 }
 
 impl WriteTx {
     /// Commits.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
     }
 
     /// Rolls back.
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    /// Dropped uncommitted (an early return): roll back, then hand the turn on. Dropping the
+    /// sqlx transaction alone only queues the rollback, and the next writer could find the
+    /// database still locked.
+    fn drop(&mut self) {
+        let (Some(tx), turn) = (self.tx.take(), self.turn.take()) else {
+            return;
+        };
+        match (turn, tokio::runtime::Handle::try_current()) {
+            (Some(turn), Ok(rt)) => {
+                rt.spawn(async move {
+                    let _ = tx.rollback().await;
+                    drop(turn);
+                });
+            }
+            _ => drop(tx),
+        }
     }
 }
 
@@ -209,8 +240,8 @@ impl Db {
                 let turn = self.writer.clone().lock_owned().await;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx {
-                    tx,
-                    _turn: Some(turn),
+                    tx: Some(tx),
+                    turn: Some(turn),
                 })
             }
             Backend::Postgres => {
@@ -219,7 +250,10 @@ impl Db {
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
-                Ok(WriteTx { tx, _turn: None })
+                Ok(WriteTx {
+                    tx: Some(tx),
+                    turn: None,
+                })
             }
         }
     }

@@ -14,8 +14,10 @@
 //!   entrant, and the tournament moves to `paying`. Then each row is paid in its own
 //!   transaction that marks it paid (`UPDATE … WHERE paid_at IS NULL`), writes the ledger rows
 //!   and items, and the winner's notification: a node killed mid-payout resumes after restart
-//!   with the unpaid rows, and two nodes never pay one row twice. A node settles only
-//!   tournaments whose definitions it holds. Once a payout commits, the notifier (the
+//!   with the unpaid rows, and two nodes never pay one row twice. Settling reads only the
+//!   row (its rewards were copied from the definition), so an occurrence whose definition
+//!   was since removed still pays. A row that can never be paid (an item since removed, a
+//!   wallet at its cap) is settled as failed with its reason, and the others go on. Once a payout commits, the notifier (the
 //!   server's `notification.new` push) hears of its notification.
 
 use std::collections::BTreeMap;
@@ -27,7 +29,9 @@ use sqlx::Row;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::economy::{Economy, EconomyError, Grants, Note};
+use crate::economy::{
+    Economy, EconomyError, Grants, MAX_BALANCE, MAX_CURRENCY_BYTES, Note, printable,
+};
 use crate::error::Coded;
 use crate::leaderboards::Leaderboards;
 use crate::leaderboards::cron::Schedule;
@@ -89,17 +93,53 @@ pub struct TournamentDef {
     #[serde(default)]
     pub entry_currency: Option<String>,
     /// Rewards by rank.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list_or_empty_table")]
     pub rewards: Vec<RewardTier>,
     /// Free-form.
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
 
+/// A list, or an empty table (an empty Lua table arrives as `{}` once converted).
+fn list_or_empty_table<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<RewardTier>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrTable {
+        List(Vec<RewardTier>),
+        Table(Map<String, Value>),
+    }
+    match ListOrTable::deserialize(d)? {
+        ListOrTable::List(l) => Ok(l),
+        ListOrTable::Table(t) if t.is_empty() => Ok(Vec::new()),
+        ListOrTable::Table(_) => Err(serde::de::Error::custom(
+            "rewards must be a list of { ranks = [first, last], currencies, items }",
+        )),
+    }
+}
+
+/// Longest board id a definition names: the leaderboards' 128 bytes less a recurring
+/// occurrence's `:<start ms>` suffix.
+pub const MAX_BOARD_BYTES: usize = 100;
+
 impl TournamentDef {
+    /// Checks every reward with `check` (the item definitions there are, see
+    /// `Economy::check_grants`), so a payout cannot fail on one at the end.
+    pub fn check_rewards(
+        &self,
+        id: &str,
+        check: impl Fn(&Grants) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for tier in &self.rewards {
+            check(&tier.grants()).map_err(|e| format!("tournament {id}: rewards: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Checks the definition is complete and consistent.
     pub fn validate(&self, id: &str) -> Result<(), String> {
-        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        if !printable(id, 64) {
             return Err(format!("tournament id {id:?} must be 1-64 printable bytes"));
         }
         match (&self.schedule, self.start_at) {
@@ -125,14 +165,29 @@ impl TournamentDef {
                 ));
             }
         }
-        if self.max_entries < 0 || self.entry_fee < 0 {
+        if self.max_entries < 0 || !(0..=MAX_BALANCE).contains(&self.entry_fee) {
             return Err(format!(
-                "tournament {id}: max_entries and entry_fee must be >= 0"
+                "tournament {id}: max_entries must be >= 0 and entry_fee in 0..={MAX_BALANCE}"
             ));
         }
-        if self.entry_fee > 0 && self.entry_currency.is_none() {
+        match &self.entry_currency {
+            None if self.entry_fee > 0 => {
+                return Err(format!(
+                    "tournament {id}: an entry_fee needs an entry_currency"
+                ));
+            }
+            Some(c) if !printable(c, MAX_CURRENCY_BYTES) => {
+                return Err(format!(
+                    "tournament {id}: entry_currency must be 1-{MAX_CURRENCY_BYTES} printable bytes"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(board) = &self.leaderboard
+            && (board.is_empty() || board.len() > MAX_BOARD_BYTES || board.contains('\0'))
+        {
             return Err(format!(
-                "tournament {id}: an entry_fee needs an entry_currency"
+                "tournament {id}: leaderboard must be 1-{MAX_BOARD_BYTES} bytes without NUL"
             ));
         }
         for tier in &self.rewards {
@@ -515,8 +570,8 @@ impl Tournaments {
                 } else {
                     board
                 };
-                // A declaration edited before its start updates the occurrence; once it
-                // started, entrants have paid for what it said then.
+                // A declaration edited before anyone joined updates the occurrence; once
+                // someone has, they paid for what it said then.
                 sqlx::query(
                     "INSERT INTO tournaments (id, definition_id, name, leaderboard_id, max_entries, \
                      entry_fee, entry_currency, rewards, status, start_at, end_at, metadata, \
@@ -525,7 +580,8 @@ impl Tournaments {
                      leaderboard_id = excluded.leaderboard_id, max_entries = excluded.max_entries, \
                      entry_fee = excluded.entry_fee, entry_currency = excluded.entry_currency, \
                      rewards = excluded.rewards, end_at = excluded.end_at, metadata = excluded.metadata \
-                     WHERE tournaments.status = 'scheduled' AND tournaments.start_at > excluded.inserted_at",
+                     WHERE tournaments.status = 'scheduled' AND tournaments.start_at > excluded.inserted_at \
+                     AND NOT EXISTS (SELECT 1 FROM tournament_entries e WHERE e.tournament_id = tournaments.id)",
                 )
                 .bind(crate::new_id())
                 .bind(def_id)
@@ -561,32 +617,64 @@ impl Tournaments {
         .fetch_all(self.db.pool())
         .await?;
         for row in &rows {
-            let t = decode(row)?;
-            if !self.definitions.contains_key(&t.definition_id) {
-                continue;
-            }
-            if t.stored_status == "scheduled" && self.fix_result(&t).await? {
-                settled.fixed += 1;
-            }
+            let t = match decode(row) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable tournament row skipped");
+                    continue;
+                }
+            };
             let left = batch.saturating_sub(settled.paid);
             if left == 0 {
                 break;
             }
-            let (paid, done) = self.pay(&t, left).await?;
-            settled.paid += paid;
-            if done {
-                settled.completed += 1;
+            match self.settle(&t, left).await {
+                Ok((fixed, paid, done)) => {
+                    settled.fixed += usize::from(fixed);
+                    settled.paid += paid;
+                    settled.completed += usize::from(done);
+                }
+                // The others still settle; this one is tried again next pass.
+                Err(e) => tracing::error!(tournament = %t.id, error = %e, "tournament not settled"),
             }
         }
         Ok(settled)
     }
 
+    /// Fixes `t`'s result if it is not yet, then pays up to `batch` rows.
+    async fn settle(
+        &self,
+        t: &Tournament,
+        batch: usize,
+    ) -> Result<(bool, usize, bool), TournamentError> {
+        let fixed = t.stored_status == "scheduled" && self.fix_result(t).await?;
+        let (paid, done) = self.pay(t, batch).await?;
+        Ok((fixed, paid, done))
+    }
+
     /// Fixes the ranking and the payout rows in one transaction; false if another pass did.
     async fn fix_result(&self, t: &Tournament) -> Result<bool, TournamentError> {
+        let tiers: Vec<RewardTier> = serde_json::from_value(t.rewards.clone())?;
+        let def = TournamentDef {
+            rewards: tiers,
+            ..TournamentDef::default()
+        };
+        // Under the tournament's lock: a join that checked the clock before the end has
+        // committed by now (it holds the same lock), so every paid entrant is ranked.
+        let mut tx = self.db.serialized(&format!("tournament:{}", t.id)).await?;
+        let status: Option<String> = sqlx::query("SELECT status FROM tournaments WHERE id = $1")
+            .bind(&t.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if status.as_deref() != Some("scheduled") {
+            return Ok(false);
+        }
         let players: Vec<String> =
             sqlx::query("SELECT player_id FROM tournament_entries WHERE tournament_id = $1")
                 .bind(&t.id)
-                .fetch_all(self.db.pool())
+                .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(|r| r.try_get(0))
@@ -599,21 +687,6 @@ impl Tournaments {
                 crate::leaderboards::LeaderboardError::Db(e) => TournamentError::Db(e),
                 other => TournamentError::Db(sqlx::Error::Protocol(other.to_string())),
             })?;
-        let tiers: Vec<RewardTier> = serde_json::from_value(t.rewards.clone())?;
-        let def = TournamentDef {
-            rewards: tiers,
-            ..TournamentDef::default()
-        };
-        let mut tx = self.db.serialized(&format!("tournament:{}", t.id)).await?;
-        let status: Option<String> = sqlx::query("SELECT status FROM tournaments WHERE id = $1")
-            .bind(&t.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        if status.as_deref() != Some("scheduled") {
-            return Ok(false);
-        }
         for (i, (player, score)) in standings.iter().enumerate() {
             let rank = i as i64 + 1;
             let Some(tier) = def.reward_for(rank) else {
@@ -660,8 +733,24 @@ impl Tournaments {
             match self.pay_one(t, &player, rank, score, &grants).await {
                 Ok(true) => paid += 1,
                 Ok(false) => {}
+                Err(TournamentError::Economy(e)) if !matches!(e, EconomyError::Db(_)) => {
+                    // It would fail the same way every pass (an item no longer defined, a
+                    // wallet at its cap): settle the row as failed, with the reason, so the
+                    // rest are paid; the operator sees it in the log and the row.
+                    tracing::error!(tournament = %t.id, player = %player, error = %e, "tournament reward cannot be paid; row marked failed");
+                    sqlx::query(
+                        "UPDATE tournament_payouts SET paid_at = $1, failure = $2 \
+                         WHERE tournament_id = $3 AND player_id = $4 AND paid_at IS NULL",
+                    )
+                    .bind(self.clock.now_ms())
+                    .bind(e.to_string())
+                    .bind(&t.id)
+                    .bind(&player)
+                    .execute(self.db.pool())
+                    .await?;
+                }
                 Err(e) => {
-                    // Left unpaid: the next pass tries again; the tournament stays `paying`.
+                    // Left unpaid (the database failed): the next pass tries again.
                     tracing::error!(tournament = %t.id, player = %player, error = %e, "tournament reward not paid");
                 }
             }

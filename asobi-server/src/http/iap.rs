@@ -22,6 +22,7 @@ pub async fn apple(
         .transaction_id
         .clone()
         .ok_or(ApiError::new(ErrorCode::IapMissingTransactionId))?;
+    let grants = app.iap().grants(&t.product_id, t.quantity)?;
     let receipt = json!({
         "product_id": t.product_id,
         "transaction_id": transaction_id,
@@ -40,7 +41,7 @@ pub async fn apple(
             &transaction_id,
             &t.product_id,
             &receipt,
-            app.iap().grants(&t.product_id, t.quantity).as_ref(),
+            &grants,
         )
         .await?;
     let mut out = receipt;
@@ -62,6 +63,7 @@ pub async fn google(
         .order_id
         .clone()
         .ok_or(ApiError::new(ErrorCode::IapMissingTransactionId))?;
+    let grants = app.iap().grants(&p.product_id, p.quantity)?;
     let receipt = json!({
         "product_id": p.product_id,
         "order_id": order_id,
@@ -78,9 +80,12 @@ pub async fn google(
             &order_id,
             &p.product_id,
             &receipt,
-            app.iap().grants(&p.product_id, p.quantity).as_ref(),
+            &grants,
         )
         .await?;
+    if !duplicate && !p.acknowledged {
+        app.iap().acknowledge_google(&p.product_id, &token).await;
+    }
     let mut out = receipt;
     out["valid"] = json!(true);
     out["duplicate"] = json!(duplicate);

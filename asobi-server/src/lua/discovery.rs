@@ -125,6 +125,17 @@ pub fn load(dir: &Path, memory_limit: usize) -> Result<LuaGame, LoadError> {
     Ok(game)
 }
 
+/// An empty Lua table converts to `[]`; in declarations every list that may be empty
+/// (`rewards`) also accepts `{}`, so empty tables become `{}` throughout.
+fn empty_tables_as_maps(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Array(a) if a.is_empty() => *v = serde_json::json!({}),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(empty_tables_as_maps),
+        serde_json::Value::Object(m) => m.values_mut().for_each(empty_tables_as_maps),
+        _ => {}
+    }
+}
+
 /// Reads one declaration table of `config.lua` into `declared`.
 fn declare(
     declared: &mut Declarations,
@@ -132,6 +143,8 @@ fn declare(
     json: serde_json::Value,
 ) -> Result<(), LoadError> {
     let bad = |what: &str, e: String| LoadError::Manifest(format!("{what}: {e}"));
+    let mut json = json;
+    empty_tables_as_maps(&mut json);
     match name {
         b"leaderboards" => {
             declared.leaderboards =
@@ -143,12 +156,6 @@ fn declare(
             }
         }
         b"economy" => {
-            // An empty Lua table converts to an array.
-            let json = if json.as_array().is_some_and(|a| a.is_empty()) {
-                serde_json::json!({})
-            } else {
-                json
-            };
             declared.economy =
                 serde_json::from_value(json).map_err(|e| bad("economy", e.to_string()))?;
             declared
@@ -507,8 +514,10 @@ mod tests {
                   },
                   tournaments = {
                     daily = { schedule = "@daily", duration_secs = 3600, entry_fee = 10, entry_currency = "gold",
-                              rewards = { { ranks = { 1, 3 }, currencies = { gold = 50 } } } },
+                              rewards = { { ranks = { 1, 3 }, currencies = { gold = 50 }, items = {} } } },
+                    free = { start_at = 1, end_at = 2, rewards = {}, metadata = {} },
                   },
+                  leaderboards = {},
                 }"#,
             ),
             ("m.lua", "match_size = 2"),

@@ -202,6 +202,47 @@ async fn insert(
 }
 
 impl Economy {
+    /// A check of grants against the item definitions stored now: every item defined, a
+    /// unique item at most [`MAX_UNIQUE_PER_GRANT`] per grant, a stackable one within its
+    /// `max_stack`, currencies well-formed. Rewards and store products are checked with it
+    /// at start, so a payout or a claim does not first fail when it is due.
+    pub async fn grant_checker(
+        &self,
+    ) -> Result<impl Fn(&Grants) -> Result<(), String> + use<>, EconomyError> {
+        let defs: BTreeMap<String, (bool, i64)> = self
+            .items()
+            .await?
+            .into_iter()
+            .map(|i| {
+                let max = i.def.max_stack.unwrap_or(super::catalog::MAX_STACK);
+                (i.id, (i.def.stackable, max))
+            })
+            .collect();
+        Ok(move |g: &Grants| {
+            g.validate()?;
+            for c in g.currencies.keys() {
+                if !super::printable(c, super::MAX_CURRENCY_BYTES) {
+                    return Err(format!("currency {c:?} is not 1-64 printable bytes"));
+                }
+            }
+            for (item, q) in &g.items {
+                match defs.get(item) {
+                    None => return Err(format!("item {item} is not defined")),
+                    Some((false, _)) if *q > MAX_UNIQUE_PER_GRANT => {
+                        return Err(format!(
+                            "item {item} does not stack: at most {MAX_UNIQUE_PER_GRANT} per grant"
+                        ));
+                    }
+                    Some((true, max)) if q > max => {
+                        return Err(format!("item {item}: {q} is over its max_stack {max}"));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// The player's items, newest acquired first.
     pub async fn inventory(
         &self,

@@ -107,10 +107,10 @@ pub enum EconomyError {
     /// A quantity outside 1…1 000 000.
     #[error("quantity must be an integer in 1..=1000000")]
     InvalidQuantity,
-    /// The idempotency key was first used for another operation.
+    /// The idempotency key was first used for another request.
     #[error("idempotency key was used for {operation}")]
     KeyReused {
-        /// The operation that used it first.
+        /// The request that used it first (`purchase gems10`, `grant 5 gold`).
         operation: String,
     },
     /// No such player.
@@ -415,20 +415,22 @@ impl Economy {
         key: Option<&str>,
     ) -> Result<Wallet, EconomyError> {
         check_key(key)?;
+        if !(1..=MAX_BALANCE).contains(&amount) {
+            return Err(EconomyError::InvalidAmount(amount));
+        }
+        let request = format!("{op} {amount} {currency}");
         let mut tx = self.db.serialized(&player_lock(player_id)).await?;
-        if let Some(stored) = recall(&mut tx, player_id, key, op).await? {
+        if let Some(stored) = recall(&mut tx, player_id, key, &request).await? {
             return Ok(serde_json::from_str(&stored)?);
         }
         let now = self.clock.now_ms();
         let delta = if op == Operation::Debit {
-            amount
-                .checked_neg()
-                .ok_or(EconomyError::InvalidAmount(amount))?
+            -amount
         } else {
             amount
         };
         let wallet = apply(&mut tx, player_id, currency, delta, note, now).await?;
-        remember(&mut tx, player_id, key, op, &wallet, now).await?;
+        remember(&mut tx, player_id, key, &request, &wallet, now).await?;
         tx.commit().await?;
         Ok(wallet)
     }
@@ -447,7 +449,8 @@ impl Economy {
             .serialized(&player_lock(player_id))
             .await
             .map_err(EconomyError::PurchaseFailed)?;
-        if let Some(stored) = recall(&mut tx, player_id, key, Operation::Purchase).await? {
+        let request = format!("{} {listing_id}", Operation::Purchase);
+        if let Some(stored) = recall(&mut tx, player_id, key, &request).await? {
             return Ok(serde_json::from_str(&stored)?);
         }
         let now = self.clock.now_ms();
@@ -476,7 +479,7 @@ impl Economy {
             now,
         )
         .await?;
-        remember(&mut tx, player_id, key, Operation::Purchase, &item, now).await?;
+        remember(&mut tx, player_id, key, &request, &item, now).await?;
         tx.commit().await.map_err(EconomyError::PurchaseFailed)?;
         Ok(item)
     }
@@ -639,12 +642,14 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The stored result of an earlier request with `key`, if any.
+/// The stored result of an earlier request with `key`, if any. `request` names the
+/// operation and its arguments (`purchase gems10`, `grant 5 gold`): a key first used for
+/// another request is refused rather than answered with that request's result.
 async fn recall(
     conn: &mut AnyConnection,
     player_id: &str,
     key: Option<&str>,
-    op: Operation,
+    request: &str,
 ) -> Result<Option<String>, EconomyError> {
     let Some(key) = key else { return Ok(None) };
     let row = sqlx::query(
@@ -656,7 +661,7 @@ async fn recall(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let operation: String = row.try_get(0)?;
-    if operation != op.to_string() {
+    if operation != request {
         return Err(EconomyError::KeyReused { operation });
     }
     Ok(Some(row.try_get(1)?))
@@ -667,7 +672,7 @@ async fn remember<T: Serialize>(
     conn: &mut AnyConnection,
     player_id: &str,
     key: Option<&str>,
-    op: Operation,
+    request: &str,
     result: &T,
     now: i64,
 ) -> Result<(), EconomyError> {
@@ -678,7 +683,7 @@ async fn remember<T: Serialize>(
     )
     .bind(player_id)
     .bind(key)
-    .bind(op.to_string())
+    .bind(request)
     .bind(serde_json::to_string(result)?)
     .bind(now)
     .execute(&mut *conn)

@@ -53,7 +53,7 @@ impl Economy {
         transaction_id: &str,
         product_id: &str,
         receipt: &Value,
-        grants: Option<&Grants>,
+        grants: &Grants,
     ) -> Result<bool, ClaimError> {
         let now = self.clock().now_ms();
         let mut tx = self
@@ -88,17 +88,8 @@ impl Economy {
                 Err(ClaimError::AlreadyClaimed)
             };
         }
-        match grants {
-            Some(g) => {
-                let note = Note::reason("iap").reference(&format!("iap_{store}"), transaction_id);
-                Economy::apply_grants_in(&mut tx, player_id, g, &note, now).await?;
-            }
-            None => tracing::warn!(
-                store,
-                product_id,
-                "verified purchase of a product with no configured grants"
-            ),
-        }
+        let note = Note::reason("iap").reference(&format!("iap_{store}"), transaction_id);
+        Economy::apply_grants_in(&mut tx, player_id, grants, &note, now).await?;
         tx.commit().await?;
         Ok(false)
     }

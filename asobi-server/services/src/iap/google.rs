@@ -284,6 +284,42 @@ impl GoogleVerifier {
         })
     }
 
+    /// Acknowledges a verified purchase (`POST …/tokens/{token}:acknowledge`): Google refunds
+    /// one not acknowledged within three days. Called once its grant has committed; a
+    /// failure leaves the grant standing (the client may acknowledge too).
+    pub async fn acknowledge(
+        &self,
+        product_id: &str,
+        purchase_token: &str,
+    ) -> Result<(), VerifyError> {
+        check_segment("product id", product_id, MAX_PRODUCT_ID_BYTES)?;
+        check_segment("purchase token", purchase_token, MAX_PURCHASE_TOKEN_BYTES)?;
+        let mut url = self.products_url(product_id, purchase_token)?;
+        url.path_segments_mut()
+            .map_err(|()| VerifyError::StoreUnavailable("api_base cannot be a base URL".into()))?
+            .pop()
+            .push(&format!("{purchase_token}:acknowledge"));
+        let token = self.access_token().await?;
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .map_err(|e| VerifyError::StoreUnavailable(format!("acknowledge: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(VerifyError::StoreUnavailable(format!(
+                "acknowledge answered HTTP {}",
+                status.as_u16()
+            )))
+        }
+    }
+
     fn products_url(&self, product_id: &str, purchase_token: &str) -> Result<Url, VerifyError> {
         let mut url = self.inner.api_base.clone();
         url.path_segments_mut()

@@ -78,6 +78,20 @@ pub enum VerifyError {
     /// our own credential was refused. Worth retrying later.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The transaction is from a store environment this server does not accept (a Sandbox
+    /// or Xcode purchase on a server that takes only Production ones).
+    #[error("transaction environment {found:?} is not accepted here")]
+    WrongEnvironment {
+        /// The transaction's environment.
+        found: Option<String>,
+    },
+    /// The product is not configured to grant anything here: the purchase is not claimed,
+    /// so it can be claimed once the product is configured.
+    #[error("product {product_id:?} grants nothing on this server")]
+    UnknownProduct {
+        /// The product.
+        product_id: String,
+    },
     /// This store's verification is not configured on this server.
     #[error("{store} receipt verification is not configured")]
     NotConfigured {
@@ -102,6 +116,8 @@ impl VerifyError {
             VerifyError::NotPurchased { .. } => "not_purchased",
             VerifyError::StoreUnavailable(_) => "store_unavailable",
             VerifyError::NotConfigured { .. } => "not_configured",
+            VerifyError::WrongEnvironment { .. } => "wrong_environment",
+            VerifyError::UnknownProduct { .. } => "unknown_product",
         }
     }
 

@@ -340,12 +340,7 @@ impl Leaderboards {
 
     /// Whether players may submit their own scores to `board` over REST.
     pub fn client_may_submit(&self, board: &str) -> bool {
-        self.0.client_submit.allows(board)
-            || self
-                .0
-                .boards
-                .get(board)
-                .is_some_and(|b| b.config.client_submit)
+        self.0.client_submit.allows(board) || self.board(board).config.client_submit
     }
 
     /// Submits `score` for `player` as the board's operator says; returns the player's
@@ -534,8 +529,18 @@ impl Leaderboards {
         Ok(rows.into_iter().map(|(p, s, _)| (p, s)).collect())
     }
 
+    /// A board's declaration: its own, else that of the id before its last `:` (so a
+    /// recurring tournament's `<board>:<start>` boards behave as `<board>` is declared),
+    /// else the defaults.
     fn board(&self, id: &str) -> &Board {
-        self.0.boards.get(id).unwrap_or(&self.0.default_board)
+        self.0
+            .boards
+            .get(id)
+            .or_else(|| {
+                id.rsplit_once(':')
+                    .and_then(|(base, _)| self.0.boards.get(base))
+            })
+            .unwrap_or(&self.0.default_board)
     }
 
     /// The period of `board` holding `now`.
