@@ -165,6 +165,16 @@ async fn joining_charges_the_fee_and_the_end_pays_by_rank_once() {
         .post(&join, json!({}), Some(&players[3].access_token))
         .await;
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    let late = boards
+        .submit("friday_cup", &players[2].player_id, 9999, 0)
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(asobi_services::leaderboards::LeaderboardError::Closed(_))
+        ),
+        "scores after the end do not count"
+    );
     until_status(&s, t0, &id, "completed").await;
     let gold: Vec<i64> = futures_util::future::join_all(
         players.iter().map(|p| balance(&s, &p.access_token, "gold")),
@@ -527,9 +537,7 @@ async fn a_reward_that_cannot_be_paid_is_settled_as_failed_and_the_rest_are_paid
         }))
         .unwrap(),
     );
-    let creator = asobi_services::tournaments::Tournaments::new(&economy, boards.clone(), defs);
-    creator.materialize().await.unwrap();
-    let id = creator.list(None, 10).await.unwrap()[0].id.clone();
+    // Scores first: once the occurrence exists its board is closed (it has ended).
     let mut players = Vec::new();
     for i in 0..3 {
         let p = uuid::Uuid::now_v7().to_string();
@@ -539,15 +547,28 @@ async fn a_reward_that_cannot_be_paid_is_settled_as_failed_and_the_rest_are_paid
             .execute(db.pool())
             .await
             .unwrap();
-        sqlx::query("INSERT INTO tournament_entries (tournament_id, player_id, joined_at) VALUES ($1, $2, 0)")
-            .bind(&id)
-            .bind(&p)
-            .execute(db.pool())
-            .await
-            .unwrap();
         boards.submit("capped", &p, 100 - i, 0).await.unwrap();
         players.push(p);
     }
+    let creator = asobi_services::tournaments::Tournaments::new(&economy, boards.clone(), defs);
+    creator.materialize().await.unwrap();
+    let id = creator.list(None, 10).await.unwrap()[0].id.clone();
+    for p in &players {
+        sqlx::query("INSERT INTO tournament_entries (tournament_id, player_id, joined_at) VALUES ($1, $2, 0)")
+            .bind(&id)
+            .bind(p)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+    let late = boards.submit("capped", &players[2], 1000, 0).await;
+    assert!(
+        matches!(
+            late,
+            Err(asobi_services::leaderboards::LeaderboardError::Closed(_))
+        ),
+        "an ended tournament's board takes no more scores"
+    );
     // The winner's wallet is at the cap: 10 more gold can never be paid.
     let note = asobi_services::economy::Note::reason("test");
     economy

@@ -7,6 +7,9 @@
 //!   `schedule` (cron, UTC) and `duration_secs` has one per scheduled start, created when it
 //!   is running or next. Each is a row with its own UUIDv7 id; a recurring one's board is
 //!   `<leaderboard>:<start ms>`.
+//! - **Scores** go to the occurrence's board through the leaderboards service, which
+//!   takes them only while the occurrence runs (`Leaderboards::set_window`), so the result
+//!   fixed at the end cannot move.
 //! - **Joining** runs in [`Db::serialized`] on the tournament: the already-joined check, the
 //!   capacity check, the fee debit and the entry row are one transaction.
 //! - **Settling** ([`Tournaments::settle_due`]) happens in two steps, each safe to repeat. First
@@ -570,6 +573,7 @@ impl Tournaments {
                 } else {
                     board
                 };
+                self.leaderboards.set_window(&board, start, end);
                 // A declaration edited before anyone joined updates the occurrence; once
                 // someone has, they paid for what it said then.
                 sqlx::query(

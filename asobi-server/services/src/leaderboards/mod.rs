@@ -57,6 +57,9 @@ pub enum LeaderboardError {
     /// The player has no entry (Lua's `rank`).
     #[error("not ranked")]
     NotFound,
+    /// The board belongs to a tournament that is not running now.
+    #[error("board {0:?} takes scores only while its tournament runs")]
+    Closed(String),
     /// A declared board's schedule does not parse.
     #[error("board {board:?}: {source}")]
     Schedule {
@@ -78,14 +81,21 @@ impl Coded for LeaderboardError {
             LeaderboardError::CapacityReached(_) => ErrorCode::LeaderboardCapacityReached,
             LeaderboardError::Invalid(_) => ErrorCode::InvalidPayload,
             LeaderboardError::NotFound => ErrorCode::WsRequestFailed,
+            LeaderboardError::Closed(_) => ErrorCode::Forbidden,
             LeaderboardError::Schedule { .. } | LeaderboardError::Db(_) => ErrorCode::Internal,
         }
     }
 
     fn details(&self) -> Map<String, Value> {
         let mut d = Map::new();
-        if let LeaderboardError::Invalid(why) = self {
-            d.insert("reason".into(), json!(why));
+        match self {
+            LeaderboardError::Invalid(why) => {
+                d.insert("reason".into(), json!(why));
+            }
+            LeaderboardError::Closed(_) => {
+                d.insert("reason".into(), json!("board_closed"));
+            }
+            _ => {}
         }
         d
     }
@@ -97,6 +107,7 @@ impl Coded for LeaderboardError {
             LeaderboardError::Schedule { .. } | LeaderboardError::Db(_) => "internal",
             LeaderboardError::ClientSubmitDisabled(_) => "client_submit_disabled",
             LeaderboardError::CapacityReached(_) => "capacity_reached",
+            LeaderboardError::Closed(_) => "board_closed",
         }
     }
 }
@@ -289,6 +300,8 @@ struct Inner {
     default_board: Board,
     client_submit: ClientSubmit,
     cached: Mutex<HashMap<(String, i64), Arc<Cached>>>,
+    /// Boards that take scores only in a window `[start, end)`: tournaments' boards.
+    windows: Mutex<HashMap<String, (i64, i64)>>,
 }
 
 /// The leaderboards service. Cheap to clone.
@@ -330,12 +343,20 @@ impl Leaderboards {
             },
             client_submit: settings.client_submit,
             cached: Mutex::default(),
+            windows: Mutex::default(),
         })))
     }
 
     /// The clock the service reads (tests move it to cross reset boundaries).
     pub fn clock(&self) -> &Clock {
         &self.0.clock
+    }
+
+    /// Opens `board_id` to scores only within `[start, end)` (a tournament's run): a submit
+    /// outside it is refused with [`LeaderboardError::Closed`], so a result fixed at the end
+    /// cannot move. Reads are unaffected.
+    pub fn set_window(&self, board_id: &str, start: i64, end: i64) {
+        lock(&self.0.windows).insert(board_id.to_owned(), (start, end));
     }
 
     /// Whether players may submit their own scores to `board` over REST.
@@ -354,7 +375,14 @@ impl Leaderboards {
     ) -> Result<Entry, LeaderboardError> {
         check_board(board_id)?;
         let board = self.board(board_id);
-        let span = self.span(board, self.0.clock.now_ms());
+        let at = self.0.clock.now_ms();
+        if lock(&self.0.windows)
+            .get(board_id)
+            .is_some_and(|(start, end)| at < *start || at >= *end)
+        {
+            return Err(LeaderboardError::Closed(board_id.to_owned()));
+        }
+        let span = self.span(board, at);
         let cached = self.load(board_id, board, span.start, span.start).await?;
         let (mut score, sub_score) = (clamp(score), clamp(sub_score));
         if board.config.operator == Operator::Decrement {
