@@ -300,18 +300,29 @@ async fn an_entry_fee_the_wallet_cannot_cover_is_refused() {
     assert_eq!(r.body["entries"], 0);
 }
 
-/// The `asobi-server` binary beside this test binary (`cargo build` puts both in
-/// `target/<profile>`; CI builds every target first).
+/// The `asobi-server` binary beside this test binary in `target/<profile>`. CI builds every
+/// target first; a bare `cargo test` has not built it, so it is built here (once per test
+/// process), as trybuild-style tests do.
 fn server_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("asobi-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p asobi-server` first",
-        bin.display()
-    );
-    bin
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+            let bin = dir.join(format!("asobi-server{}", std::env::consts::EXE_SUFFIX));
+            if !bin.is_file() {
+                let mut build = std::process::Command::new(env!("CARGO"));
+                build.args(["build", "-p", "asobi-server", "--bin", "asobi-server"]);
+                if dir.ends_with("release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("cargo runs");
+                assert!(status.success(), "cargo build -p asobi-server failed");
+            }
+            assert!(bin.is_file(), "{} is missing", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// A server process that is killed (SIGKILL) when dropped, so a failing assertion never
