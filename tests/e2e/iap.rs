@@ -19,6 +19,7 @@ fn products() -> std::collections::BTreeMap<String, asobi_services::economy::Gra
     serde_json::from_value(json!({
         "gems100": {"currencies": {"gems": 100}},
         "starter": {"currencies": {"gold": 5}, "items": {"sword": 1}},
+        "whale": {"currencies": {"gems": 1_i64 << 52}},
     }))
     .unwrap()
 }
@@ -170,6 +171,18 @@ async fn apple_transactions_verify_claim_once_and_grant() {
     for t in [ta, Some(b.access_token.as_str())] {
         let r = s.post("/api/v1/iap/apple", post(&mystery), t).await;
         refused("unknown_product")(&r);
+    }
+    // A grant that cannot be applied (2 × 2^52 gems is over the balance cap) rolls the claim
+    // back with it: 500 iap.record_failed, and the transaction stays unclaimed.
+    let whale = good.sign(&apple_payload("16", "whale"));
+    for t in [ta, Some(b.access_token.as_str())] {
+        let r = s.post("/api/v1/iap/apple", post(&whale), t).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "iap.record_failed"),
+            "{}",
+            r.body
+        );
     }
     let mut revoked = apple_payload("12", "gems100");
     revoked["revocationDate"] = json!(1_767_225_700_000_i64);
