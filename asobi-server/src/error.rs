@@ -109,8 +109,21 @@ from_coded!(
     asobi_services::economy::ClaimError,
     asobi_services::tournaments::TournamentError,
     asobi_services::notifications::NotificationError,
-    asobi_services::iap::VerifyError
+    asobi_services::iap::VerifyError,
+    asobi_services::chat::ChatError
 );
+
+impl From<asobi_services::social::SocialError> for ApiError {
+    /// Validation failures keep the legacy top-level `errors` key (`rest.md` §2.1).
+    fn from(e: asobi_services::social::SocialError) -> Self {
+        match e {
+            asobi_services::social::SocialError::Invalid(errors) => {
+                ApiError::validation("errors", errors)
+            }
+            e => ApiError::coded(&e),
+        }
+    }
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {

@@ -469,6 +469,8 @@ pub struct GameServices {
     pub leaderboards: asobi_services::leaderboards::Leaderboards,
     /// Wallets, store and inventories.
     pub economy: asobi_services::economy::Economy,
+    /// Notifications (stored, and pushed to the player's sessions).
+    pub notifications: asobi_services::notifications::Notifications,
     io: tokio::runtime::Handle,
 }
 
@@ -481,12 +483,14 @@ impl GameServices {
         storage: Option<asobi_services::storage::Storage>,
         leaderboards: asobi_services::leaderboards::Leaderboards,
         economy: asobi_services::economy::Economy,
+        notifications: asobi_services::notifications::Notifications,
         io: tokio::runtime::Handle,
     ) -> Self {
         GameServices {
             storage,
             leaderboards,
             economy,
+            notifications,
             io,
         }
     }

@@ -41,6 +41,7 @@ pub mod phases;
 pub mod ratelimit;
 pub mod server;
 pub mod session;
+pub mod social;
 pub mod state;
 pub mod stats;
 pub use asobi_services::time;

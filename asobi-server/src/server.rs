@@ -17,11 +17,13 @@ use crate::db::{Db, DbError, redact};
 use crate::game::MatchMode;
 use crate::matches::Matches;
 use crate::matchmaker::{Matchmaker, MatchmakerConfig};
+use asobi_services::chat::Chat;
 use asobi_services::clock::Clock;
 use asobi_services::economy::Economy;
 use asobi_services::leaderboards::{LeaderboardSettings, Leaderboards};
 use asobi_services::notifications::Notifications;
 use asobi_services::saves::Saves;
+use asobi_services::social::Social;
 use asobi_services::storage::Storage;
 use asobi_services::tournaments::Tournaments;
 
@@ -142,13 +144,16 @@ pub async fn start_with_game(
     tournament_defs.extend(config.tournaments.clone());
     check_grants(&economy, &tournament_defs, &config.iap.products).await?;
     let iap = crate::iap::Stores::from_config(&config.iap).map_err(StartError::Config)?;
+    let sessions = Arc::new(Sessions::default());
+    let notifications = Notifications::new(db.clone(), clock.clone())
+        .with_notifier(crate::session::notification_push(sessions.clone()));
     let game_services = crate::game::GameServices::new(
         config.storage_enabled.then(|| storage.clone()),
         leaderboards.clone(),
         economy.clone(),
+        notifications.clone(),
         tokio::runtime::Handle::current(),
     );
-    let sessions = Arc::new(Sessions::default());
     let tournaments = Tournaments::new(&economy, leaderboards.clone(), tournament_defs)
         .with_notifier(crate::session::notification_push(sessions.clone()));
     let sim_threads = std::thread::available_parallelism()
@@ -208,6 +213,7 @@ pub async fn start_with_game(
         Duration::from_secs(config.purge_interval_secs),
         i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
     ));
+    let social = Social::new(db.clone(), clock.clone());
     background.push(spawn_tournaments(
         tournaments.clone(),
         Duration::from_millis(config.tournament_tick_ms),
@@ -219,8 +225,10 @@ pub async fn start_with_game(
         leaderboards,
         economy,
         tournaments,
-        notifications: Notifications::new(db.clone()),
+        notifications,
         iap,
+        social: social.clone(),
+        chat: Chat::new(db.clone(), clock.clone(), social),
         accounts,
         limiter,
         sessions,

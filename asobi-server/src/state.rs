@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use asobi_services::chat::Chat;
 use asobi_services::economy::Economy;
 use asobi_services::leaderboards::Leaderboards;
 use asobi_services::notifications::Notifications;
 use asobi_services::saves::Saves;
+use asobi_services::social::Social;
 use asobi_services::storage::Storage;
 use asobi_services::tournaments::Tournaments;
 
@@ -49,6 +51,10 @@ pub struct Services {
     pub notifications: Notifications,
     /// Store receipt verifiers.
     pub iap: crate::iap::Stores,
+    /// Friends and groups.
+    pub social: Social,
+    /// Chat and direct messages.
+    pub chat: Chat,
 }
 
 /// Cheap to clone; everything inside is shared.
@@ -71,6 +77,8 @@ struct Inner {
     tournaments: Tournaments,
     notifications: Notifications,
     iap: crate::iap::Stores,
+    social: Social,
+    chat: Chat,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -93,6 +101,8 @@ impl AppState {
             tournaments,
             notifications,
             iap,
+            social,
+            chat,
         } = services;
         AppState(Arc::new(Inner {
             config,
@@ -110,6 +120,8 @@ impl AppState {
             tournaments,
             notifications,
             iap,
+            social,
+            chat,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -184,6 +196,16 @@ impl AppState {
     /// Store receipt verifiers.
     pub fn iap(&self) -> &crate::iap::Stores {
         &self.0.iap
+    }
+
+    /// Friends and groups.
+    pub fn social(&self) -> &Social {
+        &self.0.social
+    }
+
+    /// Chat and direct messages.
+    pub fn chat(&self) -> &Chat {
+        &self.0.chat
     }
 
     /// The matchmaker.

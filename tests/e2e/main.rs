@@ -19,6 +19,7 @@ mod objects;
 mod players;
 mod prediction;
 mod saves;
+mod social;
 mod storage;
 mod tls;
 mod tournaments;

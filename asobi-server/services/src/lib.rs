@@ -18,6 +18,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod chat;
 pub mod clock;
 pub mod db;
 pub mod economy;
@@ -26,6 +27,7 @@ pub mod iap;
 pub mod leaderboards;
 pub mod notifications;
 pub mod saves;
+pub mod social;
 pub mod storage;
 pub mod time;
 pub mod tournaments;

@@ -19,6 +19,12 @@ pub enum NotificationError {
     /// It is another player's.
     #[error("the notification belongs to another player")]
     NotYours,
+    /// The recipient names no player.
+    #[error("no such player")]
+    PlayerNotFound,
+    /// A field out of bounds.
+    #[error("invalid notification: {0}")]
+    Invalid(&'static str),
     /// Storage failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -32,6 +38,8 @@ impl Coded for NotificationError {
         match self {
             NotificationError::NotFound => ErrorCode::NotificationNotFound,
             NotificationError::NotYours => ErrorCode::Forbidden,
+            NotificationError::PlayerNotFound => ErrorCode::PlayerNotFound,
+            NotificationError::Invalid(_) => ErrorCode::InvalidPayload,
             NotificationError::Db(_) | NotificationError::Corrupt(_) => ErrorCode::Internal,
         }
     }
@@ -120,16 +128,84 @@ pub async fn insert_in(
     Ok(id)
 }
 
-/// The notifications service.
-#[derive(Clone, Debug)]
+/// Longest `type`, bytes.
+pub const MAX_KIND_BYTES: usize = 64;
+/// Longest `subject`, bytes.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+/// Largest `content`, encoded JSON bytes.
+pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
+
+/// The notifications service. Cheap to clone.
+#[derive(Clone)]
 pub struct Notifications {
     db: Db,
+    clock: crate::clock::Clock,
+    notifier: Option<Notifier>,
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications").finish_non_exhaustive()
+    }
 }
 
 impl Notifications {
     /// The service over `db`.
-    pub fn new(db: Db) -> Notifications {
-        Notifications { db }
+    pub fn new(db: Db, clock: crate::clock::Clock) -> Notifications {
+        Notifications {
+            db,
+            clock,
+            notifier: None,
+        }
+    }
+
+    /// Tells `notifier` of each notification this service stores.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Notifications {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Stores a notification for `player_id` and pushes it (Lua's `game.notify`). `kind`
+    /// 1–64 bytes, `subject` up to 256 (longer is cut), `content` up to 16 KiB encoded.
+    pub async fn notify(
+        &self,
+        player_id: &str,
+        kind: &str,
+        subject: &str,
+        content: &Value,
+    ) -> Result<Notification, NotificationError> {
+        if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
+            return Err(NotificationError::Invalid("type must be 1-64 bytes"));
+        }
+        if content.to_string().len() > MAX_CONTENT_BYTES {
+            return Err(NotificationError::Invalid("content is over 16 KiB"));
+        }
+        let mut end = subject.len().min(MAX_SUBJECT_BYTES);
+        while !subject.is_char_boundary(end) {
+            end -= 1;
+        }
+        let subject = &subject[..end];
+        let now = self.clock.now_ms();
+        let mut conn = self.db.pool().acquire().await?;
+        let id = match insert_in(&mut conn, player_id, kind, subject, content, now).await {
+            Err(e) if crate::error::is_foreign_key_violation(&e) => {
+                return Err(NotificationError::PlayerNotFound);
+            }
+            r => r?,
+        };
+        let n = Notification {
+            id,
+            player_id: player_id.to_owned(),
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            content: content.clone(),
+            read: false,
+            sent_at: now,
+        };
+        if let Some(notify) = &self.notifier {
+            notify(&n);
+        }
+        Ok(n)
     }
 
     /// The player's notifications, newest first, optionally only read or unread ones.

@@ -14,6 +14,7 @@ mod notifications;
 mod ops;
 mod players;
 mod saves;
+mod social;
 mod static_files;
 mod storage;
 pub mod tls;
@@ -76,6 +77,23 @@ pub fn router(state: AppState) -> Router {
         .route("/tournaments", get(tournaments::list))
         .route("/tournaments/{id}", get(tournaments::one))
         .route("/tournaments/{id}/join", post(tournaments::join))
+        .route("/friends", get(social::friends).post(social::request))
+        .route(
+            "/friends/{friend_id}",
+            put(social::respond).delete(social::unfriend),
+        )
+        .route("/groups", post(social::create_group))
+        .route("/groups/{id}", get(social::group).put(social::update_group))
+        .route("/groups/{id}/join", post(social::join_group))
+        .route("/groups/{id}/leave", post(social::leave_group))
+        .route("/groups/{id}/members", get(social::members))
+        .route(
+            "/groups/{id}/members/{player_id}/role",
+            put(social::set_role),
+        )
+        .route("/groups/{id}/members/{player_id}", delete(social::kick))
+        .route("/dm", post(social::dm))
+        .route("/dm/{player_id}/history", get(social::dm_history))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", delete(notifications::delete))
         .route("/notifications/{id}/read", put(notifications::read))

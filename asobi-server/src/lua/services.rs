@@ -1,4 +1,5 @@
-//! `game.storage.*`, `game.leaderboard.*` and `game.economy.*` (`lua.md` §6.2–6.3): the same service functions
+//! `game.storage.*`, `game.leaderboard.*`, `game.economy.*` and `game.notify`/`notify_many`
+//! (`lua.md` §6.2–6.3): the same service functions
 //! REST calls, reached from a callback through [`GameServices::wait`]. Results follow the
 //! contract's conventions: wrapped (`{ok = …}` / `{error = reason}`) for reads and storage
 //! writes, plain `true`/`false` for `leaderboard.submit`. `game.storage` is absent when
@@ -183,7 +184,82 @@ pub fn install(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result
         })?,
     )?;
     game.raw_set("leaderboard", t)?;
-    install_economy(lua, game, services)
+    install_economy(lua, game, services)?;
+    install_notify(lua, game, services)
+}
+
+/// `game.notify` (wrapped: the stored notification's fields without `id`) and
+/// `game.notify_many` (plain: the ids reached), `lua.md` §6.2. Each is stored and pushed as
+/// `notification.new` to the player's sessions.
+fn install_notify(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result<()> {
+    let s = services.clone();
+    game.raw_set(
+        "notify",
+        lua.create_function(
+            move |lua, (p, k, subj, data): (Value, Value, Value, Value)| {
+                let (Some(p), Some(k), Some(subj)) = (string(&p), string(&k), string(&subj)) else {
+                    return error(
+                        lua,
+                        "notify(player_id: string, type: string, subject: string[, data: table])",
+                    );
+                };
+                let content = match &data {
+                    Value::Nil => Json::Object(Default::default()),
+                    other => json_value(lua, other)?,
+                };
+                let n = s.notifications.clone();
+                let r = s.wait(async move { n.notify(&p, &k, &subj, &content).await });
+                wrapped(lua, r, |lua, n| {
+                    let mut row = match n.to_json() {
+                        Json::Object(m) => m,
+                        _ => serde_json::Map::new(),
+                    };
+                    row.remove("id");
+                    object_to_lua(lua, &row, Nulls::AsNil).map(Value::Table)
+                })
+            },
+        )?,
+    )?;
+    let s = services.clone();
+    game.raw_set(
+        "notify_many",
+        lua.create_function(move |lua, (ps, k, subj, data): (Value, Value, Value, Value)| {
+            let players: Option<Vec<String>> = match &ps {
+                Value::Table(t) => t
+                    .clone()
+                    .sequence_values::<Value>()
+                    .map(|v| v.ok().as_ref().and_then(string))
+                    .collect(),
+                _ => None,
+            };
+            let (Some(players), Some(k), Some(subj)) = (players, string(&k), string(&subj))
+            else {
+                return error(
+                    lua,
+                    "notify_many(player_ids: {string}, type: string, subject: string[, data: table])",
+                );
+            };
+            let content = match &data {
+                Value::Nil => Json::Object(Default::default()),
+                other => json_value(lua, other)?,
+            };
+            let n = s.notifications.clone();
+            let r = s.wait(async move {
+                let mut reached = Vec::new();
+                for p in players.iter().take(1000) {
+                    if n.notify(p, &k, &subj, &content).await.is_ok() {
+                        reached.push(p.clone());
+                    }
+                }
+                reached
+            });
+            let out = lua.create_table()?;
+            for (i, p) in r.unwrap_or_default().into_iter().enumerate() {
+                out.raw_set(i + 1, p)?;
+            }
+            Ok(Value::Table(out))
+        })?,
+    )
 }
 
 /// `game.economy.grant/debit/balance/purchase` (`lua.md` §6.2), wrapped.

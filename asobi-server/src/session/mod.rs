@@ -238,6 +238,27 @@ impl Session {
             M::PresenceUpdate { status } => {
                 self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }))
             }
+            M::DmSend {
+                recipient_id,
+                content,
+            } => {
+                let sent =
+                    crate::social::send_dm(&self.app, self.player_id(), &recipient_id, &content)
+                        .await;
+                match sent {
+                    Ok(m) => self.reply(
+                        cid,
+                        ServerMessage::DmSent(Channel {
+                            channel_id: Value::String(m.channel_id),
+                        }),
+                    ),
+                    Err(e) => self.reply_error(&InboundError {
+                        reason: crate::social::reason(&e),
+                        cid,
+                        request_type: Some(ClientType::DmSend),
+                    }),
+                }
+            }
             M::MatchJoin { match_id, ctx } => self.match_join(cid, match_id, ctx).await,
             M::MatchFindOrCreate { mode, ctx } => self.match_find_or_create(cid, mode, ctx).await,
             M::MatchLeave => {

@@ -1,0 +1,543 @@
+//! Friends, groups and direct messages (`rest.md` §5.10–5.11, `websocket.md` §8.20), over
+//! REST and the socket: requests and acceptances, blocks that block both friend requests
+//! and DMs whichever route set them, group roles, and DM history that survives a restart.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{FRAME_TIMEOUT, TestServer};
+
+fn statuses(body: &Value) -> Vec<(String, String)> {
+    body["friends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["friend_id"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn friend_requests_acceptances_and_removals() {
+    let s = TestServer::start().await;
+    let (a, b, c) = (
+        s.register("amy").await,
+        s.register("ben").await,
+        s.register("cat").await,
+    );
+    let (ta, tb) = (Some(a.access_token.as_str()), Some(b.access_token.as_str()));
+
+    let r = s
+        .post("/api/v1/friends", json!({"friend_id": b.player_id}), ta)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["player_id"], a.player_id.as_str());
+    for key in ["id", "friend_id", "inserted_at", "updated_at"] {
+        assert!(r.body.get(key).is_some(), "friendship row has {key}");
+    }
+    let again = s
+        .post("/api/v1/friends", json!({"friend_id": b.player_id}), ta)
+        .await;
+    assert_eq!(
+        again.body["id"], r.body["id"],
+        "an existing row is returned as is"
+    );
+
+    // Errors.
+    let r = s
+        .post("/api/v1/friends", json!({"friend_id": a.player_id}), ta)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "social.cannot_friend_self")
+    );
+    let r = s
+        .post(
+            "/api/v1/friends",
+            json!({"friend_id": "0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b"}),
+            ta,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.friend_not_found")
+    );
+    let r = s.post("/api/v1/friends", json!({"friend_id": 7}), ta).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
+    let r = s
+        .put(
+            &format!("/api/v1/friends/{}", c.player_id),
+            json!({"status": "accepted"}),
+            ta,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.friendship_not_found")
+    );
+    let r = s
+        .put(
+            &format!("/api/v1/friends/{}", a.player_id),
+            json!({"status": "besties"}),
+            tb,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    assert!(
+        r.body["errors"]["status"].is_array(),
+        "legacy top-level errors: {}",
+        r.body
+    );
+
+    // Ben accepts: both list the friendship.
+    let r = s
+        .put(
+            &format!("/api/v1/friends/{}", a.player_id),
+            json!({"status": "accepted"}),
+            tb,
+        )
+        .await;
+    assert_eq!(r.body["status"], "accepted", "{}", r.body);
+    assert_eq!(
+        statuses(&s.get("/api/v1/friends", ta).await.body),
+        [(b.player_id.clone(), "accepted".into())]
+    );
+    assert_eq!(
+        statuses(&s.get("/api/v1/friends", tb).await.body),
+        [(a.player_id.clone(), "accepted".into())]
+    );
+    let r = s
+        .post("/api/v1/friends", json!({"friend_id": b.player_id}), ta)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "social.already_friend")
+    );
+    let r = s.get("/api/v1/friends?status=pending", ta).await;
+    assert_eq!(r.body, json!({"friends": []}));
+
+    // Crossing requests make friends at once.
+    let tc = Some(c.access_token.as_str());
+    s.post("/api/v1/friends", json!({"friend_id": a.player_id}), tc)
+        .await;
+    let r = s
+        .post("/api/v1/friends", json!({"friend_id": c.player_id}), ta)
+        .await;
+    assert_eq!(r.body["status"], "accepted", "{}", r.body);
+
+    // Unfriending removes both directions.
+    let r = s
+        .delete(&format!("/api/v1/friends/{}", b.player_id), ta)
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    assert!(statuses(&s.get("/api/v1/friends", tb).await.body).is_empty());
+    let r = s
+        .delete(&format!("/api/v1/friends/{}", b.player_id), ta)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.friendship_not_found")
+    );
+}
+
+#[tokio::test]
+async fn a_block_stops_friend_requests_and_direct_messages() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.register("pest").await, s.register("target").await);
+    let (ta, tb) = (Some(a.access_token.as_str()), Some(b.access_token.as_str()));
+    s.post("/api/v1/friends", json!({"friend_id": b.player_id}), ta)
+        .await;
+
+    // Ben blocks Amy through the contract's route (answering her request).
+    let r = s
+        .put(
+            &format!("/api/v1/friends/{}", a.player_id),
+            json!({"status": "blocked"}),
+            tb,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "blocked");
+    assert!(
+        statuses(&s.get("/api/v1/friends", ta).await.body).is_empty(),
+        "her request is gone"
+    );
+    let r = s
+        .post("/api/v1/friends", json!({"friend_id": b.player_id}), ta)
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(r.body["error"]["details"]["reason"], "blocked");
+    let r = s
+        .post(
+            "/api/v1/dm",
+            json!({"recipient_id": b.player_id, "content": "hi"}),
+            ta,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "dm.blocked"));
+    let mut wa = s.ws_as(&a).await;
+    let r = wa
+        .request(
+            "dm.send",
+            json!({"recipient_id": b.player_id, "content": "hi"}),
+        )
+        .await;
+    assert_eq!(r["payload"]["reason"], "blocked", "{r}");
+    assert_eq!(r["payload"]["error"]["code"], "dm.blocked");
+    // The blocker can still write; the block is one-way.
+    let r = s
+        .post(
+            "/api/v1/dm",
+            json!({"recipient_id": a.player_id, "content": "stop"}),
+            tb,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Lifting it (DELETE of the block row) lets her write again.
+    let r = s
+        .delete(&format!("/api/v1/friends/{}", a.player_id), tb)
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let r = s
+        .post(
+            "/api/v1/dm",
+            json!({"recipient_id": b.player_id, "content": "sorry"}),
+            ta,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A block needs no request first.
+    let r = s
+        .put(
+            &format!("/api/v1/friends/{}", b.player_id),
+            json!({"status": "blocked"}),
+            ta,
+        )
+        .await;
+    assert_eq!(r.body["status"], "blocked");
+    let r = s
+        .post(
+            "/api/v1/dm",
+            json!({"recipient_id": a.player_id, "content": "?"}),
+            tb,
+        )
+        .await;
+    assert_eq!(r.code(), "dm.blocked");
+}
+
+#[tokio::test]
+async fn direct_messages_push_and_their_history_survives_a_restart() {
+    let mut s = TestServer::start().await;
+    let (a, b) = (s.register("sender").await, s.register("reader").await);
+    let (ta, tb) = (Some(a.access_token.as_str()), Some(b.access_token.as_str()));
+    let mut wa = s.ws_as(&a).await;
+    let mut wb = s.ws_as(&b).await;
+
+    let r = s
+        .post(
+            "/api/v1/dm",
+            json!({"recipient_id": b.player_id, "content": "one"}),
+            ta,
+        )
+        .await;
+    let channel = r.body["channel_id"].as_str().unwrap().to_owned();
+    let (lo, hi) = if a.player_id < b.player_id {
+        (&a.player_id, &b.player_id)
+    } else {
+        (&b.player_id, &a.player_id)
+    };
+    assert_eq!(channel, format!("dm:{lo}:{hi}"));
+    assert_eq!(r.body["success"], true);
+    let pushed = wb.recv_type_within("dm.message", FRAME_TIMEOUT).await;
+    assert_eq!(pushed["payload"]["content"], "one");
+    assert_eq!(pushed["payload"]["sender_id"], a.player_id.as_str());
+    assert_eq!(pushed["payload"]["channel_id"], channel.as_str());
+    assert!(pushed["payload"]["sent_at"].is_i64());
+
+    let r = wa
+        .request(
+            "dm.send",
+            json!({"recipient_id": b.player_id, "content": "two"}),
+        )
+        .await;
+    assert_eq!(r["type"], "dm.sent", "{r}");
+    assert_eq!(r["payload"]["channel_id"], channel.as_str());
+    assert_eq!(
+        wb.recv_type_within("dm.message", FRAME_TIMEOUT).await["payload"]["content"],
+        "two"
+    );
+    let r = wb
+        .request(
+            "dm.send",
+            json!({"recipient_id": a.player_id, "content": "three"}),
+        )
+        .await;
+    assert_eq!(r["type"], "dm.sent");
+    assert_eq!(
+        wa.recv_type_within("dm.message", FRAME_TIMEOUT).await["payload"]["content"],
+        "three"
+    );
+
+    // Refusals, over both surfaces.
+    for (body, status, code, reason) in [
+        (
+            json!({"recipient_id": b.player_id, "content": ""}),
+            StatusCode::BAD_REQUEST,
+            "dm.content_empty",
+            "content_empty",
+        ),
+        (
+            json!({"recipient_id": b.player_id, "content": "x".repeat(2001)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "dm.content_too_large",
+            "content_too_large",
+        ),
+        (
+            json!({"recipient_id": "nobody", "content": "x"}),
+            StatusCode::NOT_FOUND,
+            "player.not_found",
+            "not_found",
+        ),
+    ] {
+        let r = s.post("/api/v1/dm", body.clone(), ta).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}");
+        let r = wa.request("dm.send", body.clone()).await;
+        assert_eq!(r["payload"]["reason"], reason, "{r}");
+    }
+    let r = s
+        .post("/api/v1/dm", json!({"recipient_id": b.player_id}), ta)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
+
+    // History: oldest first, from either side, limited to the newest `limit`.
+    let h = s
+        .get(&format!("/api/v1/dm/{}/history", a.player_id), tb)
+        .await;
+    let contents: Vec<&str> = h.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["one", "two", "three"]);
+    assert_eq!(h.body["channel_id"], channel.as_str());
+    assert!(h.body["messages"][0]["sent_at"].is_i64());
+    let h = s
+        .get(&format!("/api/v1/dm/{}/history?limit=2", b.player_id), ta)
+        .await;
+    assert_eq!(h.body["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(h.body["messages"][0]["content"], "two");
+
+    // A restart keeps it (the original kept DMs in a 60-second in-memory buffer).
+    drop((wa, wb));
+    s.stop().await;
+    let url = s.database_url.clone();
+    let s2 = TestServer::start_on(url, Vec::new(), |_| {}).await;
+    let h = s2
+        .get(&format!("/api/v1/dm/{}/history", a.player_id), tb)
+        .await;
+    assert_eq!(
+        h.body["messages"].as_array().unwrap().len(),
+        3,
+        "{}",
+        h.body
+    );
+    drop(s2);
+}
+
+#[tokio::test]
+async fn groups_roles_joins_and_leaves() {
+    let s = TestServer::start().await;
+    let (o, m, x, y) = (
+        s.register("owner").await,
+        s.register("member").await,
+        s.register("extra").await,
+        s.register("late").await,
+    );
+    let (to, tm, tx, ty) = (
+        Some(o.access_token.as_str()),
+        Some(m.access_token.as_str()),
+        Some(x.access_token.as_str()),
+        Some(y.access_token.as_str()),
+    );
+
+    for (body, field) in [
+        (json!({}), "name"),
+        (json!({"name": "x"}), "name"),
+        (json!({"name": "ok", "max_members": 0}), "max_members"),
+        (json!({"name": "ok", "open": "yes"}), "open"),
+    ] {
+        let r = s.post("/api/v1/groups", body.clone(), to).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "{body}"
+        );
+        assert!(r.body["errors"][field].is_array(), "{}", r.body);
+    }
+    let r = s
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Guild", "description": "we play", "max_members": 3}),
+            to,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (r.body["open"].as_bool(), r.body["creator_id"].as_str()),
+        (Some(false), Some(o.player_id.as_str()))
+    );
+    for key in [
+        "name",
+        "description",
+        "max_members",
+        "metadata",
+        "inserted_at",
+        "updated_at",
+    ] {
+        assert!(r.body.get(key).is_some(), "group row has {key}");
+    }
+    let r = s.get(&format!("/api/v1/groups/{id}"), tm).await;
+    assert_eq!(r.body["name"], "Guild");
+    let r = s
+        .get("/api/v1/groups/0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b", tm)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.group_not_found")
+    );
+
+    // Closed until the owner opens it; non-members cannot change it.
+    let join = format!("/api/v1/groups/{id}/join");
+    let r = s.post(&join, json!({}), tm).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "social.group_closed")
+    );
+    let r = s
+        .put(&format!("/api/v1/groups/{id}"), json!({"open": true}), tm)
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = s
+        .put(&format!("/api/v1/groups/{id}"), json!({"open": true}), to)
+        .await;
+    assert_eq!(r.body["open"], true, "{}", r.body);
+    let r = s.post(&join, json!({}), tm).await;
+    assert_eq!(r.body, json!({"success": true, "group_id": id}));
+    let r = s.post(&join, json!({}), tm).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "social.already_member")
+    );
+    s.post(&join, json!({}), tx).await;
+    let r = s.post(&join, json!({}), ty).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "social.group_full")
+    );
+    let r = s
+        .post(
+            "/api/v1/groups/0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b/join",
+            json!({}),
+            ty,
+        )
+        .await;
+    assert_eq!(r.code(), "social.group_not_found");
+
+    let r = s.get(&format!("/api/v1/groups/{id}/members"), ty).await;
+    let roles: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["owner", "member", "member"]);
+
+    // Roles: only admins and up promote, never to owner, never at or above their own rank.
+    let role = |p: &str| format!("/api/v1/groups/{id}/members/{p}/role");
+    let r = s
+        .put(&role(&x.player_id), json!({"role": "overlord"}), to)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "social.invalid_role")
+    );
+    let r = s
+        .put(&role(&x.player_id), json!({"role": "moderator"}), tm)
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = s
+        .put(&role(&m.player_id), json!({"role": "admin"}), to)
+        .await;
+    assert_eq!(r.body["role"], "admin", "{}", r.body);
+    let r = s
+        .put(&role(&x.player_id), json!({"role": "owner"}), tm)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = s
+        .put(&role(&x.player_id), json!({"role": "admin"}), tm)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "an admin cannot make another admin"
+    );
+    let r = s
+        .put(&role(&x.player_id), json!({"role": "moderator"}), tm)
+        .await;
+    assert_eq!(r.body["role"], "moderator");
+    let r = s
+        .put(&role(&y.player_id), json!({"role": "member"}), to)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.member_not_found")
+    );
+
+    // Kicks: moderators and up, over lower ranks only.
+    let kick = |p: &str| format!("/api/v1/groups/{id}/members/{p}");
+    let r = s.delete(&kick(&m.player_id), tx).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a moderator cannot kick an admin"
+    );
+    let r = s.delete(&kick(&x.player_id), tm).await;
+    assert_eq!(r.body, json!({"success": true}));
+    let r = s.delete(&kick(&x.player_id), tm).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "social.member_not_found")
+    );
+
+    // Leaving always succeeds; the owner's leaving hands the group on; the last one out
+    // removes it.
+    let leave = format!("/api/v1/groups/{id}/leave");
+    assert_eq!(
+        s.post(&leave, json!({}), ty).await.body,
+        json!({"success": true})
+    );
+    s.post(&leave, json!({}), to).await;
+    let r = s.get(&format!("/api/v1/groups/{id}/members"), tm).await;
+    assert_eq!(r.body["members"][0]["role"], "owner", "{}", r.body);
+    s.post(&leave, json!({}), tm).await;
+    let r = s.get(&format!("/api/v1/groups/{id}"), tm).await;
+    assert_eq!(r.code(), "social.group_not_found");
+}
