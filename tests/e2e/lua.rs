@@ -359,6 +359,48 @@ async fn the_economy_from_a_script_is_the_service_rest_serves() {
     }
 }
 
+#[tokio::test]
+async fn notifications_from_a_script_are_stored_and_pushed() {
+    let s = lua_server(&game_copy()).await;
+    let p = s.register("lua_notified").await;
+    let mut ws = s.ws_as(&p).await;
+    join(&mut ws, "probe").await;
+    ws.send(json!({"type": "match.input", "payload": {"notify": true}}))
+        .await;
+    // The pushes go out while the callback runs, before its `game.send` answer.
+    let mut kinds = Vec::new();
+    let r = loop {
+        let f = ws.recv_within(Duration::from_secs(5)).await;
+        match f["type"].as_str() {
+            Some("notification.new") => {
+                kinds.push(f["payload"]["type"].as_str().unwrap().to_owned())
+            }
+            Some("module.message") => break f["payload"]["message"].clone(),
+            _ => {}
+        }
+    };
+    let one = &r["one"]["ok"];
+    assert_eq!(one["type"], "quest_done", "{r}");
+    assert_eq!(one["subject"], "Quest complete");
+    assert_eq!(one["content"], json!({"xp": 50}));
+    assert_eq!(one["read"], false);
+    assert!(one["sent_at"].as_str().unwrap().ends_with('Z'));
+    assert!(one.get("id").is_none(), "wrapped rows drop the id");
+    assert_eq!(
+        r["many"],
+        json!([p.player_id]),
+        "the unknown player was not reached"
+    );
+    assert!(r["bad"]["error"].as_str().unwrap().starts_with("notify("));
+    assert_eq!(r["unknown"], json!({"error": "not_found"}));
+
+    // Both were pushed to the player's socket, and stored.
+    kinds.sort();
+    assert_eq!(kinds, ["event", "quest_done"]);
+    let list = s.get("/api/v1/notifications", Some(&p.access_token)).await;
+    assert_eq!(list.body["notifications"].as_array().unwrap().len(), 2);
+}
+
 /// Reads a socket for `window` and returns the intervals between `match.state` frames.
 fn cadence(mut ws: Ws, window: Duration) -> tokio::task::JoinHandle<(Ws, Vec<Duration>)> {
     tokio::spawn(async move {

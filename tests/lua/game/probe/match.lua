@@ -80,6 +80,14 @@ function handle_input(id, input, state)
     r.bad = game.economy.grant(id, "gold")
     game.send(id, r)
   end
+  if input.notify then
+    local r = {}
+    r.one = game.notify(id, "quest_done", "Quest complete", { xp = 50 })
+    r.many = game.notify_many({ id, "nobody" }, "event", "Event starts")
+    r.bad = game.notify(id)
+    r.unknown = game.notify("nobody", "x", "y")
+    game.send(id, r)
+  end
   if input.attempt then
     local ok, err = pcall(attempts[input.attempt])
     game.send(id, { attempt = input.attempt, ok = ok, err = tostring(err) })
