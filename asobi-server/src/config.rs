@@ -278,6 +278,9 @@ pub struct Config {
     pub tournament_payout_batch: u64,
     /// Store receipts (`[iap]`).
     pub iap: IapConfig,
+    /// `global:<name>` chat channels players may use (the original declares them per mode,
+    /// operator config only).
+    pub chat_global_channels: Vec<String>,
 }
 
 /// Store receipt verification (`POST /iap/apple`, `POST /iap/google`). A store whose
@@ -374,6 +377,7 @@ impl Default for Config {
             tournament_tick_ms: 1000,
             tournament_payout_batch: 500,
             iap: IapConfig::default(),
+            chat_global_channels: Vec::new(),
         }
     }
 }
@@ -406,6 +410,7 @@ impl Default for Config {
         duration_secs = N, max_entries = N, entry_fee = N, entry_currency, rewards = [{ ranks = [1, 3],\n    \
         currencies = { gold = 100 }, items = { trophy = 1 } }]\n  \
         tournament_tick_ms = MS [1000], tournament_payout_batch = N [500]\n  \
+        chat_global_channels = [\"lobby\", …]  the global:<name> chat channels\n  \
         [iap] apple_root = PEM, apple_bundle_id, apple_environments = [\"Production\"], google_service_account = JSON, google_package_name,\n    \
         google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \

@@ -471,6 +471,11 @@ pub struct GameServices {
     pub economy: asobi_services::economy::Economy,
     /// Notifications (stored, and pushed to the player's sessions).
     pub notifications: asobi_services::notifications::Notifications,
+    /// Chat: the store and this node's channels.
+    pub chat: (
+        asobi_services::chat::Chat,
+        std::sync::Arc<crate::chat::Channels>,
+    ),
     io: tokio::runtime::Handle,
 }
 
@@ -484,6 +489,10 @@ impl GameServices {
         leaderboards: asobi_services::leaderboards::Leaderboards,
         economy: asobi_services::economy::Economy,
         notifications: asobi_services::notifications::Notifications,
+        chat: (
+            asobi_services::chat::Chat,
+            std::sync::Arc<crate::chat::Channels>,
+        ),
         io: tokio::runtime::Handle,
     ) -> Self {
         GameServices {
@@ -491,6 +500,7 @@ impl GameServices {
             leaderboards,
             economy,
             notifications,
+            chat,
             io,
         }
     }

@@ -22,6 +22,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub use asobi_services::db;
 pub mod economy_sync;

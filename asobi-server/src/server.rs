@@ -147,11 +147,15 @@ pub async fn start_with_game(
     let sessions = Arc::new(Sessions::default());
     let notifications = Notifications::new(db.clone(), clock.clone())
         .with_notifier(crate::session::notification_push(sessions.clone()));
+    let social = Social::new(db.clone(), clock.clone());
+    let chat = Chat::new(db.clone(), clock.clone(), social.clone());
+    let channels = Arc::new(crate::chat::Channels::default());
     let game_services = crate::game::GameServices::new(
         config.storage_enabled.then(|| storage.clone()),
         leaderboards.clone(),
         economy.clone(),
         notifications.clone(),
+        (chat.clone(), channels.clone()),
         tokio::runtime::Handle::current(),
     );
     let tournaments = Tournaments::new(&economy, leaderboards.clone(), tournament_defs)
@@ -213,7 +217,6 @@ pub async fn start_with_game(
         Duration::from_secs(config.purge_interval_secs),
         i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
     ));
-    let social = Social::new(db.clone(), clock.clone());
     background.push(spawn_tournaments(
         tournaments.clone(),
         Duration::from_millis(config.tournament_tick_ms),
@@ -227,8 +230,9 @@ pub async fn start_with_game(
         tournaments,
         notifications,
         iap,
-        social: social.clone(),
-        chat: Chat::new(db.clone(), clock.clone(), social),
+        social,
+        chat,
+        channels,
         accounts,
         limiter,
         sessions,

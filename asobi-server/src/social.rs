@@ -1,5 +1,6 @@
 //! What the social services need from the realtime layer: direct messages pushed to the
-//! recipient's sessions. One function for `POST /dm` and the socket's `dm.send`.
+//! recipient's sessions (and to connections joined to the pair's `dm:` channel). One
+//! function for `POST /dm` and the socket's `dm.send`.
 
 use asobi_core::protocol::server::ChatMessage;
 use asobi_core::protocol::{Reason, ServerMessage};
@@ -25,6 +26,8 @@ pub async fn send_dm(
     });
     app.sessions()
         .push_to_player(recipient, &OutFrame::new(push, None));
+    // Connections that joined the pair's `dm:` channel see it as chat too.
+    crate::chat::publish(app.channels(), &m);
     Ok(m)
 }
 

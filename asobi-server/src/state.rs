@@ -55,6 +55,8 @@ pub struct Services {
     pub social: Social,
     /// Chat and direct messages.
     pub chat: Chat,
+    /// Chat channels joined on this node (shared with game modes' `game.chat.send`).
+    pub channels: Arc<crate::chat::Channels>,
 }
 
 /// Cheap to clone; everything inside is shared.
@@ -79,6 +81,7 @@ struct Inner {
     iap: crate::iap::Stores,
     social: Social,
     chat: Chat,
+    channels: Arc<crate::chat::Channels>,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -103,6 +106,7 @@ impl AppState {
             iap,
             social,
             chat,
+            channels,
         } = services;
         AppState(Arc::new(Inner {
             config,
@@ -122,6 +126,7 @@ impl AppState {
             iap,
             social,
             chat,
+            channels,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -203,9 +208,14 @@ impl AppState {
         &self.0.social
     }
 
-    /// Chat and direct messages.
+    /// Chat and direct messages (stored).
     pub fn chat(&self) -> &Chat {
         &self.0.chat
+    }
+
+    /// Chat channels joined on this node.
+    pub fn channels(&self) -> &crate::chat::Channels {
+        &self.0.channels
     }
 
     /// The matchmaker.

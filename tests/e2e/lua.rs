@@ -360,6 +360,38 @@ async fn the_economy_from_a_script_is_the_service_rest_serves() {
 }
 
 #[tokio::test]
+async fn chat_from_a_script_reaches_the_channel() {
+    let dir = game_copy();
+    let s = TestServer::start_with_modes(Vec::new(), move |c| {
+        c.game_dir = Some(dir);
+        c.chat_global_channels = vec!["lobby".into()];
+    })
+    .await;
+    let p = s.register("lua_chatter").await;
+    let mut ws = s.ws_as(&p).await;
+    let r = ws
+        .request("chat.join", json!({"channel_id": "global:lobby"}))
+        .await;
+    assert_eq!(r["type"], "chat.joined");
+    join(&mut ws, "probe").await;
+    ws.send(json!({"type": "match.input", "payload": {"chat": true}}))
+        .await;
+    let m = ws
+        .recv_type_within("chat.message", Duration::from_secs(5))
+        .await;
+    assert_eq!(m["payload"]["sender_id"], "bot_announcer", "{m}");
+    assert_eq!(m["payload"]["content"], "from lua");
+    let r = sent(&mut ws).await;
+    assert_eq!(r["sent"], true, "{r}");
+    assert_eq!(r["bad_channel"], false);
+    assert!(r["bad"]["error"].as_str().unwrap().starts_with("send("));
+    let h = s
+        .get("/api/v1/chat/global:lobby/history", Some(&p.access_token))
+        .await;
+    assert_eq!(h.body["messages"][0]["content"], "from lua", "persisted");
+}
+
+#[tokio::test]
 async fn notifications_from_a_script_are_stored_and_pushed() {
     let s = lua_server(&game_copy()).await;
     let p = s.register("lua_notified").await;

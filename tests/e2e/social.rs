@@ -541,3 +541,192 @@ async fn groups_roles_joins_and_leaves() {
     let r = s.get(&format!("/api/v1/groups/{id}"), tm).await;
     assert_eq!(r.code(), "social.group_not_found");
 }
+
+#[tokio::test]
+async fn chat_channels_deliver_to_joined_connections_and_refuse_the_rest() {
+    let names: Vec<String> = std::iter::once("lobby".to_owned())
+        .chain((0..32).map(|i| format!("c{i}")))
+        .collect();
+    let s = TestServer::start_with(move |c| c.chat_global_channels = names).await;
+    let (a, b, c) = (
+        s.register("chatty").await,
+        s.register("listener").await,
+        s.register("outsider").await,
+    );
+    let (mut wa, mut wb, mut wc) = (s.ws_as(&a).await, s.ws_as(&b).await, s.ws_as(&c).await);
+
+    let join = |ch: &str| json!({ "channel_id": ch });
+    for w in [&mut wa, &mut wb] {
+        let r = w.request("chat.join", join("global:lobby")).await;
+        assert_eq!(r["type"], "chat.joined", "{r}");
+        assert_eq!(r["payload"]["channel_id"], "global:lobby");
+    }
+    for (channel, code, reason) in [
+        ("global:secret", "forbidden", "not_authorized"),
+        ("lobby", "chat.invalid_channel_id", "invalid_channel_id"),
+        ("party:x", "chat.invalid_channel_id", "invalid_channel_id"),
+        (
+            "world:0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b",
+            "forbidden",
+            "not_authorized",
+        ),
+        ("room:NOT-A-UUID", "forbidden", "not_authorized"),
+    ] {
+        let r = wc.request("chat.join", join(channel)).await;
+        assert_eq!(r["payload"]["error"]["code"], code, "{channel}: {r}");
+        assert_eq!(r["payload"]["reason"], reason, "{channel}");
+    }
+
+    // A message reaches every joined connection, the sender's included; no reply frame.
+    let say = |ch: &str, text: &str| json!({"type": "chat.send", "payload": {"channel_id": ch, "content": text}});
+    wa.send(say("global:lobby", "hello")).await;
+    for w in [&mut wb, &mut wa] {
+        let m = w.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+        assert_eq!(m["payload"]["content"], "hello");
+        assert_eq!(m["payload"]["sender_id"], a.player_id.as_str());
+        assert_eq!(m["payload"]["channel_id"], "global:lobby");
+        assert!(m["payload"]["sent_at"].is_i64());
+    }
+    // Too long is dropped silently; the next message is what arrives.
+    wa.send(say("global:lobby", &"x".repeat(2001))).await;
+    wa.send(say("global:lobby", "")).await;
+    let m = wb.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+    assert_eq!(
+        m["payload"]["content"], "",
+        "empty is accepted; the long one was dropped"
+    );
+    let r = wc
+        .request(
+            "chat.send",
+            json!({"channel_id": "global:secret", "content": "x"}),
+        )
+        .await;
+    assert_eq!(r["payload"]["reason"], "not_authorized", "{r}");
+    let r = wc
+        .request("chat.send", json!({"channel_id": "global:lobby"}))
+        .await;
+    assert_eq!(r["payload"]["reason"], "invalid_payload", "{r}");
+
+    // Leaving stops delivery to that connection.
+    let r = wb.request("chat.leave", join("global:lobby")).await;
+    assert_eq!(r["type"], "chat.left");
+    wa.send(say("global:lobby", "after")).await;
+    // The sender's own copy shows the server has delivered it (skipping the earlier "").
+    loop {
+        let m = wa.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+        if m["payload"]["content"] == "after" {
+            break;
+        }
+    }
+    wb.request("chat.join", join("global:lobby")).await;
+    wa.send(say("global:lobby", "back")).await;
+    let m = wb.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+    assert_eq!(
+        m["payload"]["content"], "back",
+        "`after` never reached the connection that left"
+    );
+
+    // History: persisted, oldest first; only for those who may use the channel.
+    let h = s
+        .get("/api/v1/chat/global:lobby/history", Some(&c.access_token))
+        .await;
+    let contents: Vec<&str> = h.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["hello", "", "after", "back"], "{}", h.body);
+    for key in ["id", "channel_type", "sender_id", "metadata", "sent_at"] {
+        assert!(
+            h.body["messages"][0].get(key).is_some(),
+            "message row has {key}"
+        );
+    }
+    let h = s
+        .get(
+            "/api/v1/chat/global:lobby/history?limit=1",
+            Some(&c.access_token),
+        )
+        .await;
+    assert_eq!(h.body["messages"][0]["content"], "back");
+    for channel in ["global:secret", "nonsense"] {
+        let h = s
+            .get(
+                &format!("/api/v1/chat/{channel}/history"),
+                Some(&c.access_token),
+            )
+            .await;
+        assert_eq!(
+            (h.status, h.code()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{channel}"
+        );
+    }
+
+    // room: channels are their group's members'.
+    let g = s
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Team", "open": true}),
+            Some(&a.access_token),
+        )
+        .await;
+    let room = format!("room:{}", g.body["id"].as_str().unwrap());
+    s.post(
+        &format!("/api/v1/groups/{}/join", g.body["id"].as_str().unwrap()),
+        json!({}),
+        Some(&b.access_token),
+    )
+    .await;
+    assert_eq!(
+        wb.request("chat.join", join(&room)).await["type"],
+        "chat.joined"
+    );
+    let r = wc.request("chat.join", join(&room)).await;
+    assert_eq!(r["payload"]["reason"], "not_authorized");
+
+    // dm: channels are their two players'; a direct message also arrives there as chat.
+    let dm = asobi_services::chat::dm_channel(&a.player_id, &b.player_id);
+    assert_eq!(
+        wa.request("chat.join", join(&dm)).await["type"],
+        "chat.joined"
+    );
+    assert_eq!(
+        wc.request("chat.join", join(&dm)).await["payload"]["reason"],
+        "not_authorized"
+    );
+    s.post(
+        "/api/v1/dm",
+        json!({"recipient_id": a.player_id, "content": "psst"}),
+        Some(&b.access_token),
+    )
+    .await;
+    let m = wa.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+    assert_eq!(
+        (
+            m["payload"]["channel_id"].as_str(),
+            m["payload"]["content"].as_str()
+        ),
+        (Some(dm.as_str()), Some("psst"))
+    );
+
+    // 32 channels per connection.
+    for i in 0..32 {
+        let r = wc.request("chat.join", join(&format!("global:c{i}"))).await;
+        assert_eq!(r["type"], "chat.joined", "{i}: {r}");
+    }
+    let r = wc.request("chat.join", join("global:lobby")).await;
+    assert_eq!(
+        r["payload"]["error"]["code"], "chat.too_many_channels",
+        "{r}"
+    );
+    assert_eq!(
+        wc.request("chat.leave", join("global:c0")).await["type"],
+        "chat.left"
+    );
+    assert_eq!(
+        wc.request("chat.join", join("global:lobby")).await["type"],
+        "chat.joined"
+    );
+}

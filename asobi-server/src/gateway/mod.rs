@@ -42,6 +42,7 @@ fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Op
 
 /// A connection ended: forget its session and tell matches and worlds the player may be gone.
 fn disconnected(app: &AppState, session_id: u64) {
+    app.channels().leave_all(session_id);
     if let Some(offline) = app.sessions().remove(session_id) {
         app.matches().player_offline(&offline);
         app.worlds().player_offline(&offline);

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             put(social::set_role),
         )
         .route("/groups/{id}/members/{player_id}", delete(social::kick))
+        .route("/chat/{channel_id}/history", get(social::chat_history))
         .route("/dm", post(social::dm))
         .route("/dm/{player_id}/history", get(social::dm_history))
         .route("/notifications", get(notifications::list))

@@ -1,4 +1,4 @@
-//! `/api/v1/friends*`, `/groups*`, `/dm*` (`rest.md` §5.10–5.11), over
+//! `/api/v1/friends*`, `/groups*`, `/chat/*`, `/dm*` (`rest.md` §5.10–5.11), over
 //! [`asobi_services::social`] and [`asobi_services::chat`].
 
 use std::collections::HashMap;
@@ -172,6 +172,23 @@ pub async fn kick(
 ) -> Result<Json<Value>, ApiError> {
     app.social().kick(&me.player_id, &id, &player).await?;
     Ok(Json(json!({"success": true})))
+}
+
+/// `GET /chat/:channel_id/history?limit=`: `{"messages": [row]}`, the newest `limit`
+/// oldest first; 403 `forbidden` for a malformed channel or one the player may not use.
+pub async fn chat_history(
+    State(app): State<AppState>,
+    Authed(me): Authed,
+    Path(channel): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = clamp_limit(&q, 1, 200, 50);
+    crate::chat::authorize(&app, &me.player_id, &channel)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Forbidden))?;
+    let rows = app.chat().history(&channel, limit).await?;
+    let rows: Vec<Value> = rows.iter().map(|m| m.to_json()).collect();
+    Ok(Json(json!({ "messages": rows })))
 }
 
 /// `POST /dm` with `recipient_id` and `content`: `{"success": true, "channel_id"}`.

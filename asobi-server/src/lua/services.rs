@@ -185,7 +185,31 @@ pub fn install(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result
     )?;
     game.raw_set("leaderboard", t)?;
     install_economy(lua, game, services)?;
-    install_notify(lua, game, services)
+    install_notify(lua, game, services)?;
+    install_chat(lua, game, services)
+}
+
+/// `game.chat.send(channel_id, sender_id, content)` (`lua.md` §6.3, plain): stored and
+/// delivered to the channel's joined connections as `sender_id` (not checked). `true`
+/// once stored; `false` if it was refused (malformed channel, content over 2,000 bytes).
+fn install_chat(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result<()> {
+    let t = lua.create_table()?;
+    let s = services.clone();
+    t.raw_set(
+        "send",
+        lua.create_function(move |lua, (c, p, m): (Value, Value, Value)| {
+            let (Some(c), Some(p), Some(m)) = (string(&c), string(&p), string(&m)) else {
+                return error(
+                    lua,
+                    "send(channel_id: string, sender_id: string, content: string)",
+                );
+            };
+            let (chat, channels) = s.chat.clone();
+            let r = s.wait(async move { crate::chat::send(&chat, &channels, &c, &p, &m).await });
+            Ok(Value::Boolean(matches!(r, Some(Ok(_)))))
+        })?,
+    )?;
+    game.raw_set("chat", t)
 }
 
 /// `game.notify` (wrapped: the stored notification's fields without `id`) and

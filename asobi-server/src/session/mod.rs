@@ -233,8 +233,16 @@ impl Session {
                 self.reply(cid, ServerMessage::Heartbeat(Heartbeat { ts: now_ms() }))
             }
             M::ChatLeave { channel_id } => {
+                if let Some(c) = channel_id.as_str() {
+                    self.app.channels().leave(c, self.handle.id());
+                }
                 self.reply(cid, ServerMessage::ChatLeft(Channel { channel_id }))
             }
+            M::ChatJoin { channel_id } => self.chat_join(cid, channel_id).await,
+            M::ChatSend {
+                channel_id,
+                content,
+            } => self.chat_send(cid, channel_id, content).await,
             M::PresenceUpdate { status } => {
                 self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }))
             }
@@ -512,6 +520,65 @@ impl Session {
             cid,
             request_type: Some(ty),
         });
+    }
+
+    /// `chat.join`: a well-formed channel the player may use, within the connection's cap.
+    async fn chat_join(&mut self, cid: Option<Cid>, channel_id: String) {
+        let refused = |reason| InboundError {
+            reason,
+            cid: cid.clone(),
+            request_type: Some(ClientType::ChatJoin),
+        };
+        if let Err(e) = crate::chat::authorize(&self.app, self.player_id(), &channel_id).await {
+            return self.reply_error(&refused(crate::social::reason(&e)));
+        }
+        match self.app.channels().join(&channel_id, &self.handle) {
+            Ok(()) => self.reply(
+                cid,
+                ServerMessage::ChatJoined(Channel {
+                    channel_id: Value::String(channel_id),
+                }),
+            ),
+            Err(crate::chat::JoinRefused::TooMany) => {
+                self.reply_error(&refused(Reason::TooManyChannels))
+            }
+        }
+    }
+
+    /// `chat.send`: content that is not a string or over 2,000 bytes is dropped without a
+    /// reply (`websocket.md` §8.19); success has no reply frame either.
+    async fn chat_send(&mut self, cid: Option<Cid>, channel_id: Value, content: Value) {
+        let Value::String(content) = content else {
+            return;
+        };
+        if content.len() > asobi_services::chat::MAX_CONTENT_BYTES {
+            return;
+        }
+        let channel = channel_id.as_str().unwrap_or_default().to_owned();
+        let sent = match crate::chat::authorize(&self.app, self.player_id(), &channel).await {
+            Ok(()) => crate::chat::send(
+                self.app.chat(),
+                self.app.channels(),
+                &channel,
+                self.player_id(),
+                &content,
+            )
+            .await
+            .map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            // A malformed id is as unauthorised as a foreign one here (§8.19).
+            let reason = match e {
+                asobi_services::chat::ChatError::InvalidChannel => Reason::NotAuthorized,
+                e => crate::social::reason(&e),
+            };
+            self.reply_error(&InboundError {
+                reason,
+                cid,
+                request_type: Some(ClientType::ChatSend),
+            });
+        }
     }
 
     fn fail(&self, cid: Option<Cid>, e: &MatchError) {

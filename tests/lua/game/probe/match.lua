@@ -80,6 +80,13 @@ function handle_input(id, input, state)
     r.bad = game.economy.grant(id, "gold")
     game.send(id, r)
   end
+  if input.chat then
+    game.send(id, {
+      sent = game.chat.send("global:lobby", "bot_announcer", "from lua"),
+      bad_channel = game.chat.send("nope", id, "x"),
+      bad = game.chat.send(1),
+    })
+  end
   if input.notify then
     local r = {}
     r.one = game.notify(id, "quest_done", "Quest complete", { xp = 50 })

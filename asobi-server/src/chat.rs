@@ -1,0 +1,187 @@
+//! Chat channels on this node (`websocket.md` §8.17–8.19): which connections joined which
+//! channel, who may use a channel, and delivery of `chat.message` to every joined
+//! connection. Messages are stored by [`asobi_services::chat`]; this module is the realtime
+//! half. One function ([`send`]) serves `chat.send`, Lua's `game.chat.send` and the `dm:`
+//! echo of direct messages.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use asobi_core::protocol::ServerMessage;
+use asobi_core::protocol::server::ChatMessage;
+use asobi_services::chat::{Chat, ChatError, Message, channel_kind};
+
+use crate::session::{OutFrame, SessionHandle};
+use crate::state::AppState;
+
+/// Channels one connection may have joined (`websocket.md` §8.17).
+pub const MAX_CHANNELS_PER_CONNECTION: usize = 32;
+
+/// Why a join was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// Already in [`MAX_CHANNELS_PER_CONNECTION`] channels.
+    TooMany,
+}
+
+/// Joined connections per channel.
+#[derive(Default)]
+pub struct Channels {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    members: HashMap<String, HashMap<u64, SessionHandle>>,
+    joined: HashMap<u64, HashSet<String>>,
+}
+
+impl Channels {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a connection to a channel (joining twice is one membership).
+    pub fn join(&self, channel: &str, handle: &SessionHandle) -> Result<(), JoinRefused> {
+        let mut g = self.lock();
+        let mine = g.joined.entry(handle.id()).or_default();
+        if !mine.contains(channel) {
+            if mine.len() >= MAX_CHANNELS_PER_CONNECTION {
+                return Err(JoinRefused::TooMany);
+            }
+            mine.insert(channel.to_owned());
+        }
+        g.members
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(handle.id(), handle.clone());
+        Ok(())
+    }
+
+    /// Removes a connection from a channel.
+    pub fn leave(&self, channel: &str, session: u64) {
+        let mut g = self.lock();
+        if let Some(mine) = g.joined.get_mut(&session) {
+            mine.remove(channel);
+        }
+        if let Some(m) = g.members.get_mut(channel) {
+            m.remove(&session);
+            if m.is_empty() {
+                g.members.remove(channel);
+            }
+        }
+    }
+
+    /// Removes a closed connection from every channel.
+    pub fn leave_all(&self, session: u64) {
+        let mut g = self.lock();
+        for channel in g.joined.remove(&session).unwrap_or_default() {
+            if let Some(m) = g.members.get_mut(&channel) {
+                m.remove(&session);
+                if m.is_empty() {
+                    g.members.remove(&channel);
+                }
+            }
+        }
+    }
+
+    /// Sends `frame` to every connection joined to `channel`; returns how many.
+    pub fn publish(&self, channel: &str, frame: &std::sync::Arc<OutFrame>) -> usize {
+        let handles: Vec<SessionHandle> = self
+            .lock()
+            .members
+            .get(channel)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for h in &handles {
+            h.send(frame.clone());
+        }
+        handles.len()
+    }
+}
+
+/// Whether `player` may use `channel` (join it, send to it, read its history):
+/// [`ChatError::InvalidChannel`] for a malformed id, [`ChatError::NotAuthorized`] otherwise.
+pub async fn authorize(app: &AppState, player: &str, channel: &str) -> Result<(), ChatError> {
+    let kind = channel_kind(channel).ok_or(ChatError::InvalidChannel)?;
+    let rest = &channel[kind.len() + 1..];
+    let allowed = match kind {
+        "global" => app.config().chat_global_channels.iter().any(|c| c == rest),
+        "dm" => match rest.split_once(':') {
+            Some((a, b)) if a == player && b != player => app.chat().player_exists(b).await?,
+            Some((a, b)) if b == player && a != player => app.chat().player_exists(a).await?,
+            _ => false,
+        },
+        "world" => in_world(app, player, rest),
+        // zone:<world_id>:<x>,<y> and prox:<world_id>:<x>,<y>
+        _ if kind == "zone" || kind == "prox" => rest
+            .split_once(':')
+            .is_some_and(|(world, _)| in_world(app, player, world)),
+        "room" => {
+            canonical_uuid(rest)
+                && app
+                    .social()
+                    .is_member(rest, player)
+                    .await
+                    .map_err(ChatError::from)?
+        }
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ChatError::NotAuthorized)
+    }
+}
+
+fn in_world(app: &AppState, player: &str, world: &str) -> bool {
+    app.worlds().current(player).is_some_and(|w| w.id == world)
+}
+
+/// A lowercase hyphenated UUID, as group ids are.
+fn canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
+}
+
+/// Stores a message on `channel` and delivers `chat.message` to its joined connections.
+pub async fn send(
+    chat: &Chat,
+    channels: &Channels,
+    channel: &str,
+    sender: &str,
+    content: &str,
+) -> Result<Message, ChatError> {
+    let m = chat.record(channel, sender, content).await?;
+    publish(channels, &m);
+    Ok(m)
+}
+
+/// Delivers a stored message to the channel's joined connections.
+pub fn publish(channels: &Channels, m: &Message) {
+    let frame = OutFrame::new(
+        ServerMessage::ChatMessage(ChatMessage {
+            channel_id: m.channel_id.clone(),
+            sender_id: m.sender_id.clone(),
+            content: m.content.clone(),
+            sent_at: m.sent_at,
+        }),
+        None,
+    );
+    channels.publish(&m.channel_id, &frame);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids_must_be_canonical_uuids() {
+        assert!(canonical_uuid("0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b"));
+        assert!(!canonical_uuid("0198F3A2-7C41-7D10-9A2B-5F0C1E2D3A4B"));
+        assert!(!canonical_uuid("0198f3a27c417d109a2b5f0c1e2d3a4b"));
+    }
+}
