@@ -192,6 +192,7 @@ fn sample_client_messages() -> Vec<ClientMessage> {
         r#"{"type":"chat.send","payload":{"channel_id":"global:lobby","content":"gg"}}"#,
         r#"{"type":"dm.send","payload":{"recipient_id":"p2","content":"hi"}}"#,
         r#"{"type":"presence.update","payload":{"status":"away"}}"#,
+        r#"{"type":"asobi.presence.subscribe","payload":{}}"#,
         r#"{"type":"vote.cast","payload":{"vote_id":"v","option_id":["a","b"]}}"#,
         r#"{"type":"vote.veto","payload":{"vote_id":"v"}}"#,
         r#"{"type":"rpc.call","cid":"r1","payload":{"protocol":1,"method":"asobi.datagram.open","params":{}}}"#,
@@ -210,7 +211,7 @@ fn every_client_type_round_trips_on_both_wires() {
     assert_eq!(
         seen.len(),
         ClientType::ALL.len(),
-        "the sample covers all 24 types"
+        "the sample covers all 25 types"
     );
     for msg in msgs {
         let text = encode_client_text(&msg, Some(&json!("9")));

@@ -39,6 +39,7 @@ pub mod matches;
 pub mod matchmaker;
 pub mod modes;
 pub mod phases;
+pub mod presence;
 pub mod ratelimit;
 pub mod server;
 pub mod session;

@@ -82,6 +82,7 @@ struct Inner {
     social: Social,
     chat: Chat,
     channels: Arc<crate::chat::Channels>,
+    presence: crate::presence::PresenceHub,
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -127,6 +128,7 @@ impl AppState {
             social,
             chat,
             channels,
+            presence: crate::presence::PresenceHub::default(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),
@@ -216,6 +218,11 @@ impl AppState {
     /// Chat channels joined on this node.
     pub fn channels(&self) -> &crate::chat::Channels {
         &self.0.channels
+    }
+
+    /// Presence statuses and subscriptions on this node.
+    pub fn presence(&self) -> &crate::presence::PresenceHub {
+        &self.0.presence
     }
 
     /// The matchmaker.

@@ -730,3 +730,91 @@ async fn chat_channels_deliver_to_joined_connections_and_refuse_the_rest() {
         "chat.joined"
     );
 }
+
+#[tokio::test]
+async fn friends_who_subscribe_see_presence_follow_sessions() {
+    let s = TestServer::start().await;
+    let (a, b, c) = (
+        s.register("present").await,
+        s.register("watcher").await,
+        s.register("stranger").await,
+    );
+    s.post(
+        "/api/v1/friends",
+        json!({"friend_id": b.player_id}),
+        Some(&a.access_token),
+    )
+    .await;
+    s.put(
+        &format!("/api/v1/friends/{}", a.player_id),
+        json!({"status": "accepted"}),
+        Some(&b.access_token),
+    )
+    .await;
+
+    let mut wb = s.ws_as(&b).await;
+    let r = wb.request("asobi.presence.subscribe", json!({})).await;
+    assert_eq!(r["type"], "asobi.presence.snapshot", "{r}");
+    assert_eq!(
+        r["payload"]["friends"],
+        json!([{"player_id": a.player_id, "online": false, "status": null}])
+    );
+    let mut wc = s.ws_as(&c).await;
+    let r = wc.request("asobi.presence.subscribe", json!({})).await;
+    assert_eq!(
+        r["payload"]["friends"],
+        json!([]),
+        "not a friend: nothing to see"
+    );
+
+    // Amy arrives, changes status, opens a second socket, closes both.
+    let mut wa1 = s.ws_as(&a).await;
+    let p = wb
+        .recv_type_within("asobi.presence.changed", FRAME_TIMEOUT)
+        .await;
+    assert_eq!(
+        p["payload"],
+        json!({"player_id": a.player_id, "online": true, "status": "online"})
+    );
+    let r = wa1
+        .request("presence.update", json!({"status": {"mode": "away"}}))
+        .await;
+    assert_eq!(
+        r["payload"],
+        json!({"status": {"mode": "away"}}),
+        "the contract's reply"
+    );
+    let p = wb
+        .recv_type_within("asobi.presence.changed", FRAME_TIMEOUT)
+        .await;
+    assert_eq!(p["payload"]["status"], json!({"mode": "away"}));
+    let f = s
+        .get("/api/v1/friends?presence=true", Some(&b.access_token))
+        .await;
+    assert_eq!(
+        f.body["friends"][0]["presence"],
+        json!({"online": true, "status": {"mode": "away"}})
+    );
+    let f = s.get("/api/v1/friends", Some(&b.access_token)).await;
+    assert!(
+        f.body["friends"][0].get("presence").is_none(),
+        "only when asked"
+    );
+
+    let wa2 = s.ws_as(&a).await;
+    drop(wa1);
+    // Still online through the second socket: the next change Ben sees is the last close.
+    drop(wa2);
+    let p = wb
+        .recv_type_within("asobi.presence.changed", FRAME_TIMEOUT)
+        .await;
+    assert_eq!(
+        p["payload"],
+        json!({"player_id": a.player_id, "online": false, "status": null}),
+        "{p}"
+    );
+    let f = s
+        .get("/api/v1/friends?presence=true", Some(&b.access_token))
+        .await;
+    assert_eq!(f.body["friends"][0]["presence"]["online"], false);
+}

@@ -74,6 +74,7 @@ client_types! {
     122 VoteCast "vote.cast";
     123 VoteVeto "vote.veto";
     124 RpcCall "rpc.call";
+    125 PresenceSubscribe "asobi.presence.subscribe";
 }
 
 /// A decoded client message.
@@ -180,6 +181,9 @@ pub enum ClientMessage {
         /// Text.
         content: String,
     },
+    /// `asobi.presence.subscribe` (our namespace): from now on this connection is told of its
+    /// accepted friends' presence.
+    PresenceSubscribe,
     /// `presence.update`.
     PresenceUpdate {
         /// Any JSON value, default `"online"`.
@@ -242,6 +246,7 @@ impl ClientMessage {
             M::ChatSend { .. } => T::ChatSend,
             M::DmSend { .. } => T::DmSend,
             M::PresenceUpdate { .. } => T::PresenceUpdate,
+            M::PresenceSubscribe => T::PresenceSubscribe,
             M::VoteCast { .. } => T::VoteCast,
             M::VoteVeto { .. } => T::VoteVeto,
             M::RpcCall { .. } => T::RpcCall,
@@ -282,6 +287,7 @@ impl ClientMessage {
                 }
             }
             T::MatchLeave => ClientMessage::MatchLeave,
+            T::PresenceSubscribe => ClientMessage::PresenceSubscribe,
             T::MatchInput => ClientMessage::MatchInput(normalise_input(payload, true)?),
             T::MatchmakerAdd => {
                 let p = Fields::optional(payload)?;
@@ -423,7 +429,7 @@ impl ClientMessage {
                 opt(&mut m, "wire", wire.clone().map(Value::from));
                 Value::Object(m)
             }
-            M::SessionHeartbeat | M::MatchLeave | M::WorldLeave => json!({}),
+            M::SessionHeartbeat | M::MatchLeave | M::WorldLeave | M::PresenceSubscribe => json!({}),
             M::MatchList(f) | M::WorldList(f) => {
                 let mut m = Map::new();
                 opt(&mut m, "mode", f.mode.clone().map(Value::from));
@@ -861,7 +867,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        assert_eq!(ClientType::ALL.len(), 24);
+        assert_eq!(ClientType::ALL.len(), 25);
         for t in ClientType::ALL {
             assert_eq!(ClientType::from_kind(t.kind()), Some(*t));
             assert_eq!(ClientType::parse(t.as_str()), Some(*t));

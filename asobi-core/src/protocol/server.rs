@@ -149,6 +149,8 @@ server_messages! {
     43 GameError "game.error" ModuleError;
     44 RpcOk "rpc.ok" RpcOk;
     45 RpcError "rpc.error" RpcError;
+    46 PresenceSnapshot "asobi.presence.snapshot" PresenceSnapshot;
+    47 PresenceChanged "asobi.presence.changed" FriendPresence;
 }
 
 impl ServerMessage {
@@ -517,6 +519,25 @@ pub struct ChatMessage {
 pub struct Presence {
     /// Any JSON value the client sent.
     pub status: Value,
+}
+
+/// One friend's presence (`asobi.presence.*`, our namespace: the original pushes none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendPresence {
+    /// The friend.
+    pub player_id: String,
+    /// Whether they have a session open.
+    pub online: bool,
+    /// Their last `presence.update` status (`"online"` by default, null when offline).
+    pub status: Value,
+}
+
+/// `asobi.presence.snapshot`: the answer to `asobi.presence.subscribe`, every accepted
+/// friend's presence now; `asobi.presence.changed` follows for each change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceSnapshot {
+    /// Accepted friends.
+    pub friends: Vec<FriendPresence>,
 }
 
 /// `notification.new`: the stored notification row.

@@ -44,7 +44,14 @@ fn admission(app: &AppState, ip: IpAddr, origin_ok: impl FnOnce() -> bool) -> Op
 fn disconnected(app: &AppState, session_id: u64) {
     app.channels().leave_all(session_id);
     if let Some(offline) = app.sessions().remove(session_id) {
+        app.presence().unsubscribe(&offline, session_id);
         app.matches().player_offline(&offline);
         app.worlds().player_offline(&offline);
+        // The last socket closed: the player's friends see them go.
+        if !app.sessions().is_online(&offline) {
+            app.presence().clear(&offline);
+            let app = app.clone();
+            tokio::spawn(async move { crate::presence::announce(&app, &offline).await });
+        }
     }
 }

@@ -23,7 +23,8 @@ fn string_field(body: &JsonBody, key: &str) -> Result<String, ApiError> {
     })
 }
 
-/// `GET /friends?status=&limit=`: the caller's rows.
+/// `GET /friends?status=&limit=&presence=true`: the caller's rows (with each accepted
+/// friend's `presence` when asked).
 pub async fn friends(
     State(app): State<AppState>,
     Authed(me): Authed,
@@ -35,7 +36,19 @@ pub async fn friends(
         .map(String::as_str)
         .filter(|s| !s.is_empty());
     let rows = app.social().friends(&me.player_id, status, limit).await?;
-    let rows: Vec<Value> = rows.iter().map(|f| f.to_json()).collect();
+    // `?presence=true` (ours): each accepted friend's presence on this node.
+    let with_presence = q.get("presence").is_some_and(|p| p == "true");
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|f| {
+            let mut row = f.to_json();
+            if with_presence && f.status == "accepted" {
+                let p = crate::presence::presence_of(&app, &f.friend_id);
+                row["presence"] = json!({"online": p.online, "status": p.status});
+            }
+            row
+        })
+        .collect();
     Ok(Json(json!({ "friends": rows })))
 }
 

@@ -244,7 +244,18 @@ impl Session {
                 content,
             } => self.chat_send(cid, channel_id, content).await,
             M::PresenceUpdate { status } => {
-                self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }))
+                self.app
+                    .presence()
+                    .set_status(self.player_id(), status.clone());
+                self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }));
+                crate::presence::announce(&self.app, self.player_id()).await;
+            }
+            M::PresenceSubscribe => {
+                self.app
+                    .presence()
+                    .subscribe(self.player_id(), &self.handle);
+                let snapshot = crate::presence::snapshot(&self.app, self.player_id()).await;
+                self.reply(cid, ServerMessage::PresenceSnapshot(snapshot));
             }
             M::DmSend {
                 recipient_id,
@@ -623,6 +634,7 @@ impl Session {
         // way the socket is bound once, so pushes are never delivered twice. A player already
         // holding `max_sockets_per_player` other sockets is refused.
         let max = self.app.config().max_sockets_per_player;
+        let was_online = self.app.sessions().is_online(&principal.player_id);
         if !self.app.sessions().bind(
             self.handle.id(),
             &principal.player_id,
@@ -637,6 +649,11 @@ impl Session {
             return;
         }
         tracing::info!(parent: &self.span, player = %principal.player_id, "session authenticated");
+        if !was_online {
+            // The first socket: the player's friends see them arrive.
+            let (app, player) = (self.app.clone(), principal.player_id.clone());
+            tokio::spawn(async move { crate::presence::announce(&app, &player).await });
+        }
         let player_id = principal.player_id.clone();
         self.principal = Some(principal);
         let wire = self.transport.wire().to_owned();
