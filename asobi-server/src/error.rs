@@ -110,7 +110,8 @@ from_coded!(
     asobi_services::tournaments::TournamentError,
     asobi_services::notifications::NotificationError,
     asobi_services::iap::VerifyError,
-    asobi_services::chat::ChatError
+    asobi_services::chat::ChatError,
+    asobi_services::parties::PartyError
 );
 
 impl From<asobi_services::social::SocialError> for ApiError {

@@ -38,6 +38,7 @@ pub mod lua;
 pub mod matches;
 pub mod matchmaker;
 pub mod modes;
+pub mod parties;
 pub mod phases;
 pub mod presence;
 pub mod ratelimit;

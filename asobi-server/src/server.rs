@@ -230,6 +230,7 @@ pub async fn start_with_game(
         tournaments,
         notifications,
         iap,
+        parties: asobi_services::parties::Parties::new(db.clone(), clock.clone(), social.clone()),
         social,
         chat,
         channels,

@@ -55,6 +55,8 @@ pub struct Services {
     pub social: Social,
     /// Chat and direct messages.
     pub chat: Chat,
+    /// Parties.
+    pub parties: asobi_services::parties::Parties,
     /// Chat channels joined on this node (shared with game modes' `game.chat.send`).
     pub channels: Arc<crate::chat::Channels>,
 }
@@ -81,6 +83,7 @@ struct Inner {
     iap: crate::iap::Stores,
     social: Social,
     chat: Chat,
+    parties: asobi_services::parties::Parties,
     channels: Arc<crate::chat::Channels>,
     presence: crate::presence::PresenceHub,
     ready: AtomicBool,
@@ -107,6 +110,7 @@ impl AppState {
             iap,
             social,
             chat,
+            parties,
             channels,
         } = services;
         AppState(Arc::new(Inner {
@@ -127,6 +131,7 @@ impl AppState {
             iap,
             social,
             chat,
+            parties,
             channels,
             presence: crate::presence::PresenceHub::default(),
             ready: AtomicBool::new(false),
@@ -218,6 +223,11 @@ impl AppState {
     /// Chat channels joined on this node.
     pub fn channels(&self) -> &crate::chat::Channels {
         &self.0.channels
+    }
+
+    /// Parties.
+    pub fn parties(&self) -> &asobi_services::parties::Parties {
+        &self.0.parties
     }
 
     /// Presence statuses and subscriptions on this node.

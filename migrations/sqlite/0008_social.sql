@@ -47,3 +47,31 @@ CREATE TABLE chat_messages (
     sent_at      BIGINT NOT NULL
 );
 CREATE INDEX chat_messages_channel ON chat_messages (channel_id, sent_at);
+
+-- Parties (ours): a leader, members (one party per player), and invitations a player
+-- accepts or declines; only accepted members are ever queued together.
+CREATE TABLE parties (
+    id          TEXT PRIMARY KEY,
+    leader_id   TEXT NOT NULL REFERENCES players (id) ON DELETE CASCADE,
+    max_size    BIGINT NOT NULL,
+    inserted_at BIGINT NOT NULL
+);
+
+CREATE TABLE party_members (
+    party_id  TEXT NOT NULL REFERENCES parties (id) ON DELETE CASCADE,
+    player_id TEXT NOT NULL REFERENCES players (id) ON DELETE CASCADE,
+    ready     BIGINT NOT NULL,
+    joined_at BIGINT NOT NULL,
+    PRIMARY KEY (party_id, player_id)
+);
+CREATE UNIQUE INDEX party_members_player ON party_members (player_id);
+
+CREATE TABLE party_invites (
+    party_id    TEXT NOT NULL REFERENCES parties (id) ON DELETE CASCADE,
+    player_id   TEXT NOT NULL REFERENCES players (id) ON DELETE CASCADE,
+    invited_by  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    inserted_at BIGINT NOT NULL,
+    PRIMARY KEY (party_id, player_id)
+);
+CREATE INDEX party_invites_player ON party_invites (player_id);

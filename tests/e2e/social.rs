@@ -818,3 +818,266 @@ async fn friends_who_subscribe_see_presence_follow_sessions() {
         .await;
     assert_eq!(f.body["friends"][0]["presence"]["online"], false);
 }
+
+#[tokio::test]
+async fn a_party_of_three_is_matched_together_and_a_decliner_cannot_be_queued() {
+    let s = TestServer::start_with_modes(crate::modes::all(), |c| c.matchmaker_tick_ms = 100).await;
+    let (l, m1, m2, d, o) = (
+        s.register("leader").await,
+        s.register("mate1").await,
+        s.register("mate2").await,
+        s.register("decliner").await,
+        s.register("other").await,
+    );
+    let t = |a: &crate::common::Account| Some(a.access_token.clone());
+    let (mut wl, mut w1, mut w2) = (s.ws_as(&l).await, s.ws_as(&m1).await, s.ws_as(&m2).await);
+
+    let r = s
+        .post("/api/v1/parties", json!({"max_size": 4}), t(&l).as_deref())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["leader_id"], l.player_id.as_str());
+    let r = s.post("/api/v1/parties", json!({}), t(&l).as_deref()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "party.already_in_party")
+    );
+
+    for p in [&m1, &m2, &d] {
+        let r = s
+            .post(
+                &format!("/api/v1/parties/{id}/invite"),
+                json!({"player_id": p.player_id}),
+                t(&l).as_deref(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let inv = w1
+        .recv_type_within("asobi.party.invited", FRAME_TIMEOUT)
+        .await;
+    assert_eq!(inv["payload"]["party_id"], id.as_str());
+    assert_eq!(inv["payload"]["from"], l.player_id.as_str());
+    let n = w1.recv_type_within("notification.new", FRAME_TIMEOUT).await;
+    assert_eq!(n["payload"]["type"], "party_invite");
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/invite"),
+            json!({"player_id": o.player_id}),
+            t(&m1).as_deref(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "party.not_leader")
+    );
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/accept"),
+            json!({}),
+            t(&o).as_deref(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "party.not_invited")
+    );
+
+    for p in [&m1, &m2] {
+        let r = s
+            .post(
+                &format!("/api/v1/parties/{id}/accept"),
+                json!({}),
+                t(p).as_deref(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/decline"),
+            json!({}),
+            t(&d).as_deref(),
+        )
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/accept"),
+            json!({}),
+            t(&d).as_deref(),
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        "party.not_invited",
+        "declined is final until invited again"
+    );
+    loop {
+        let u = wl
+            .recv_type_within("asobi.party.updated", FRAME_TIMEOUT)
+            .await;
+        if u["payload"]["members"].as_array().unwrap().len() == 3 {
+            break;
+        }
+    }
+    let r = s
+        .post(
+            "/api/v1/parties/ready",
+            json!({"ready": true}),
+            t(&m1).as_deref(),
+        )
+        .await;
+    assert_eq!(r.body["members"][1]["ready"], true, "{}", r.body);
+    let r = s.get("/api/v1/parties/me", t(&m2).as_deref()).await;
+    let members: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["player_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            l.player_id.as_str(),
+            m1.player_id.as_str(),
+            m2.player_id.as_str()
+        ]
+    );
+    let r = s.get("/api/v1/parties/me", t(&o).as_deref()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "party.not_found")
+    );
+
+    // The decliner cannot be queued by the leader; a member cannot queue the party.
+    let r = wl
+        .request(
+            "matchmaker.add",
+            json!({"mode": "lockable", "party": [d.player_id]}),
+        )
+        .await;
+    assert_eq!(
+        r["payload"]["error"]["details"]["reason"], "party_not_accepted",
+        "{r}"
+    );
+    let r = w1
+        .request("matchmaker.add", json!({"mode": "lockable"}))
+        .await;
+    assert_eq!(
+        r["payload"]["error"]["details"]["reason"], "party_not_accepted",
+        "{r}"
+    );
+
+    // The leader queues: the three are matched into one match together.
+    let r = wl
+        .request("matchmaker.add", json!({"mode": "lockable"}))
+        .await;
+    assert_eq!(r["type"], "matchmaker.queued", "{r}");
+    let mut ids = Vec::new();
+    for w in [&mut wl, &mut w1, &mut w2] {
+        let m = w
+            .recv_type_within("match.matched", std::time::Duration::from_secs(10))
+            .await;
+        let mut roster: Vec<String> =
+            serde_json::from_value(m["payload"]["players"].clone()).unwrap();
+        roster.sort();
+        let mut want = vec![
+            l.player_id.clone(),
+            m1.player_id.clone(),
+            m2.player_id.clone(),
+        ];
+        want.sort();
+        assert_eq!(roster, want);
+        ids.push(m["payload"]["match_id"].clone());
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]), "one match");
+
+    // Kick, leave (leadership passes), disband: each tells the members.
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/kick"),
+            json!({"player_id": m2.player_id}),
+            t(&l).as_deref(),
+        )
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let left = w2.recv_type_within("asobi.party.left", FRAME_TIMEOUT).await;
+    assert_eq!(left["payload"], json!({"party_id": id, "reason": "kicked"}));
+    let r = s
+        .post("/api/v1/parties/leave", json!({}), t(&l).as_deref())
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let r = s.get("/api/v1/parties/me", t(&m1).as_deref()).await;
+    assert_eq!(
+        r.body["leader_id"],
+        m1.player_id.as_str(),
+        "leadership passed on"
+    );
+    let r = s
+        .delete(&format!("/api/v1/parties/{id}"), t(&m1).as_deref())
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let left = w1.recv_type_within("asobi.party.left", FRAME_TIMEOUT).await;
+    assert_eq!(left["payload"]["reason"], "disbanded");
+    let r = s.get("/api/v1/parties/me", t(&m1).as_deref()).await;
+    assert_eq!(r.code(), "party.not_found");
+
+    // Size, blocks.
+    let r = s
+        .post("/api/v1/parties", json!({"max_size": 2}), t(&o).as_deref())
+        .await;
+    let small = r.body["id"].as_str().unwrap().to_owned();
+    s.post(
+        &format!("/api/v1/parties/{small}/invite"),
+        json!({"player_id": d.player_id}),
+        t(&o).as_deref(),
+    )
+    .await;
+    s.post(
+        &format!("/api/v1/parties/{small}/accept"),
+        json!({}),
+        t(&d).as_deref(),
+    )
+    .await;
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{small}/invite"),
+            json!({"player_id": l.player_id}),
+            t(&o).as_deref(),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "party.full"));
+    s.put(
+        &format!("/api/v1/friends/{}", o.player_id),
+        json!({"status": "blocked"}),
+        t(&m2).as_deref(),
+    )
+    .await;
+    s.post("/api/v1/parties/leave", json!({}), t(&d).as_deref())
+        .await;
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{small}/invite"),
+            json!({"player_id": m2.player_id}),
+            t(&o).as_deref(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "blocked"
+    );
+    let r = s
+        .post(
+            "/api/v1/parties",
+            json!({"max_size": 99}),
+            t(&m2).as_deref(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
+}

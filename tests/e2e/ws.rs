@@ -350,8 +350,11 @@ async fn requests_for_services_not_built_yet_get_well_formed_errors() {
         );
     }
 
-    ws.send(json!({"type": "chat.join", "cid": "q", "payload": {"channel_id": "global:lobby"}}))
-        .await;
+    // Votes are the one service left unbuilt.
+    ws.send(
+        json!({"type": "vote.cast", "cid": "q", "payload": {"vote_id": "v", "option_id": "a"}}),
+    )
+    .await;
     let e = ws.recv().await;
     assert_eq!(error_of(&e), ("not_implemented", "ws.request_failed"));
     assert_eq!(

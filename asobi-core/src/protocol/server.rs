@@ -151,6 +151,9 @@ server_messages! {
     45 RpcError "rpc.error" RpcError;
     46 PresenceSnapshot "asobi.presence.snapshot" PresenceSnapshot;
     47 PresenceChanged "asobi.presence.changed" FriendPresence;
+    48 PartyInvited "asobi.party.invited" Object;
+    49 PartyUpdated "asobi.party.updated" Object;
+    50 PartyLeft "asobi.party.left" Object;
 }
 
 impl ServerMessage {

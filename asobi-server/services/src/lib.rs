@@ -26,6 +26,7 @@ pub mod error;
 pub mod iap;
 pub mod leaderboards;
 pub mod notifications;
+pub mod parties;
 pub mod saves;
 pub mod social;
 pub mod storage;

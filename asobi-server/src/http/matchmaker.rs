@@ -55,17 +55,7 @@ pub async fn add(
                 .collect()
         })
         .unwrap_or_default();
-    let q = app
-        .matchmaker()
-        .add(
-            app.matches(),
-            app.worlds(),
-            &me.player_id,
-            &mode,
-            properties,
-            &party,
-        )
-        .await?;
+    let q = crate::parties::queue(&app, &me.player_id, &mode, properties, &party).await?;
     Ok(Json(json!({
         "ticket_id": q.ticket_id,
         "status": "pending",

@@ -12,6 +12,7 @@ mod matchmaker;
 mod middleware;
 mod notifications;
 mod ops;
+mod parties;
 mod players;
 mod saves;
 mod social;
@@ -93,6 +94,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/groups/{id}/members/{player_id}", delete(social::kick))
         .route("/chat/{channel_id}/history", get(social::chat_history))
+        .route("/parties", post(parties::create))
+        .route("/parties/me", get(parties::mine))
+        .route("/parties/leave", post(parties::leave))
+        .route("/parties/ready", post(parties::ready))
+        .route("/parties/{id}", delete(parties::disband))
+        .route("/parties/{id}/invite", post(parties::invite))
+        .route("/parties/{id}/accept", post(parties::accept))
+        .route("/parties/{id}/decline", post(parties::decline))
+        .route("/parties/{id}/kick", post(parties::kick))
         .route("/dm", post(social::dm))
         .route("/dm/{player_id}/history", get(social::dm_history))
         .route("/notifications", get(notifications::list))

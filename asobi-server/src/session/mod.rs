@@ -303,18 +303,9 @@ impl Session {
                 properties,
                 party,
             } => {
-                let added = self
-                    .app
-                    .matchmaker()
-                    .add(
-                        self.app.matches(),
-                        self.app.worlds(),
-                        self.player_id(),
-                        &mode,
-                        properties,
-                        &party,
-                    )
-                    .await;
+                let added =
+                    crate::parties::queue(&self.app, self.player_id(), &mode, properties, &party)
+                        .await;
                 match added {
                     Ok(q) => self.reply(
                         cid,

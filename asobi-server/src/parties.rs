@@ -1,0 +1,111 @@
+//! Parties on the realtime side: telling members of changes (`asobi.party.invited`,
+//! `asobi.party.updated`, `asobi.party.left`) and queueing a party as one matchmaking unit.
+//! The REST routes and the socket call these; the rules are
+//! [`asobi_services::parties`]'.
+
+use asobi_core::protocol::ServerMessage;
+use asobi_services::parties::{Change, PartyError, PartyView};
+use serde_json::{Map, Value, json};
+
+use crate::matchmaker::{MatchmakerError, Queued};
+use crate::session::OutFrame;
+use crate::state::AppState;
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `asobi.party.updated` (the party now) to every member's sessions.
+pub fn tell_members(app: &AppState, party: &PartyView) {
+    let frame = OutFrame::new(ServerMessage::PartyUpdated(object(party.to_json())), None);
+    app.sessions()
+        .push_to_players(party.member_ids().iter(), &frame);
+}
+
+/// A change's news: the party to those still in it, `asobi.party.left` to those gone.
+pub fn tell_change(app: &AppState, party_id: &str, change: &Change, reason: &str) {
+    if let Some(p) = &change.party {
+        tell_members(app, p);
+    }
+    let frame = OutFrame::new(
+        ServerMessage::PartyLeft(object(json!({"party_id": party_id, "reason": reason}))),
+        None,
+    );
+    app.sessions().push_to_players(change.gone.iter(), &frame);
+}
+
+/// The leader invites `target`: stored, `asobi.party.invited` and a `party_invite`
+/// notification to the target, the party to its members.
+pub async fn invite(
+    app: &AppState,
+    leader: &str,
+    party: &str,
+    target: &str,
+) -> Result<PartyView, PartyError> {
+    let view = app.parties().invite(leader, party, target).await?;
+    let content = json!({"party_id": party, "from": leader});
+    let frame = OutFrame::new(
+        ServerMessage::PartyInvited(object(
+            json!({"party_id": party, "from": leader, "party": view.to_json()}),
+        )),
+        None,
+    );
+    app.sessions().push_to_player(target, &frame);
+    if let Err(e) = app
+        .notifications()
+        .notify(target, "party_invite", "Party invitation", &content)
+        .await
+    {
+        tracing::warn!(error = %e, "party invitation notification not stored");
+    }
+    tell_members(app, &view);
+    Ok(view)
+}
+
+/// `matchmaker.add` and `POST /matchmaker`: a party's leader queues the party's accepted
+/// members as one unit (a `party` list, if given, may name only them); a member who does
+/// not lead cannot queue while in a party; anyone else queues alone, as before.
+pub async fn queue(
+    app: &AppState,
+    player: &str,
+    mode: &str,
+    properties: Value,
+    party_list: &[String],
+) -> Result<Queued, MatchmakerError> {
+    let party = match app.parties().mine(player).await {
+        Ok(p) if p.members.len() > 1 => Some(p),
+        Ok(_) | Err(PartyError::NotFound) => None,
+        Err(e) => return Err(MatchmakerError::Db(sqlx::Error::Protocol(e.to_string()))),
+    };
+    let Some(party) = party else {
+        return app
+            .matchmaker()
+            .add(
+                app.matches(),
+                app.worlds(),
+                player,
+                mode,
+                properties,
+                party_list,
+            )
+            .await;
+    };
+    let members = party.member_ids();
+    if party.leader_id != player || party_list.iter().any(|p| !members.contains(p)) {
+        return Err(MatchmakerError::PartyNotAccepted);
+    }
+    let others: Vec<String> = members.into_iter().filter(|m| m != player).collect();
+    app.matchmaker()
+        .add_party(
+            app.matches(),
+            app.worlds(),
+            player,
+            mode,
+            properties,
+            &others,
+        )
+        .await
+}
