@@ -193,6 +193,14 @@ fn sample_client_messages() -> Vec<ClientMessage> {
         r#"{"type":"dm.send","payload":{"recipient_id":"p2","content":"hi"}}"#,
         r#"{"type":"presence.update","payload":{"status":"away"}}"#,
         r#"{"type":"asobi.presence.subscribe","payload":{}}"#,
+        r#"{"type":"asobi.party.create","payload":{"max_size":3}}"#,
+        r#"{"type":"asobi.party.invite","payload":{"party_id":"p","player_id":"q"}}"#,
+        r#"{"type":"asobi.party.accept","payload":{"party_id":"p"}}"#,
+        r#"{"type":"asobi.party.decline","payload":{"party_id":"p"}}"#,
+        r#"{"type":"asobi.party.leave","payload":{}}"#,
+        r#"{"type":"asobi.party.kick","payload":{"party_id":"p","player_id":"q"}}"#,
+        r#"{"type":"asobi.party.disband","payload":{"party_id":"p"}}"#,
+        r#"{"type":"asobi.party.ready","payload":{"ready":false}}"#,
         r#"{"type":"vote.cast","payload":{"vote_id":"v","option_id":["a","b"]}}"#,
         r#"{"type":"vote.veto","payload":{"vote_id":"v"}}"#,
         r#"{"type":"rpc.call","cid":"r1","payload":{"protocol":1,"method":"asobi.datagram.open","params":{}}}"#,
@@ -211,7 +219,7 @@ fn every_client_type_round_trips_on_both_wires() {
     assert_eq!(
         seen.len(),
         ClientType::ALL.len(),
-        "the sample covers all 25 types"
+        "the sample covers all 33 types"
     );
     for msg in msgs {
         let text = encode_client_text(&msg, Some(&json!("9")));

@@ -1,7 +1,7 @@
 //! Parties on the realtime side: telling members of changes (`asobi.party.invited`,
 //! `asobi.party.updated`, `asobi.party.left`) and queueing a party as one matchmaking unit.
-//! The REST routes and the socket call these; the rules are
-//! [`asobi_services::parties`]'.
+//! The REST routes (`/api/v1/parties*`) and the socket (`asobi.party.*`) both call these;
+//! the rules are [`asobi_services::parties`]'.
 
 use asobi_core::protocol::ServerMessage;
 use asobi_services::parties::{Change, PartyError, PartyView};
@@ -63,6 +63,69 @@ pub async fn invite(
     }
     tell_members(app, &view);
     Ok(view)
+}
+
+/// `player` accepts: the party to its members.
+pub async fn accept(app: &AppState, player: &str, party: &str) -> Result<PartyView, PartyError> {
+    let view = app.parties().accept(player, party).await?;
+    tell_members(app, &view);
+    Ok(view)
+}
+
+/// `player` declines: the party (with the declined invitation) to its members.
+pub async fn decline(app: &AppState, player: &str, party: &str) -> Result<(), PartyError> {
+    let view = app.parties().decline(player, party).await?;
+    tell_members(app, &view);
+    Ok(())
+}
+
+/// `player` leaves their party.
+pub async fn leave(app: &AppState, player: &str) -> Result<(), PartyError> {
+    let party = app.parties().mine(player).await?.id;
+    let change = app.parties().leave(player).await?;
+    tell_change(app, &party, &change, "left");
+    Ok(())
+}
+
+/// The leader removes `target`.
+pub async fn kick(
+    app: &AppState,
+    leader: &str,
+    party: &str,
+    target: &str,
+) -> Result<(), PartyError> {
+    let change = app.parties().kick(leader, party, target).await?;
+    tell_change(app, party, &change, "kicked");
+    Ok(())
+}
+
+/// The leader disbands the party.
+pub async fn disband(app: &AppState, leader: &str, party: &str) -> Result<(), PartyError> {
+    let change = app.parties().disband(leader, party).await?;
+    tell_change(app, party, &change, "disbanded");
+    Ok(())
+}
+
+/// A member's ready state: the party to its members.
+pub async fn ready(app: &AppState, player: &str, ready: bool) -> Result<PartyView, PartyError> {
+    let view = app.parties().set_ready(player, ready).await?;
+    tell_members(app, &view);
+    Ok(view)
+}
+
+/// The socket's reason for a party failure.
+pub fn reason(e: &PartyError) -> asobi_core::protocol::Reason {
+    use asobi_core::protocol::Reason;
+    match e {
+        PartyError::NotFound => Reason::PartyNotFound,
+        PartyError::Full => Reason::PartyFull,
+        PartyError::AlreadyInParty => Reason::AlreadyInParty,
+        PartyError::NotLeader => Reason::NotPartyLeader,
+        PartyError::NotInvited => Reason::NotInvited,
+        PartyError::Blocked => Reason::NotAuthorized,
+        PartyError::Invalid(_) => Reason::InvalidPayload,
+        PartyError::Db(_) => Reason::Internal,
+    }
 }
 
 /// `matchmaker.add` and `POST /matchmaker`: a party's leader queues the party's accepted

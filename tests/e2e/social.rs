@@ -1081,3 +1081,64 @@ async fn a_party_of_three_is_matched_together_and_a_decliner_cannot_be_queued() 
         (StatusCode::BAD_REQUEST, "invalid_payload")
     );
 }
+
+#[tokio::test]
+async fn parties_over_the_socket() {
+    let s = TestServer::start().await;
+    let (l, m) = (s.register("sock_lead").await, s.register("sock_mate").await);
+    let (mut wl, mut wm) = (s.ws_as(&l).await, s.ws_as(&m).await);
+    let r = wl
+        .request("asobi.party.create", json!({"max_size": 2}))
+        .await;
+    assert_eq!(r["type"], "asobi.party.updated", "{r}");
+    let id = r["payload"]["id"].as_str().unwrap().to_owned();
+    let r = wl.request("asobi.party.create", json!({})).await;
+    assert_eq!(
+        r["payload"]["error"]["code"], "party.already_in_party",
+        "{r}"
+    );
+    assert_eq!(r["payload"]["reason"], "already_in_party");
+    let r = wl
+        .request(
+            "asobi.party.invite",
+            json!({"party_id": id, "player_id": m.player_id}),
+        )
+        .await;
+    assert_eq!(r["payload"]["invites"][0]["status"], "pending", "{r}");
+    wm.recv_type_within("asobi.party.invited", FRAME_TIMEOUT)
+        .await;
+    let r = wm
+        .request("asobi.party.accept", json!({"party_id": id}))
+        .await;
+    assert_eq!(r["payload"]["members"].as_array().unwrap().len(), 2, "{r}");
+    let r = wm
+        .request("asobi.party.ready", json!({"ready": true}))
+        .await;
+    assert_eq!(r["payload"]["members"][1]["ready"], true);
+    let u = loop {
+        let u = wl
+            .recv_type_within("asobi.party.updated", FRAME_TIMEOUT)
+            .await;
+        if u["payload"]["members"][1]["ready"] == true {
+            break u;
+        }
+    };
+    assert_eq!(u["payload"]["leader_id"], l.player_id.as_str());
+    let r = wm
+        .request(
+            "asobi.party.kick",
+            json!({"party_id": id, "player_id": l.player_id}),
+        )
+        .await;
+    assert_eq!(r["payload"]["error"]["code"], "party.not_leader", "{r}");
+    let r = wm.request("asobi.party.accept", json!({})).await;
+    assert_eq!(r["payload"]["reason"], "missing_field");
+    let r = wm.request("asobi.party.leave", json!({})).await;
+    assert_eq!(r["type"], "asobi.party.ok", "{r}");
+    let r = wl
+        .request("asobi.party.disband", json!({"party_id": id}))
+        .await;
+    assert_eq!(r["type"], "asobi.party.ok");
+    let r = wl.request("asobi.party.leave", json!({})).await;
+    assert_eq!(r["payload"]["error"]["code"], "party.not_found");
+}

@@ -75,6 +75,14 @@ client_types! {
     123 VoteVeto "vote.veto";
     124 RpcCall "rpc.call";
     125 PresenceSubscribe "asobi.presence.subscribe";
+    126 PartyCreate "asobi.party.create";
+    127 PartyInvite "asobi.party.invite";
+    128 PartyAccept "asobi.party.accept";
+    129 PartyDecline "asobi.party.decline";
+    130 PartyLeave "asobi.party.leave";
+    131 PartyKick "asobi.party.kick";
+    132 PartyDisband "asobi.party.disband";
+    133 PartyReady "asobi.party.ready";
 }
 
 /// A decoded client message.
@@ -184,6 +192,47 @@ pub enum ClientMessage {
     /// `asobi.presence.subscribe` (our namespace): from now on this connection is told of its
     /// accepted friends' presence.
     PresenceSubscribe,
+    /// `asobi.party.create` `{max_size?}`.
+    PartyCreate {
+        /// 2–16; absent: the default.
+        max_size: Option<i64>,
+    },
+    /// `asobi.party.invite` `{party_id, player_id}`.
+    PartyInvite {
+        /// The party.
+        party_id: String,
+        /// Who is invited.
+        player_id: String,
+    },
+    /// `asobi.party.accept` `{party_id}`.
+    PartyAccept {
+        /// The party.
+        party_id: String,
+    },
+    /// `asobi.party.decline` `{party_id}`.
+    PartyDecline {
+        /// The party.
+        party_id: String,
+    },
+    /// `asobi.party.leave`.
+    PartyLeave,
+    /// `asobi.party.kick` `{party_id, player_id}`.
+    PartyKick {
+        /// The party.
+        party_id: String,
+        /// Who is removed.
+        player_id: String,
+    },
+    /// `asobi.party.disband` `{party_id}`.
+    PartyDisband {
+        /// The party.
+        party_id: String,
+    },
+    /// `asobi.party.ready` `{ready}` (default true).
+    PartyReady {
+        /// Ready or not.
+        ready: bool,
+    },
     /// `presence.update`.
     PresenceUpdate {
         /// Any JSON value, default `"online"`.
@@ -247,6 +296,14 @@ impl ClientMessage {
             M::DmSend { .. } => T::DmSend,
             M::PresenceUpdate { .. } => T::PresenceUpdate,
             M::PresenceSubscribe => T::PresenceSubscribe,
+            M::PartyCreate { .. } => T::PartyCreate,
+            M::PartyInvite { .. } => T::PartyInvite,
+            M::PartyAccept { .. } => T::PartyAccept,
+            M::PartyDecline { .. } => T::PartyDecline,
+            M::PartyLeave => T::PartyLeave,
+            M::PartyKick { .. } => T::PartyKick,
+            M::PartyDisband { .. } => T::PartyDisband,
+            M::PartyReady { .. } => T::PartyReady,
             M::VoteCast { .. } => T::VoteCast,
             M::VoteVeto { .. } => T::VoteVeto,
             M::RpcCall { .. } => T::RpcCall,
@@ -288,6 +345,47 @@ impl ClientMessage {
             }
             T::MatchLeave => ClientMessage::MatchLeave,
             T::PresenceSubscribe => ClientMessage::PresenceSubscribe,
+            T::PartyCreate => {
+                let p = Fields::optional(payload)?;
+                let max_size = match p.raw("max_size") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(v.as_i64().ok_or(Reason::InvalidPayload)?),
+                };
+                ClientMessage::PartyCreate { max_size }
+            }
+            T::PartyInvite | T::PartyKick => {
+                let p = Fields::required(payload)?;
+                let (party_id, player_id) = (p.str("party_id")?, p.str("player_id")?);
+                if ty == T::PartyInvite {
+                    ClientMessage::PartyInvite {
+                        party_id,
+                        player_id,
+                    }
+                } else {
+                    ClientMessage::PartyKick {
+                        party_id,
+                        player_id,
+                    }
+                }
+            }
+            T::PartyAccept | T::PartyDecline | T::PartyDisband => {
+                let party_id = Fields::required(payload)?.str("party_id")?;
+                match ty {
+                    T::PartyAccept => ClientMessage::PartyAccept { party_id },
+                    T::PartyDecline => ClientMessage::PartyDecline { party_id },
+                    _ => ClientMessage::PartyDisband { party_id },
+                }
+            }
+            T::PartyLeave => ClientMessage::PartyLeave,
+            T::PartyReady => {
+                let p = Fields::optional(payload)?;
+                let ready = match p.raw("ready") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Bool(b)) => b,
+                    Some(_) => return Err(Reason::InvalidPayload.into()),
+                };
+                ClientMessage::PartyReady { ready }
+            }
             T::MatchInput => ClientMessage::MatchInput(normalise_input(payload, true)?),
             T::MatchmakerAdd => {
                 let p = Fields::optional(payload)?;
@@ -429,7 +527,29 @@ impl ClientMessage {
                 opt(&mut m, "wire", wire.clone().map(Value::from));
                 Value::Object(m)
             }
-            M::SessionHeartbeat | M::MatchLeave | M::WorldLeave | M::PresenceSubscribe => json!({}),
+            M::SessionHeartbeat
+            | M::MatchLeave
+            | M::WorldLeave
+            | M::PresenceSubscribe
+            | M::PartyLeave => json!({}),
+            M::PartyCreate { max_size } => match max_size {
+                Some(n) => json!({ "max_size": n }),
+                None => json!({}),
+            },
+            M::PartyInvite {
+                party_id,
+                player_id,
+            }
+            | M::PartyKick {
+                party_id,
+                player_id,
+            } => {
+                json!({ "party_id": party_id, "player_id": player_id })
+            }
+            M::PartyAccept { party_id }
+            | M::PartyDecline { party_id }
+            | M::PartyDisband { party_id } => json!({ "party_id": party_id }),
+            M::PartyReady { ready } => json!({ "ready": ready }),
             M::MatchList(f) | M::WorldList(f) => {
                 let mut m = Map::new();
                 opt(&mut m, "mode", f.mode.clone().map(Value::from));
@@ -867,7 +987,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        assert_eq!(ClientType::ALL.len(), 25);
+        assert_eq!(ClientType::ALL.len(), 33);
         for t in ClientType::ALL {
             assert_eq!(ClientType::from_kind(t.kind()), Some(*t));
             assert_eq!(ClientType::parse(t.as_str()), Some(*t));

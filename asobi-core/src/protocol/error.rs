@@ -298,6 +298,12 @@ reasons! {
     InputStringTooLong = "input_string_too_long" => WsRequestFailed;
     // Ours: `matchmaker.add` listed other players, who must accept a party first.
     PartyNotAccepted = "party_not_accepted" => WsRequestFailed;
+    // Ours: the `asobi.party.*` requests.
+    PartyNotFound = "party_not_found" => PartyNotFound;
+    PartyFull = "party_full" => PartyFull;
+    AlreadyInParty = "already_in_party" => PartyAlreadyInParty;
+    NotPartyLeader = "not_party_leader" => PartyNotLeader;
+    NotInvited = "not_invited" => PartyNotInvited;
     // Ours: `matchmaker.add` properties not an object, over 4 KiB or over 32 keys.
     InvalidProperties = "invalid_properties" => WsRequestFailed;
     // Ours: `session.connect` by a player already holding `max_sockets_per_player` sockets.

@@ -154,6 +154,7 @@ server_messages! {
     48 PartyInvited "asobi.party.invited" Object;
     49 PartyUpdated "asobi.party.updated" Object;
     50 PartyLeft "asobi.party.left" Object;
+    51 PartyOk "asobi.party.ok" Success;
 }
 
 impl ServerMessage {

@@ -47,8 +47,7 @@ pub async fn accept(
     Authed(me): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = app.parties().accept(&me.player_id, &id).await?;
-    crate::parties::tell_members(&app, &view);
+    let view = crate::parties::accept(&app, &me.player_id, &id).await?;
     Ok(Json(view.to_json()))
 }
 
@@ -58,8 +57,7 @@ pub async fn decline(
     Authed(me): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = app.parties().decline(&me.player_id, &id).await?;
-    crate::parties::tell_members(&app, &view);
+    crate::parties::decline(&app, &me.player_id, &id).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -68,9 +66,7 @@ pub async fn leave(
     State(app): State<AppState>,
     Authed(me): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    let party = app.parties().mine(&me.player_id).await?.id;
-    let change = app.parties().leave(&me.player_id).await?;
-    crate::parties::tell_change(&app, &party, &change, "left");
+    crate::parties::leave(&app, &me.player_id).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -82,8 +78,7 @@ pub async fn kick(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let target = body.string("player_id")?;
-    let change = app.parties().kick(&me.player_id, &id, &target).await?;
-    crate::parties::tell_change(&app, &id, &change, "kicked");
+    crate::parties::kick(&app, &me.player_id, &id, &target).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -93,8 +88,7 @@ pub async fn disband(
     Authed(me): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let change = app.parties().disband(&me.player_id, &id).await?;
-    crate::parties::tell_change(&app, &id, &change, "disbanded");
+    crate::parties::disband(&app, &me.player_id, &id).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -105,7 +99,6 @@ pub async fn ready(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let ready = body.0.get("ready").and_then(Value::as_bool).unwrap_or(true);
-    let view = app.parties().set_ready(&me.player_id, ready).await?;
-    crate::parties::tell_members(&app, &view);
+    let view = crate::parties::ready(&app, &me.player_id, ready).await?;
     Ok(Json(view.to_json()))
 }

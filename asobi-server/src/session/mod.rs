@@ -250,6 +250,14 @@ impl Session {
                 self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }));
                 crate::presence::announce(&self.app, self.player_id()).await;
             }
+            M::PartyCreate { .. }
+            | M::PartyInvite { .. }
+            | M::PartyAccept { .. }
+            | M::PartyDecline { .. }
+            | M::PartyLeave
+            | M::PartyKick { .. }
+            | M::PartyDisband { .. }
+            | M::PartyReady { .. } => self.party(cid, message).await,
             M::PresenceSubscribe => {
                 self.app
                     .presence()
@@ -522,6 +530,50 @@ impl Session {
             cid,
             request_type: Some(ty),
         });
+    }
+
+    /// `asobi.party.*`: the same functions as `/api/v1/parties*`; a change answers with the
+    /// party (`asobi.party.updated`), a departure with `asobi.party.ok`.
+    async fn party(&mut self, cid: Option<Cid>, request: ClientMessage) {
+        use crate::parties as p;
+        use ClientMessage as M;
+        let ty = request.client_type();
+        let app = self.app.clone();
+        let me = self.player_id().to_owned();
+        let done: Result<Option<asobi_services::parties::PartyView>, _> = match request {
+            M::PartyCreate { max_size } => app.parties().create(&me, max_size).await.map(Some),
+            M::PartyInvite {
+                party_id,
+                player_id,
+            } => p::invite(&app, &me, &party_id, &player_id).await.map(Some),
+            M::PartyAccept { party_id } => p::accept(&app, &me, &party_id).await.map(Some),
+            M::PartyDecline { party_id } => p::decline(&app, &me, &party_id).await.map(|()| None),
+            M::PartyLeave => p::leave(&app, &me).await.map(|()| None),
+            M::PartyKick {
+                party_id,
+                player_id,
+            } => p::kick(&app, &me, &party_id, &player_id)
+                .await
+                .map(|()| None),
+            M::PartyDisband { party_id } => p::disband(&app, &me, &party_id).await.map(|()| None),
+            M::PartyReady { ready } => p::ready(&app, &me, ready).await.map(Some),
+            _ => return,
+        };
+        match done {
+            Ok(Some(view)) => {
+                let body = match view.to_json() {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                self.reply(cid, ServerMessage::PartyUpdated(body));
+            }
+            Ok(None) => self.reply(cid, ServerMessage::PartyOk(Success::TRUE)),
+            Err(e) => self.reply_error(&InboundError {
+                reason: p::reason(&e),
+                cid,
+                request_type: Some(ty),
+            }),
+        }
     }
 
     /// `chat.join`: a well-formed channel the player may use, within the connection's cap.
