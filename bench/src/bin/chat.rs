@@ -82,7 +82,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .await?;
         tx.send(Message::text(
-            json!({"type": "chat.join", "cid": "j", "payload": {"channel_id": channel}}).to_string(),
+            json!({"type": "chat.join", "cid": "j", "payload": {"channel_id": channel}})
+                .to_string(),
         ))
         .await?;
         // Wait for the join's answer, then read chat for the rest of the run.
@@ -98,15 +99,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut local = Vec::new();
             while let Some(Ok(m)) = rx.next().await {
                 let Message::Text(t) = m else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                    continue;
+                };
                 if v["type"] == "chat.message"
-                    && let Some(sent) = v["payload"]["content"].as_str().and_then(|c| c.parse::<u64>().ok())
+                    && let Some(sent) = v["payload"]["content"]
+                        .as_str()
+                        .and_then(|c| c.parse::<u64>().ok())
                 {
                     let now = epoch.elapsed().as_micros() as u64;
                     local.push(Duration::from_micros(now.saturating_sub(sent)));
                 }
             }
-            latencies.lock().unwrap_or_else(|p| p.into_inner()).extend(local);
+            latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(local);
         });
         sinks.push((tx, channel));
     }
