@@ -72,6 +72,37 @@ impl Channels {
         }
     }
 
+    /// Removes a connection from one world's channels (`world:<id>`, `zone:<id>:…`,
+    /// `prox:<id>:…`) when it leaves that world.
+    pub fn leave_world(&self, session: u64, world: &str) {
+        let joined: Vec<String> = self
+            .lock()
+            .joined
+            .get(&session)
+            .map(|j| {
+                j.iter()
+                    .filter(|c| {
+                        *c == &format!("world:{world}")
+                            || c.starts_with(&format!("zone:{world}:"))
+                            || c.starts_with(&format!("prox:{world}:"))
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for c in joined {
+            self.leave(&c, session);
+        }
+    }
+
+    /// Removes every connection of the sessions in `sessions` from `channel` (a player
+    /// who left or was kicked from the group behind a `room:`).
+    pub fn leave_sessions(&self, channel: &str, sessions: &[u64]) {
+        for s in sessions {
+            self.leave(channel, *s);
+        }
+    }
+
     /// Removes a closed connection from every channel.
     pub fn leave_all(&self, session: u64) {
         let mut g = self.lock();
@@ -108,8 +139,16 @@ pub async fn authorize(app: &AppState, player: &str, channel: &str) -> Result<()
     let allowed = match kind {
         "global" => app.config().chat_global_channels.iter().any(|c| c == rest),
         "dm" => match rest.split_once(':') {
-            Some((a, b)) if a == player && b != player => app.chat().player_exists(b).await?,
-            Some((a, b)) if b == player && a != player => app.chat().player_exists(a).await?,
+            // The canonical id only (lower id first), and not with someone who blocked you.
+            Some((a, b)) if a.as_bytes() < b.as_bytes() && (a == player || b == player) => {
+                let other = if a == player { b } else { a };
+                app.chat().player_exists(other).await?
+                    && !app
+                        .social()
+                        .blocks(other, player)
+                        .await
+                        .map_err(ChatError::from)?
+            }
             _ => false,
         },
         "world" => in_world(app, player, rest),

@@ -25,8 +25,18 @@ pub fn tell_members(app: &AppState, party: &PartyView) {
         .push_to_players(party.member_ids().iter(), &frame);
 }
 
-/// A change's news: the party to those still in it, `asobi.party.left` to those gone.
-pub fn tell_change(app: &AppState, party_id: &str, change: &Change, reason: &str) {
+/// A change's news: the party to those still in it, `asobi.party.left` to those gone. The
+/// party's matchmaking tickets are withdrawn: it is not the unit that queued any more.
+pub async fn tell_change(app: &AppState, party_id: &str, change: &Change, reason: &str) {
+    match app.matchmaker().remove_party(party_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            party = party_id,
+            tickets = n,
+            "party changed: its tickets withdrawn"
+        ),
+        Err(e) => tracing::warn!(party = party_id, error = %e, "party tickets not withdrawn"),
+    }
     if let Some(p) = &change.party {
         tell_members(app, p);
     }
@@ -45,7 +55,11 @@ pub async fn invite(
     party: &str,
     target: &str,
 ) -> Result<PartyView, PartyError> {
-    let view = app.parties().invite(leader, party, target).await?;
+    let (view, fresh) = app.parties().invite(leader, party, target).await?;
+    if !fresh {
+        // Already pending: nothing new to tell anyone.
+        return Ok(view);
+    }
     let content = json!({"party_id": party, "from": leader});
     let frame = OutFrame::new(
         ServerMessage::PartyInvited(object(
@@ -83,7 +97,7 @@ pub async fn decline(app: &AppState, player: &str, party: &str) -> Result<(), Pa
 pub async fn leave(app: &AppState, player: &str) -> Result<(), PartyError> {
     let party = app.parties().mine(player).await?.id;
     let change = app.parties().leave(player).await?;
-    tell_change(app, &party, &change, "left");
+    tell_change(app, &party, &change, "left").await;
     Ok(())
 }
 
@@ -95,14 +109,14 @@ pub async fn kick(
     target: &str,
 ) -> Result<(), PartyError> {
     let change = app.parties().kick(leader, party, target).await?;
-    tell_change(app, party, &change, "kicked");
+    tell_change(app, party, &change, "kicked").await;
     Ok(())
 }
 
 /// The leader disbands the party.
 pub async fn disband(app: &AppState, leader: &str, party: &str) -> Result<(), PartyError> {
     let change = app.parties().disband(leader, party).await?;
-    tell_change(app, party, &change, "disbanded");
+    tell_change(app, party, &change, "disbanded").await;
     Ok(())
 }
 
@@ -162,13 +176,14 @@ pub async fn queue(
     }
     let others: Vec<String> = members.into_iter().filter(|m| m != player).collect();
     app.matchmaker()
-        .add_party(
+        .add_unit(
             app.matches(),
             app.worlds(),
             player,
             mode,
             properties,
             &others,
+            Some(&party.id),
         )
         .await
 }

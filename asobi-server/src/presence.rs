@@ -17,6 +17,8 @@ use crate::state::AppState;
 
 /// Friends a presence change is told to, at most.
 const MAX_FRIENDS: i64 = 1000;
+/// The largest status kept and pushed, encoded bytes.
+pub const MAX_STATUS_BYTES: usize = 256;
 
 /// Statuses and subscribed connections on this node.
 #[derive(Default)]
@@ -57,9 +59,16 @@ impl PresenceHub {
         }
     }
 
-    /// Records `player`'s status.
-    pub fn set_status(&self, player: &str, status: Value) {
-        self.lock().statuses.insert(player.to_owned(), status);
+    /// Records `player`'s status; true if it changed (and so is worth telling). A status
+    /// over [`MAX_STATUS_BYTES`] encoded is answered to its sender as the contract says but
+    /// neither kept nor pushed.
+    pub fn set_status(&self, player: &str, status: &Value) -> bool {
+        if status.to_string().len() > MAX_STATUS_BYTES {
+            return false;
+        }
+        let mut g = self.lock();
+        let before = g.statuses.insert(player.to_owned(), status.clone());
+        before.as_ref() != Some(status) && !(before.is_none() && status.as_str() == Some("online"))
     }
 
     /// Forgets an offline player's status.

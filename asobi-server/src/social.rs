@@ -40,6 +40,7 @@ pub fn reason(e: &ChatError) -> Reason {
         ChatError::TooLarge(_) => Reason::ContentTooLarge,
         ChatError::Blocked => Reason::Blocked,
         ChatError::RecipientNotFound => Reason::NotFound,
+        ChatError::Nul => Reason::InvalidInput,
         ChatError::Db(_) | ChatError::Corrupt(_) => Reason::Internal,
     }
 }

@@ -383,7 +383,10 @@ async fn chat_from_a_script_reaches_the_channel() {
     assert_eq!(m["payload"]["content"], "from lua");
     let r = sent(&mut ws).await;
     assert_eq!(r["sent"], true, "{r}");
-    assert_eq!(r["bad_channel"], false);
+    assert_eq!(
+        r["bad_channel"], true,
+        "plain true even when refused (lua.md §6.3)"
+    );
     assert!(r["bad"]["error"].as_str().unwrap().starts_with("send("));
     let h = s
         .get("/api/v1/chat/global:lobby/history", Some(&p.access_token))
@@ -421,8 +424,9 @@ async fn notifications_from_a_script_are_stored_and_pushed() {
     assert_eq!(
         r["many"],
         json!([p.player_id]),
-        "the unknown player was not reached"
+        "once each; the unknown player was not reached"
     );
+    assert!(r["bad_data"]["error"].is_string());
     assert!(r["bad"]["error"].as_str().unwrap().starts_with("notify("));
     assert_eq!(r["unknown"], json!({"error": "not_found"}));
 

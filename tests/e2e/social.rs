@@ -195,6 +195,20 @@ async fn a_block_stops_friend_requests_and_direct_messages() {
         .await;
     assert_eq!(r["payload"]["reason"], "blocked", "{r}");
     assert_eq!(r["payload"]["error"]["code"], "dm.blocked");
+    // Nor through the pair's chat channel.
+    let dm = asobi_services::chat::dm_channel(&a.player_id, &b.player_id);
+    let r = wa.request("chat.join", json!({"channel_id": dm})).await;
+    assert_eq!(r["payload"]["reason"], "not_authorized", "{r}");
+    let (lo, hi) = dm[3..].split_once(':').unwrap();
+    let backwards = format!("dm:{hi}:{lo}");
+    let mut wb = s.ws_as(&b).await;
+    let r = wb
+        .request("chat.join", json!({"channel_id": backwards}))
+        .await;
+    assert_eq!(
+        r["payload"]["reason"], "not_authorized",
+        "only the canonical id: {r}"
+    );
     // The blocker can still write; the block is one-way.
     let r = s
         .post(
@@ -685,6 +699,25 @@ async fn chat_channels_deliver_to_joined_connections_and_refuse_the_rest() {
     );
     let r = wc.request("chat.join", join(&room)).await;
     assert_eq!(r["payload"]["reason"], "not_authorized");
+    // Out of the group, out of its room: Ben leaves, Amy talks in the room, then the lobby.
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    s.post(
+        &format!("/api/v1/groups/{gid}/leave"),
+        json!({}),
+        Some(&b.access_token),
+    )
+    .await;
+    assert_eq!(
+        wa.request("chat.join", join(&room)).await["type"],
+        "chat.joined"
+    );
+    wa.send(say(&room, "room only")).await;
+    wa.send(say("global:lobby", "lobby")).await;
+    let m = wb.recv_type_within("chat.message", FRAME_TIMEOUT).await;
+    assert_eq!(
+        m["payload"]["content"], "lobby",
+        "the room message never reached Ben"
+    );
 
     // dm: channels are their two players'; a direct message also arrives there as chat.
     let dm = asobi_services::chat::dm_channel(&a.player_id, &b.player_id);
@@ -909,10 +942,18 @@ async fn a_party_of_three_is_matched_together_and_a_decliner_cannot_be_queued() 
             t(&d).as_deref(),
         )
         .await;
+    assert_eq!(r.code(), "party.not_invited", "declined");
+    let r = s
+        .post(
+            &format!("/api/v1/parties/{id}/invite"),
+            json!({"player_id": d.player_id}),
+            t(&l).as_deref(),
+        )
+        .await;
     assert_eq!(
-        r.code(),
-        "party.not_invited",
-        "declined is final until invited again"
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_payload"),
+        "a decline stays a decline"
     );
     loop {
         let u = wl
@@ -994,6 +1035,14 @@ async fn a_party_of_three_is_matched_together_and_a_decliner_cannot_be_queued() 
     }
     assert!(ids.iter().all(|i| *i == ids[0]), "one match");
 
+    // A party that changes is no longer the unit that queued: its tickets are withdrawn.
+    let r = wl.request("matchmaker.add", json!({"mode": "picky"})).await;
+    let ticket = r["payload"]["ticket_id"].as_str().unwrap().to_owned();
+    let r = s
+        .get(&format!("/api/v1/matchmaker/{ticket}"), t(&l).as_deref())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
     // Kick, leave (leadership passes), disband: each tells the members.
     let r = s
         .post(
@@ -1005,6 +1054,15 @@ async fn a_party_of_three_is_matched_together_and_a_decliner_cannot_be_queued() 
     assert_eq!(r.body, json!({"success": true}));
     let left = w2.recv_type_within("asobi.party.left", FRAME_TIMEOUT).await;
     assert_eq!(left["payload"], json!({"party_id": id, "reason": "kicked"}));
+    let r = s
+        .get(&format!("/api/v1/matchmaker/{ticket}"), t(&l).as_deref())
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "the party's tickets went with the kick: {}",
+        r.body
+    );
     let r = s
         .post("/api/v1/parties/leave", json!({}), t(&l).as_deref())
         .await;

@@ -44,6 +44,9 @@ pub enum ChatError {
     /// The recipient names no player.
     #[error("no such player")]
     RecipientNotFound,
+    /// Content with a NUL character (no text column can hold one).
+    #[error("content has a NUL character")]
+    Nul,
     /// Storage failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -70,6 +73,7 @@ impl Coded for ChatError {
             ChatError::TooLarge(_) => ErrorCode::DmContentTooLarge,
             ChatError::Blocked => ErrorCode::DmBlocked,
             ChatError::RecipientNotFound => ErrorCode::PlayerNotFound,
+            ChatError::Nul => ErrorCode::InvalidPayload,
             ChatError::Db(_) | ChatError::Corrupt(_) => ErrorCode::Internal,
         }
     }
@@ -92,6 +96,7 @@ impl Coded for ChatError {
             ChatError::TooLarge(_) => "content_too_large",
             ChatError::Blocked => "blocked",
             ChatError::RecipientNotFound => "not_found",
+            ChatError::Nul => "invalid_input",
             ChatError::Db(_) | ChatError::Corrupt(_) => "internal",
         }
     }
@@ -178,6 +183,9 @@ impl Chat {
         let kind = channel_kind(channel).ok_or(ChatError::InvalidChannel)?;
         if content.len() > MAX_CONTENT_BYTES {
             return Err(ChatError::TooLarge(content.len()));
+        }
+        if content.contains('\0') || sender.contains('\0') {
+            return Err(ChatError::Nul);
         }
         let m = Message {
             id: crate::new_id(),

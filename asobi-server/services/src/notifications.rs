@@ -174,8 +174,13 @@ impl Notifications {
         subject: &str,
         content: &Value,
     ) -> Result<Notification, NotificationError> {
-        if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
-            return Err(NotificationError::Invalid("type must be 1-64 bytes"));
+        if kind.is_empty() || kind.len() > MAX_KIND_BYTES || kind.contains('\0') {
+            return Err(NotificationError::Invalid(
+                "type must be 1-64 bytes without NUL",
+            ));
+        }
+        if subject.contains('\0') {
+            return Err(NotificationError::Invalid("subject has a NUL character"));
         }
         if content.to_string().len() > MAX_CONTENT_BYTES {
             return Err(NotificationError::Invalid("content is over 16 KiB"));

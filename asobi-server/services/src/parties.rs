@@ -271,13 +271,15 @@ impl Parties {
         Ok(view)
     }
 
-    /// The leader invites `target` (a player who has not blocked them, in no party yet).
+    /// The leader invites `target` (a player who has not blocked them, in no party yet);
+    /// also true if the invitation is new (false: it was already pending). A declined
+    /// invitation stays declined: the player said no to this party.
     pub async fn invite(
         &self,
         leader: &str,
         party: &str,
         target: &str,
-    ) -> Result<PartyView, PartyError> {
+    ) -> Result<(PartyView, bool), PartyError> {
         if self.social.blocks(target, leader).await? {
             return Err(PartyError::Blocked);
         }
@@ -293,10 +295,21 @@ impl Parties {
         if view.members.len() as i64 >= view.max_size {
             return Err(PartyError::Full);
         }
+        if let Some((_, status)) = view.invites.iter().find(|(p, _)| p == target) {
+            return match status.as_str() {
+                "pending" => Ok((view, false)),
+                _ => Err(PartyError::Invalid("that player declined this party")),
+            };
+        }
+        if view.invites.len() as i64 >= 2 * MAX_PARTY_SIZE {
+            return Err(PartyError::Invalid("too many invitations"));
+        }
+        if party_of_in(&mut tx, target).await?.is_some() {
+            return Err(PartyError::AlreadyInParty);
+        }
         let r = sqlx::query(
             "INSERT INTO party_invites (party_id, player_id, invited_by, status, inserted_at) \
-             VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (party_id, player_id) \
-             DO UPDATE SET status = 'pending', inserted_at = excluded.inserted_at",
+             VALUES ($1, $2, $3, 'pending', $4)",
         )
         .bind(party)
         .bind(target)
@@ -312,7 +325,7 @@ impl Parties {
         };
         let view = view_in(&mut tx, party).await?.ok_or(PartyError::NotFound)?;
         tx.commit().await?;
-        Ok(view)
+        Ok((view, true))
     }
 
     /// `player` accepts a pending invitation.

@@ -148,7 +148,16 @@ pub async fn leave_group(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     app.social().leave_group(&me.player_id, &id).await?;
+    leave_room(&app, &id, &me.player_id);
     Ok(Json(json!({"success": true})))
+}
+
+/// A player out of a group is out of its `room:` channel too, on every socket.
+fn leave_room(app: &AppState, group: &str, player: &str) {
+    app.channels().leave_sessions(
+        &format!("room:{group}"),
+        &app.sessions().session_ids_of(player),
+    );
 }
 
 /// `GET /groups/:id/members`.
@@ -184,6 +193,7 @@ pub async fn kick(
     Path((id, player)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.social().kick(&me.player_id, &id, &player).await?;
+    leave_room(&app, &id, &player);
     Ok(Json(json!({"success": true})))
 }
 

@@ -1,4 +1,5 @@
-//! `game.storage.*`, `game.leaderboard.*`, `game.economy.*` and `game.notify`/`notify_many`
+//! `game.storage.*`, `game.leaderboard.*`, `game.economy.*`, `game.notify`/`notify_many`
+//! and `game.chat.send`
 //! (`lua.md` §6.2–6.3): the same service functions
 //! REST calls, reached from a callback through [`GameServices::wait`]. Results follow the
 //! contract's conventions: wrapped (`{ok = …}` / `{error = reason}`) for reads and storage
@@ -190,8 +191,8 @@ pub fn install(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result
 }
 
 /// `game.chat.send(channel_id, sender_id, content)` (`lua.md` §6.3, plain): stored and
-/// delivered to the channel's joined connections as `sender_id` (not checked). `true`
-/// once stored; `false` if it was refused (malformed channel, content over 2,000 bytes).
+/// delivered to the channel's joined connections as `sender_id` (not checked). `true`, as
+/// the contract says, even when refused (malformed channel, content over 2,000 bytes).
 fn install_chat(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Result<()> {
     let t = lua.create_table()?;
     let s = services.clone();
@@ -206,11 +207,18 @@ fn install_chat(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Resul
             };
             let (chat, channels) = s.chat.clone();
             let r = s.wait(async move { crate::chat::send(&chat, &channels, &c, &p, &m).await });
-            Ok(Value::Boolean(matches!(r, Some(Ok(_)))))
+            if let Some(Err(e)) = r {
+                tracing::debug!(error = %e, "game.chat.send refused");
+            }
+            // Plain `true` whatever happened (lua.md §6.3); a refusal is logged.
+            Ok(Value::Boolean(true))
         })?,
     )?;
     game.raw_set("chat", t)
 }
+
+/// The most players one `game.notify_many` reaches.
+const MAX_NOTIFY_MANY: usize = 100;
 
 /// `game.notify` (wrapped: the stored notification's fields without `id`) and
 /// `game.notify_many` (plain: the ids reached), `lua.md` §6.2. Each is stored and pushed as
@@ -229,7 +237,11 @@ fn install_notify(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Res
                 };
                 let content = match &data {
                     Value::Nil => Json::Object(Default::default()),
-                    other => json_value(lua, other)?,
+                    Value::Table(_) => match to_json(lua, &data) {
+                        Ok(v) => v,
+                        Err(_) => return error(lua, "data must be convertible to JSON"),
+                    },
+                    _ => return error(lua, "data must be a table"),
                 };
                 let n = s.notifications.clone();
                 let r = s.wait(async move { n.notify(&p, &k, &subj, &content).await });
@@ -265,20 +277,34 @@ fn install_notify(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Res
             };
             let content = match &data {
                 Value::Nil => Json::Object(Default::default()),
-                other => json_value(lua, other)?,
+                Value::Table(_) => match to_json(lua, &data) {
+                    Ok(v) => v,
+                    Err(_) => return error(lua, "data must be convertible to JSON"),
+                },
+                _ => return error(lua, "data must be a table"),
             };
+            let mut unique: Vec<String> = Vec::new();
+            for p in players {
+                if !unique.contains(&p) {
+                    unique.push(p);
+                }
+            }
+            unique.truncate(MAX_NOTIFY_MANY);
+            // Filled as they are reached, so a call cut short by the wait still reports
+            // who was reached (partial failure = a shorter list).
+            let reached = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let n = s.notifications.clone();
-            let r = s.wait(async move {
-                let mut reached = Vec::new();
-                for p in players.iter().take(1000) {
-                    if n.notify(p, &k, &subj, &content).await.is_ok() {
-                        reached.push(p.clone());
+            let sink = reached.clone();
+            s.wait(async move {
+                for p in unique {
+                    if n.notify(&p, &k, &subj, &content).await.is_ok() {
+                        sink.lock().unwrap_or_else(|e| e.into_inner()).push(p);
                     }
                 }
-                reached
             });
+            let reached = std::mem::take(&mut *reached.lock().unwrap_or_else(|e| e.into_inner()));
             let out = lua.create_table()?;
-            for (i, p) in r.unwrap_or_default().into_iter().enumerate() {
+            for (i, p) in reached.into_iter().enumerate() {
                 out.raw_set(i + 1, p)?;
             }
             Ok(Value::Table(out))

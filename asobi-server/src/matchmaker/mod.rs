@@ -249,6 +249,24 @@ impl Matchmaker {
         properties: Value,
         party: &[String],
     ) -> Result<Queued, MatchmakerError> {
+        self.add_unit(matches, worlds, player_id, mode, properties, party, None)
+            .await
+    }
+
+    /// [`add_party`](Self::add_party) with the tickets tagged by `party_id` (a social
+    /// party's id), so [`remove_party`](Self::remove_party) can withdraw them when the party
+    /// changes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_unit(
+        &self,
+        matches: &Matches,
+        worlds: &Worlds,
+        player_id: &str,
+        mode: &str,
+        properties: Value,
+        party: &[String],
+        party_id: Option<&str>,
+    ) -> Result<Queued, MatchmakerError> {
         check_properties(&properties)?;
         let players_needed = target(matches, worlds, mode)
             .ok_or(MatchmakerError::UnknownMode)?
@@ -276,7 +294,8 @@ impl Matchmaker {
         if (queued + members.len() as i64) as u64 > self.config.max_queue {
             return Err(MatchmakerError::QueueFull);
         }
-        let party_id = (members.len() > 1).then(crate::auth::new_id);
+        let party_id =
+            (members.len() > 1).then(|| party_id.map_or_else(crate::auth::new_id, str::to_owned));
         let now = now_ms();
         let properties = properties.to_string();
         let mut tx = self.db.pool().begin().await?;
@@ -353,6 +372,18 @@ impl Matchmaker {
             return Err(MatchmakerError::NotOwner);
         }
         Ok(ticket)
+    }
+
+    /// Withdraws every ticket tagged `party_id` (a party whose members changed); returns how
+    /// many.
+    pub async fn remove_party(&self, party_id: &str) -> Result<u64, MatchmakerError> {
+        Ok(
+            sqlx::query("DELETE FROM matchmaker_tickets WHERE party_id = $1")
+                .bind(party_id)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Removes the caller's ticket (and, for a party, every member's: a party leaves together).

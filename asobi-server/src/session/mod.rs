@@ -244,11 +244,11 @@ impl Session {
                 content,
             } => self.chat_send(cid, channel_id, content).await,
             M::PresenceUpdate { status } => {
-                self.app
-                    .presence()
-                    .set_status(self.player_id(), status.clone());
+                let changed = self.app.presence().set_status(self.player_id(), &status);
                 self.reply(cid, ServerMessage::PresenceUpdated(Presence { status }));
-                crate::presence::announce(&self.app, self.player_id()).await;
+                if changed {
+                    crate::presence::announce(&self.app, self.player_id()).await;
+                }
             }
             M::PartyCreate { .. }
             | M::PartyInvite { .. }
@@ -282,7 +282,8 @@ impl Session {
                     Err(e) => self.reply_error(&InboundError {
                         reason: crate::social::reason(&e),
                         cid,
-                        request_type: Some(ClientType::DmSend),
+                        // `payload.type` is the matchmaker's and the input hint's only (§3).
+                        request_type: None,
                     }),
                 }
             }
@@ -356,6 +357,9 @@ impl Session {
             }
             // Leaving always succeeds; the removal frames follow the reply.
             M::WorldLeave => {
+                if let Some(w) = self.app.worlds().current(self.player_id()) {
+                    self.app.channels().leave_world(self.handle.id(), &w.id);
+                }
                 let frames = self.app.worlds().leave(self.player_id()).await;
                 self.reply(cid, ServerMessage::WorldLeft(Success::TRUE));
                 for f in frames {
@@ -537,7 +541,7 @@ impl Session {
     async fn party(&mut self, cid: Option<Cid>, request: ClientMessage) {
         use crate::parties as p;
         use ClientMessage as M;
-        let ty = request.client_type();
+
         let app = self.app.clone();
         let me = self.player_id().to_owned();
         let done: Result<Option<asobi_services::parties::PartyView>, _> = match request {
@@ -571,7 +575,7 @@ impl Session {
             Err(e) => self.reply_error(&InboundError {
                 reason: p::reason(&e),
                 cid,
-                request_type: Some(ty),
+                request_type: None,
             }),
         }
     }
@@ -581,7 +585,7 @@ impl Session {
         let refused = |reason| InboundError {
             reason,
             cid: cid.clone(),
-            request_type: Some(ClientType::ChatJoin),
+            request_type: None,
         };
         if let Err(e) = crate::chat::authorize(&self.app, self.player_id(), &channel_id).await {
             return self.reply_error(&refused(crate::social::reason(&e)));
@@ -605,7 +609,7 @@ impl Session {
         let Value::String(content) = content else {
             return;
         };
-        if content.len() > asobi_services::chat::MAX_CONTENT_BYTES {
+        if content.len() > asobi_services::chat::MAX_CONTENT_BYTES || content.contains('\0') {
             return;
         }
         let channel = channel_id.as_str().unwrap_or_default().to_owned();
@@ -630,7 +634,7 @@ impl Session {
             self.reply_error(&InboundError {
                 reason,
                 cid,
-                request_type: Some(ClientType::ChatSend),
+                request_type: None,
             });
         }
     }
@@ -678,6 +682,17 @@ impl Session {
         // holding `max_sockets_per_player` other sockets is refused.
         let max = self.app.config().max_sockets_per_player;
         let was_online = self.app.sessions().is_online(&principal.player_id);
+        if let Some(old) = self
+            .principal
+            .as_ref()
+            .filter(|old| old.player_id != principal.player_id)
+            .map(|old| old.player_id.clone())
+        {
+            // Another player takes this socket: the old one's channels and presence
+            // subscription are not the new one's to keep.
+            self.app.channels().leave_all(self.handle.id());
+            self.app.presence().unsubscribe(&old, self.handle.id());
+        }
         if !self.app.sessions().bind(
             self.handle.id(),
             &principal.player_id,

@@ -411,6 +411,14 @@ impl Sessions {
         }
     }
 
+    /// The ids of a player's sessions on this node.
+    pub fn session_ids_of(&self, player_id: &str) -> Vec<u64> {
+        self.handles_of(|b| b.player_id == player_id)
+            .iter()
+            .map(SessionHandle::id)
+            .collect()
+    }
+
     /// Whether a player has at least one authenticated socket.
     pub fn is_online(&self, player_id: &str) -> bool {
         self.lock().by_player.contains_key(player_id)

@@ -90,7 +90,8 @@ function handle_input(id, input, state)
   if input.notify then
     local r = {}
     r.one = game.notify(id, "quest_done", "Quest complete", { xp = 50 })
-    r.many = game.notify_many({ id, "nobody" }, "event", "Event starts")
+    r.many = game.notify_many({ id, id, "nobody" }, "event", "Event starts")
+    r.bad_data = game.notify(id, "x", "y", 5)
     r.bad = game.notify(id)
     r.unknown = game.notify("nobody", "x", "y")
     game.send(id, r)
