@@ -217,6 +217,18 @@ fn install_chat(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Resul
     game.raw_set("chat", t)
 }
 
+/// A notification's `data`: absent → `{}`, a table → its JSON; anything else is the
+/// `{error = …}` the call returns.
+fn notify_data(lua: &Lua, data: &Value) -> Result<Json, mlua::Result<Value>> {
+    match data {
+        Value::Nil => Ok(Json::Object(Default::default())),
+        Value::Table(_) => {
+            to_json(lua, data).map_err(|_| error(lua, "data must be convertible to JSON"))
+        }
+        _ => Err(error(lua, "data must be a table")),
+    }
+}
+
 /// The most players one `game.notify_many` reaches.
 const MAX_NOTIFY_MANY: usize = 100;
 
@@ -235,13 +247,9 @@ fn install_notify(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Res
                         "notify(player_id: string, type: string, subject: string[, data: table])",
                     );
                 };
-                let content = match &data {
-                    Value::Nil => Json::Object(Default::default()),
-                    Value::Table(_) => match to_json(lua, &data) {
-                        Ok(v) => v,
-                        Err(_) => return error(lua, "data must be convertible to JSON"),
-                    },
-                    _ => return error(lua, "data must be a table"),
+                let content = match notify_data(lua, &data) {
+                    Ok(c) => c,
+                    Err(e) => return e,
                 };
                 let n = s.notifications.clone();
                 let r = s.wait(async move { n.notify(&p, &k, &subj, &content).await });
@@ -275,14 +283,10 @@ fn install_notify(lua: &Lua, game: &Table, services: &GameServices) -> mlua::Res
                     "notify_many(player_ids: {string}, type: string, subject: string[, data: table])",
                 );
             };
-            let content = match &data {
-                Value::Nil => Json::Object(Default::default()),
-                Value::Table(_) => match to_json(lua, &data) {
-                    Ok(v) => v,
-                    Err(_) => return error(lua, "data must be convertible to JSON"),
-                },
-                _ => return error(lua, "data must be a table"),
-            };
+            let content = match notify_data(lua, &data) {
+                    Ok(c) => c,
+                    Err(e) => return e,
+                };
             let mut unique: Vec<String> = Vec::new();
             for p in players {
                 if !unique.contains(&p) {

@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asobi_services::clock::Clock;
-use asobi_services::db::Db;
 use asobi_services::economy::{Catalog, Economy, Note};
 use clap::Parser;
+
+#[path = "../shared/fresh_db.rs"]
+mod fresh_db;
 use sqlx::Row;
 
 /// Settings.
@@ -40,29 +42,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let tag = format!("{:x}", std::process::id());
-    let url = match &args.database_url {
-        Some(u) if u.starts_with("postgres") => {
-            let admin = Db::connect(u, 1).await?;
-            let schema = format!("asobi_bench_{tag}");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(admin.pool())
-                .await?;
-            admin.close().await;
-            let sep = if u.contains('?') { '&' } else { '?' };
-            format!("{u}{sep}options[search_path]={schema}")
-        }
-        Some(u) => u.clone(),
-        None => format!(
-            "sqlite://{}",
-            std::env::temp_dir()
-                .join(format!("asobi-bench-economy-{tag}.db"))
-                .display()
-        ),
-    };
-    let db = Db::connect(&url, 16).await?;
-    db.migrate().await?;
-    println!("database: {}", db.backend().name());
+    let db = fresh_db::open(args.database_url.as_deref(), "economy").await?;
 
     let economy = Economy::new(db.clone(), Clock::system());
     let catalog: Catalog = serde_json::from_value(serde_json::json!({
