@@ -49,10 +49,11 @@ CREATE TABLE chat_messages (
 CREATE INDEX chat_messages_channel ON chat_messages (channel_id, sent_at);
 
 -- Parties (ours): a leader, members (one party per player), and invitations a player
--- accepts or declines; only accepted members are ever queued together.
+-- accepts or declines; only accepted members are ever queued together. leader_id has no
+-- foreign key: erasing the leader hands the party on (the erase does it), not deletes it.
 CREATE TABLE parties (
     id          TEXT PRIMARY KEY,
-    leader_id   TEXT NOT NULL REFERENCES players (id) ON DELETE CASCADE,
+    leader_id   TEXT NOT NULL,
     max_size    BIGINT NOT NULL,
     inserted_at BIGINT NOT NULL
 );

@@ -1200,3 +1200,65 @@ async fn parties_over_the_socket() {
     let r = wl.request("asobi.party.leave", json!({})).await;
     assert_eq!(r["payload"]["error"]["code"], "party.not_found");
 }
+
+#[tokio::test]
+async fn erasing_a_player_hands_on_their_party_and_group_and_removes_their_words() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.register("leaving").await, s.register("staying").await);
+    let (ta, tb) = (Some(a.access_token.as_str()), Some(b.access_token.as_str()));
+    let party = s.post("/api/v1/parties", json!({}), ta).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.post(
+        &format!("/api/v1/parties/{party}/invite"),
+        json!({"player_id": b.player_id}),
+        ta,
+    )
+    .await;
+    s.post(&format!("/api/v1/parties/{party}/accept"), json!({}), tb)
+        .await;
+    let group = s
+        .post("/api/v1/groups", json!({"name": "Guild", "open": true}), ta)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.post(&format!("/api/v1/groups/{group}/join"), json!({}), tb)
+        .await;
+    s.post(
+        "/api/v1/dm",
+        json!({"recipient_id": b.player_id, "content": "bye"}),
+        ta,
+    )
+    .await;
+    let mut wb = s.ws_as(&b).await;
+
+    let r = s
+        .post(
+            "/api/v1/players/me/erase",
+            json!({"password": "password-123"}),
+            ta,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let u = wb
+        .recv_type_within("asobi.party.updated", FRAME_TIMEOUT)
+        .await;
+    assert_eq!(u["payload"]["leader_id"], b.player_id.as_str(), "{u}");
+    let r = s.get("/api/v1/parties/me", tb).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    let r = s.get(&format!("/api/v1/groups/{group}/members"), tb).await;
+    assert_eq!(r.body["members"][0]["role"], "owner", "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    let h = s
+        .get(&format!("/api/v1/dm/{}/history", a.player_id), tb)
+        .await;
+    assert_eq!(
+        h.body["messages"],
+        json!([]),
+        "an erased player's messages go with them"
+    );
+}

@@ -235,6 +235,17 @@ impl Chat {
             .await
     }
 
+    /// Deletes every message `player` sent (an erased player's words go with them).
+    pub async fn forget_player(&self, player: &str) -> Result<u64, ChatError> {
+        Ok(
+            sqlx::query("DELETE FROM chat_messages WHERE sender_id = $1")
+                .bind(player)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Whether `id` names a player (a `dm:` channel's other party must).
     pub async fn player_exists(&self, id: &str) -> Result<bool, ChatError> {
         if id.is_empty() || id.len() > 64 {

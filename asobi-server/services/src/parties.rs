@@ -478,6 +478,46 @@ impl Parties {
         })
     }
 
+    /// After `player` was erased (their member row went with them): the party they were in
+    /// is handed on if they led it, or deleted if nobody is left. The change, for the
+    /// members' sessions.
+    pub async fn after_erase(&self, player: &str, party: &str) -> Result<Change, PartyError> {
+        let mut tx = self.db.serialized(&format!("party:{party}")).await?;
+        let Some(view) = view_in(&mut tx, party).await? else {
+            return Ok(Change {
+                party: None,
+                gone: Vec::new(),
+            });
+        };
+        let change = match view.members.first() {
+            None => {
+                sqlx::query("DELETE FROM parties WHERE id = $1")
+                    .bind(party)
+                    .execute(&mut *tx)
+                    .await?;
+                Change {
+                    party: None,
+                    gone: Vec::new(),
+                }
+            }
+            Some(heir) => {
+                if view.leader_id == player {
+                    sqlx::query("UPDATE parties SET leader_id = $1 WHERE id = $2")
+                        .bind(&heir.player_id)
+                        .bind(party)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Change {
+                    party: view_in(&mut tx, party).await?,
+                    gone: Vec::new(),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(change)
+    }
+
     /// A member says whether they are ready.
     pub async fn set_ready(&self, player: &str, ready: bool) -> Result<PartyView, PartyError> {
         let party = self.mine(player).await?.id;

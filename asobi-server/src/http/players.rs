@@ -90,10 +90,20 @@ pub async fn erase(
     if password.is_none() && app.accounts().has_password(&me.player_id).await? {
         return Err(ApiError::missing("password"));
     }
+    // What the player belongs to, read before the rows go (foreign keys remove memberships).
+    let party = app.parties().mine(&me.player_id).await.ok().map(|p| p.id);
+    let groups = app.social().groups_of(&me.player_id).await?;
     app.accounts().erase(&me.player_id, password).await?;
-    // Saves and storage rows go with the player (foreign keys); board entries are keyed by
-    // free-form ids (bots score too), so they are deleted here.
+    // Saves, storage, friendships and memberships go with the player (foreign keys); board
+    // entries and messages are keyed by free-form ids (bots score and talk too), so they are
+    // deleted here; a party or group the player held is handed on.
     app.leaderboards().forget_player(&me.player_id).await?;
+    app.chat().forget_player(&me.player_id).await?;
+    app.social().after_erase(&groups).await?;
+    if let Some(party) = party {
+        let change = app.parties().after_erase(&me.player_id, &party).await?;
+        crate::parties::tell_change(&app, &party, &change, "left").await;
+    }
     app.sessions()
         .close_player(&me.player_id, CloseReason::REVOKED);
     tracing::info!(player = %me.player_id, "player erased");

@@ -431,6 +431,47 @@ impl Social {
         Ok(rows.iter().map(decode_member).collect::<Result<_, _>>()?)
     }
 
+    /// The groups `player` is a member of.
+    pub async fn groups_of(&self, player: &str) -> Result<Vec<String>, SocialError> {
+        let rows = sqlx::query("SELECT group_id FROM social_group_members WHERE player_id = $1")
+            .bind(player)
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// After a member was erased (their member rows went with them): each of `groups` left
+    /// without members is deleted, and one left without an owner gets the longest-standing
+    /// highest-ranked member as owner.
+    pub async fn after_erase(&self, groups: &[String]) -> Result<(), SocialError> {
+        for id in groups {
+            let mut tx = self.db.serialized(&format!("group:{id}")).await?;
+            let rest = self.members_in(&mut tx, id).await?;
+            if rest.is_empty() {
+                sqlx::query("DELETE FROM social_groups WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else if !rest.iter().any(|m| role_of(m) == Role::Owner)
+                && let Some(heir) = rest.iter().max_by(|a, b| {
+                    role_of(a)
+                        .cmp(&role_of(b))
+                        .then(b.joined_at.cmp(&a.joined_at))
+                })
+            {
+                sqlx::query("UPDATE social_group_members SET role = 'owner' WHERE id = $1")
+                    .bind(&heir.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     /// Whether `player` is a member of `group` (chat's `room:` channels).
     pub async fn is_member(&self, group: &str, player: &str) -> Result<bool, SocialError> {
         let mut conn = self.db.pool().acquire().await?;
