@@ -103,6 +103,20 @@ impl Channels {
         }
     }
 
+    /// Puts every session of `player` in `channel` (a world's automatic channels); a
+    /// connection already at its cap is skipped.
+    pub fn join_player(&self, channel: &str, sessions: &[SessionHandle]) {
+        for h in sessions {
+            if self.join(channel, h).is_err() {
+                tracing::debug!(
+                    session = h.id(),
+                    channel,
+                    "automatic chat join skipped: channel cap"
+                );
+            }
+        }
+    }
+
     /// Removes a closed connection from every channel.
     pub fn leave_all(&self, session: u64) {
         let mut g = self.lock();
@@ -137,7 +151,14 @@ pub async fn authorize(app: &AppState, player: &str, channel: &str) -> Result<()
     let kind = channel_kind(channel).ok_or(ChatError::InvalidChannel)?;
     let rest = &channel[kind.len() + 1..];
     let allowed = match kind {
-        "global" => app.config().chat_global_channels.iter().any(|c| c == rest),
+        "global" => {
+            let config = app.config();
+            config.chat_global_channels.iter().any(|c| c == rest)
+                || config
+                    .world_chat
+                    .values()
+                    .any(|w| w.global.iter().any(|c| c == rest))
+        }
         "dm" => match rest.split_once(':') {
             // The canonical id only (lower id first), and not with someone who blocked you.
             Some((a, b)) if a.as_bytes() < b.as_bytes() && (a == player || b == player) => {

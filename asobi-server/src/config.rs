@@ -281,6 +281,21 @@ pub struct Config {
     /// `global:<name>` chat channels players may use (the original declares them per mode,
     /// operator config only).
     pub chat_global_channels: Vec<String>,
+    /// Chat channels a world mode's players are put in and taken out of as they join,
+    /// cross zones and leave (`[world_chat.<mode>]`, `worlds.md` §12; operator config only).
+    pub world_chat: std::collections::BTreeMap<String, WorldChat>,
+}
+
+/// One world mode's automatic chat channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorldChat {
+    /// `world:<world_id>`.
+    pub world: bool,
+    /// `zone:<world_id>:<zx>,<zy>`, following the player's zone.
+    pub zone: bool,
+    /// `global:<name>` for each name (also usable by anyone, as `chat_global_channels`).
+    pub global: Vec<String>,
 }
 
 /// Store receipt verification (`POST /iap/apple`, `POST /iap/google`). A store whose
@@ -378,6 +393,7 @@ impl Default for Config {
             tournament_payout_batch: 500,
             iap: IapConfig::default(),
             chat_global_channels: Vec::new(),
+            world_chat: Default::default(),
         }
     }
 }
@@ -411,6 +427,7 @@ impl Default for Config {
         currencies = { gold = 100 }, items = { trophy = 1 } }]\n  \
         tournament_tick_ms = MS [1000], tournament_payout_batch = N [500]\n  \
         chat_global_channels = [\"lobby\", …]  the global:<name> chat channels\n  \
+        [world_chat.<mode>] world = BOOL, zone = BOOL, global = [\"name\", …]  channels a world's players are kept in\n  \
         [iap] apple_root = PEM, apple_bundle_id, apple_environments = [\"Production\"], google_service_account = JSON, google_package_name,\n    \
         google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \

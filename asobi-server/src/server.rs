@@ -196,6 +196,7 @@ pub async fn start_with_game(
         Some(game_services.clone()),
     ));
     worlds.set_script_modes(script_worlds);
+    worlds.set_chat(config.world_chat.clone());
     let mut background =
         vec![
             matchmaker

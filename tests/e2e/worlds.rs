@@ -683,3 +683,91 @@ async fn figures_ten_walkers_bytes_per_player_and_zone_tick_time() {
         frames
     );
 }
+
+#[tokio::test]
+async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
+    let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |c| {
+        c.world_chat.insert(
+            "walkers".into(),
+            serde_json::from_value(json!({"world": true, "zone": true, "global": ["realm"]}))
+                .unwrap(),
+        );
+    })
+    .await;
+    let (a, mut wa, joined) = enter(&s, "talker", "walkers").await;
+    let (b, mut wb, _) = enter(&s, "hearer", "walkers").await;
+    let world = joined["payload"]["world_id"].as_str().unwrap().to_owned();
+    let say = |ch: &str, text: &str| json!({"type": "chat.send", "payload": {"channel_id": ch, "content": text}});
+    let heard = |f: &Value| f["payload"]["content"].as_str().map(str::to_owned);
+
+    // Neither joined anything: the world put both in its channels.
+    for (channel, text) in [
+        (format!("world:{world}"), "to the world"),
+        (format!("zone:{world}:0,0"), "to the zone"),
+        ("global:realm".to_owned(), "to the realm"),
+    ] {
+        wa.send(say(&channel, text)).await;
+        let m = wb
+            .recv_type_within("chat.message", Duration::from_secs(5))
+            .await;
+        assert_eq!(heard(&m).as_deref(), Some(text), "{channel}: {m}");
+    }
+
+    // Amy crosses into zone (3, 0): her zone channel follows her.
+    let mut va = View::default();
+    wa.send(mv(350.0, 50.0)).await;
+    until(&mut wa, &mut va, |v| {
+        v.position((3, 0), &a.player_id).is_some()
+    })
+    .await;
+    wb.send(say(&format!("zone:{world}:0,0"), "old zone")).await;
+    wb.send(say(&format!("zone:{world}:3,0"), "new zone")).await;
+    loop {
+        let m = wa
+            .recv_type_within("chat.message", Duration::from_secs(5))
+            .await;
+        let text = heard(&m);
+        assert_ne!(
+            text.as_deref(),
+            Some("old zone"),
+            "left behind with the zone"
+        );
+        if text.as_deref() == Some("new zone") {
+            break;
+        }
+    }
+
+    // Ben leaves the world: out of all three.
+    assert_eq!(
+        wb.request("world.leave", json!({})).await["type"],
+        "world.left"
+    );
+    wa.send(say(&format!("world:{world}"), "gone")).await;
+    wa.send(say("global:realm", "gone too")).await;
+    // Amy's own copy shows both were delivered before Ben joins again.
+    loop {
+        let m = wa
+            .recv_type_within("chat.message", Duration::from_secs(5))
+            .await;
+        if heard(&m).as_deref() == Some("gone too") {
+            break;
+        }
+    }
+    let r = wb
+        .request("chat.join", json!({"channel_id": "global:realm"}))
+        .await;
+    assert_eq!(
+        r["type"], "chat.joined",
+        "anyone may use a world's global channel: {r}"
+    );
+    wa.send(say("global:realm", "back")).await;
+    let m = wb
+        .recv_type_within("chat.message", Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        heard(&m).as_deref(),
+        Some("back"),
+        "nothing reached Ben after he left: {m}"
+    );
+    let _ = b;
+}

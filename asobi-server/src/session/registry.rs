@@ -413,7 +413,7 @@ impl Sessions {
 
     /// The ids of a player's sessions on this node.
     pub fn session_ids_of(&self, player_id: &str) -> Vec<u64> {
-        self.handles_of(|b| b.player_id == player_id)
+        self.handles_of_player(player_id)
             .iter()
             .map(SessionHandle::id)
             .collect()
@@ -451,7 +451,8 @@ impl Sessions {
         }
     }
 
-    fn handles_of_player(&self, player_id: &str) -> Vec<SessionHandle> {
+    /// The handles of a player's sessions on this node.
+    pub fn handles_of_player(&self, player_id: &str) -> Vec<SessionHandle> {
         let inner = self.lock();
         let Some(ids) = inner.by_player.get(player_id) else {
             return Vec::new();

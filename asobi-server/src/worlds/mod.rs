@@ -63,6 +63,75 @@ pub(crate) struct WorldsShared {
     io: tokio::runtime::Handle,
     /// What zone and world scripts call (`game.storage`, `game.leaderboard`).
     pub(crate) services: Option<crate::game::GameServices>,
+    /// Automatic chat channels per world mode (`[world_chat.<mode>]`).
+    pub(crate) chat:
+        std::sync::RwLock<std::collections::BTreeMap<String, crate::config::WorldChat>>,
+}
+
+impl WorldsShared {
+    /// `player`'s automatic chat channels in world `world` of `mode` at zone `zone`: join
+    /// (`on`) or leave them, on every session of the player on this node.
+    pub(crate) fn world_chat(
+        &self,
+        mode: &str,
+        world: &str,
+        player: &str,
+        zone: Option<(i32, i32)>,
+        on: bool,
+    ) {
+        let Some(channels) = self.services.as_ref().map(|s| s.chat.1.clone()) else {
+            return;
+        };
+        let settings = match self.chat.read() {
+            Ok(c) => c.get(mode).cloned(),
+            Err(p) => p.into_inner().get(mode).cloned(),
+        };
+        let Some(settings) = settings else { return };
+        let mut ids = Vec::new();
+        if settings.world {
+            ids.push(format!("world:{world}"));
+        }
+        if let (true, Some((x, y))) = (settings.zone, zone) {
+            ids.push(format!("zone:{world}:{x},{y}"));
+        }
+        ids.extend(settings.global.iter().map(|g| format!("global:{g}")));
+        let sessions = self.sessions.handles_of_player(player);
+        for id in ids {
+            if on {
+                channels.join_player(&id, &sessions);
+            } else {
+                for h in &sessions {
+                    channels.leave(&id, h.id());
+                }
+            }
+        }
+    }
+
+    /// Moves `player`'s automatic zone channel from one zone to another.
+    pub(crate) fn world_chat_cross(
+        &self,
+        mode: &str,
+        world: &str,
+        player: &str,
+        from: (i32, i32),
+        to: (i32, i32),
+    ) {
+        let zone = match self.chat.read() {
+            Ok(c) => c.get(mode).is_some_and(|w| w.zone),
+            Err(p) => p.into_inner().get(mode).is_some_and(|w| w.zone),
+        };
+        let Some(channels) = self.services.as_ref().map(|s| s.chat.1.clone()) else {
+            return;
+        };
+        if !zone {
+            return;
+        }
+        let sessions = self.sessions.handles_of_player(player);
+        for h in &sessions {
+            channels.leave(&format!("zone:{world}:{},{}", from.0, from.1), h.id());
+        }
+        channels.join_player(&format!("zone:{world}:{},{}", to.0, to.1), &sessions);
+    }
 }
 
 impl WorldsShared {
@@ -154,12 +223,21 @@ impl Worlds {
             db,
             io: tokio::runtime::Handle::current(),
             services,
+            chat: Default::default(),
         });
         Worlds {
             modes: crate::modes::Registry::new(modes),
             shared,
             spawn_lock: tokio::sync::Mutex::new(()),
             sim,
+        }
+    }
+
+    /// The operator's automatic chat channels per world mode.
+    pub fn set_chat(&self, chat: std::collections::BTreeMap<String, crate::config::WorldChat>) {
+        match self.shared.chat.write() {
+            Ok(mut c) => *c = chat,
+            Err(p) => *p.into_inner() = chat,
         }
     }
 

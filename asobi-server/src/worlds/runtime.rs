@@ -820,6 +820,13 @@ impl WorldTask {
         for z in ring {
             frames.extend(self.subscribe(player_id, z));
         }
+        self.shared.world_chat(
+            &self.mode.descriptor.name,
+            &self.id,
+            player_id,
+            Some(coord),
+            true,
+        );
         self.ever_joined = true;
         self.publish();
         Ok((self.info(), frames))
@@ -830,6 +837,13 @@ impl WorldTask {
             return Vec::new();
         };
         self.hooks.leave(player_id);
+        self.shared.world_chat(
+            &self.mode.descriptor.name,
+            &self.id,
+            player_id,
+            Some(slot.zone),
+            false,
+        );
         if let Some(e) = self.entities_mut(slot.zone) {
             e.remove(player_id);
         }
@@ -1181,6 +1195,8 @@ impl WorldTask {
                 );
                 slot.zone = to;
                 let new_ring = slot.ring.clone();
+                self.shared
+                    .world_chat_cross(&self.mode.descriptor.name, &self.id, &id, from, to);
                 let mut frames = Vec::new();
                 for z in new_ring.iter().filter(|z| !old_ring.contains(z)) {
                     frames.extend(self.subscribe(&id, *z));
@@ -1346,6 +1362,9 @@ impl WorldTask {
         for p in &players {
             self.shared.sessions.push_to_player(p, &frame);
             self.shared.forget_player(p, &self.id);
+            let zone = self.players.get(p).map(|s| s.zone);
+            self.shared
+                .world_chat(&self.mode.descriptor.name, &self.id, p, zone, false);
         }
         self.shared.record(MatchRecord {
             id: self.id.clone(),
