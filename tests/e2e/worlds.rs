@@ -737,6 +737,22 @@ async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
         }
     }
 
+    // prox: channels are the world's members' too (joined explicitly here).
+    let prox = format!("prox:{world}:1,0");
+    for w in [&mut wa, &mut wb] {
+        let r = w.request("chat.join", json!({"channel_id": prox})).await;
+        assert_eq!(r["type"], "chat.joined", "{r}");
+    }
+    wb.send(say(&prox, "nearby")).await;
+    loop {
+        let m = wa
+            .recv_type_within("chat.message", Duration::from_secs(5))
+            .await;
+        if heard(&m).as_deref() == Some("nearby") {
+            break;
+        }
+    }
+
     // Ben leaves the world: out of all three.
     assert_eq!(
         wb.request("world.leave", json!({})).await["type"],
