@@ -95,8 +95,7 @@ pub async fn decline(app: &AppState, player: &str, party: &str) -> Result<(), Pa
 
 /// `player` leaves their party.
 pub async fn leave(app: &AppState, player: &str) -> Result<(), PartyError> {
-    let party = app.parties().mine(player).await?.id;
-    let change = app.parties().leave(player).await?;
+    let (party, change) = app.parties().leave(player).await?;
     tell_change(app, &party, &change, "left").await;
     Ok(())
 }

@@ -389,10 +389,11 @@ impl Parties {
     }
 
     /// `player` leaves their party (the leader's leaving hands it on; the last one out
-    /// disbands it).
-    pub async fn leave(&self, player: &str) -> Result<Change, PartyError> {
+    /// disbands it); returns the party's id and the change.
+    pub async fn leave(&self, player: &str) -> Result<(String, Change), PartyError> {
         let party = self.mine(player).await?.id;
-        self.remove(&party, player, None).await
+        let change = self.remove(&party, player, None).await?;
+        Ok((party, change))
     }
 
     /// The leader removes `target`.

@@ -380,21 +380,31 @@ impl Social {
     /// longest-standing highest-ranked member; the last one out deletes it.
     pub async fn leave_group(&self, player: &str, id: &str) -> Result<(), SocialError> {
         let mut tx = self.db.serialized(&format!("group:{id}")).await?;
-        let Some(me) = member_in(&mut tx, id, player).await? else {
-            return Ok(());
-        };
-        sqlx::query("DELETE FROM social_group_members WHERE group_id = $1 AND player_id = $2")
-            .bind(id)
-            .bind(player)
-            .execute(&mut *tx)
-            .await?;
-        let rest = self.members_in(&mut tx, id).await?;
+        let gone =
+            sqlx::query("DELETE FROM social_group_members WHERE group_id = $1 AND player_id = $2")
+                .bind(id)
+                .bind(player)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if gone == 1 {
+            self.after_departure(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// After members left (or were erased): a group with nobody left is deleted; one with
+    /// no owner left (the owner was among them; only a departure removes the one owner) gets
+    /// the longest-standing highest-ranked member as owner.
+    async fn after_departure(&self, conn: &mut AnyConnection, id: &str) -> Result<(), SocialError> {
+        let rest = self.members_in(conn, id).await?;
         if rest.is_empty() {
             sqlx::query("DELETE FROM social_groups WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
-        } else if role_of(&me) == Role::Owner
+        } else if !rest.iter().any(|m| role_of(m) == Role::Owner)
             && let Some(heir) = rest.iter().max_by(|a, b| {
                 role_of(a)
                     .cmp(&role_of(b))
@@ -403,10 +413,9 @@ impl Social {
         {
             sqlx::query("UPDATE social_group_members SET role = 'owner' WHERE id = $1")
                 .bind(&heir.id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -449,24 +458,7 @@ impl Social {
     pub async fn after_erase(&self, groups: &[String]) -> Result<(), SocialError> {
         for id in groups {
             let mut tx = self.db.serialized(&format!("group:{id}")).await?;
-            let rest = self.members_in(&mut tx, id).await?;
-            if rest.is_empty() {
-                sqlx::query("DELETE FROM social_groups WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            } else if !rest.iter().any(|m| role_of(m) == Role::Owner)
-                && let Some(heir) = rest.iter().max_by(|a, b| {
-                    role_of(a)
-                        .cmp(&role_of(b))
-                        .then(b.joined_at.cmp(&a.joined_at))
-                })
-            {
-                sqlx::query("UPDATE social_group_members SET role = 'owner' WHERE id = $1")
-                    .bind(&heir.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            self.after_departure(&mut tx, id).await?;
             tx.commit().await?;
         }
         Ok(())
