@@ -294,8 +294,41 @@ pub struct WorldChat {
     pub world: bool,
     /// `zone:<world_id>:<zx>,<zy>`, following the player's zone.
     pub zone: bool,
+    /// `prox:<world_id>:<x>,<y>` for every zone within this many zones of the player's
+    /// (0 = none, at most [`WorldChat::MAX_PROXIMITY`]), following the player's zone.
+    pub proximity: u32,
     /// `global:<name>` for each name (also usable by anyone, as `chat_global_channels`).
     pub global: Vec<String>,
+}
+
+impl WorldChat {
+    /// The widest proximity: 25 `prox:` channels, leaving room in a connection's 32.
+    pub const MAX_PROXIMITY: u32 = 2;
+
+    /// The channels a player in `world`, standing in `zone` (if any), belongs to.
+    pub fn channels(&self, world: &str, zone: Option<(i32, i32)>) -> Vec<String> {
+        let mut ids = Vec::new();
+        if self.world {
+            ids.push(format!("world:{world}"));
+        }
+        if let Some((x, y)) = zone {
+            if self.zone {
+                ids.push(format!("zone:{world}:{x},{y}"));
+            }
+            let n = self.proximity.min(Self::MAX_PROXIMITY) as i32;
+            for dy in -n..=n {
+                for dx in -n..=n {
+                    ids.push(format!(
+                        "prox:{world}:{},{}",
+                        x.saturating_add(dx),
+                        y.saturating_add(dy)
+                    ));
+                }
+            }
+        }
+        ids.extend(self.global.iter().map(|g| format!("global:{g}")));
+        ids
+    }
 }
 
 /// Store receipt verification (`POST /iap/apple`, `POST /iap/google`). A store whose
@@ -427,7 +460,7 @@ impl Default for Config {
         currencies = { gold = 100 }, items = { trophy = 1 } }]\n  \
         tournament_tick_ms = MS [1000], tournament_payout_batch = N [500]\n  \
         chat_global_channels = [\"lobby\", …]  the global:<name> chat channels\n  \
-        [world_chat.<mode>] world = BOOL, zone = BOOL, global = [\"name\", …]  channels a world's players are kept in\n  \
+        [world_chat.<mode>] world = BOOL, zone = BOOL, proximity = 0..2, global = [\"name\", …]  channels a world's players are kept in\n  \
         [iap] apple_root = PEM, apple_bundle_id, apple_environments = [\"Production\"], google_service_account = JSON, google_package_name,\n    \
         google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
@@ -848,6 +881,17 @@ impl Config {
                 });
             }
         }
+        for (mode, w) in &self.world_chat {
+            if w.proximity > WorldChat::MAX_PROXIMITY {
+                return Err(ConfigError::Invalid {
+                    key: "world_chat",
+                    why: format!(
+                        "{mode}: proximity must be at most {}",
+                        WorldChat::MAX_PROXIMITY
+                    ),
+                });
+            }
+        }
         if self.tournament_tick_ms == 0 {
             return invalid("tournament_tick_ms", "must be positive");
         }
@@ -1008,6 +1052,33 @@ mod tests {
         c.rate_limits.auth.count = 0;
         check(c, "rate_limits.auth");
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn world_chat_channels_follow_the_zone_and_proximity_is_bounded() {
+        let w: WorldChat =
+            toml::from_str("zone = true\nproximity = 1\nglobal = [\"realm\"]").unwrap();
+        let ids = w.channels("w1", Some((0, -1)));
+        assert_eq!(ids.len(), 1 + 9 + 1, "{ids:?}");
+        assert!(ids.contains(&"zone:w1:0,-1".to_owned()));
+        assert!(ids.contains(&"prox:w1:-1,-2".to_owned()));
+        assert!(ids.contains(&"prox:w1:1,0".to_owned()));
+        assert_eq!(w.channels("w1", None), ["global:realm"]);
+        let mut c = Config::default();
+        c.world_chat.insert(
+            "m".into(),
+            WorldChat {
+                proximity: WorldChat::MAX_PROXIMITY + 1,
+                ..WorldChat::default()
+            },
+        );
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                key: "world_chat",
+                ..
+            })
+        ));
     }
 
     #[test]

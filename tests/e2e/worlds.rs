@@ -689,8 +689,10 @@ async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
     let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |c| {
         c.world_chat.insert(
             "walkers".into(),
-            serde_json::from_value(json!({"world": true, "zone": true, "global": ["realm"]}))
-                .unwrap(),
+            serde_json::from_value(
+                json!({"world": true, "zone": true, "proximity": 1, "global": ["realm"]}),
+            )
+            .unwrap(),
         );
     })
     .await;
@@ -704,6 +706,7 @@ async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
     for (channel, text) in [
         (format!("world:{world}"), "to the world"),
         (format!("zone:{world}:0,0"), "to the zone"),
+        (format!("prox:{world}:1,0"), "to the neighbourhood"),
         ("global:realm".to_owned(), "to the realm"),
     ] {
         wa.send(say(&channel, text)).await;
@@ -713,47 +716,33 @@ async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
         assert_eq!(heard(&m).as_deref(), Some(text), "{channel}: {m}");
     }
 
-    // Amy crosses into zone (3, 0): her zone channel follows her.
+    // Amy crosses into zone (3, 0): her zone and proximity channels follow her.
     let mut va = View::default();
     wa.send(mv(350.0, 50.0)).await;
     until(&mut wa, &mut va, |v| {
         v.position((3, 0), &a.player_id).is_some()
     })
     .await;
-    wb.send(say(&format!("zone:{world}:0,0"), "old zone")).await;
-    wb.send(say(&format!("zone:{world}:3,0"), "new zone")).await;
-    loop {
+    for (channel, text) in [
+        (format!("zone:{world}:0,0"), "old zone"),
+        (format!("prox:{world}:1,0"), "old neighbourhood"),
+        (format!("zone:{world}:3,0"), "new zone"),
+        (format!("prox:{world}:2,0"), "new neighbourhood"),
+    ] {
+        wb.send(say(&channel, text)).await;
+    }
+    let mut got = Vec::new();
+    while got.len() < 2 {
         let m = wa
             .recv_type_within("chat.message", Duration::from_secs(5))
             .await;
-        let text = heard(&m);
-        assert_ne!(
-            text.as_deref(),
-            Some("old zone"),
-            "left behind with the zone"
-        );
-        if text.as_deref() == Some("new zone") {
-            break;
-        }
+        let text = heard(&m).unwrap_or_default();
+        assert!(!text.starts_with("old"), "left behind with the zone: {m}");
+        got.push(text);
     }
+    assert_eq!(got, ["new zone", "new neighbourhood"]);
 
-    // prox: channels are the world's members' too (joined explicitly here).
-    let prox = format!("prox:{world}:1,0");
-    for w in [&mut wa, &mut wb] {
-        let r = w.request("chat.join", json!({"channel_id": prox})).await;
-        assert_eq!(r["type"], "chat.joined", "{r}");
-    }
-    wb.send(say(&prox, "nearby")).await;
-    loop {
-        let m = wa
-            .recv_type_within("chat.message", Duration::from_secs(5))
-            .await;
-        if heard(&m).as_deref() == Some("nearby") {
-            break;
-        }
-    }
-
-    // Ben leaves the world: out of all three.
+    // Ben leaves the world: out of all of them.
     assert_eq!(
         wb.request("world.leave", json!({})).await["type"],
         "world.left"
@@ -786,4 +775,32 @@ async fn world_chat_channels_follow_the_player_in_and_out_of_zones() {
         "nothing reached Ben after he left: {m}"
     );
     let _ = b;
+}
+
+#[tokio::test]
+async fn a_player_back_inside_the_grace_is_back_in_the_world_chat() {
+    let s = TestServer::start_with_game(Vec::new(), world_modes::all(), |c| {
+        c.world_chat.insert(
+            "graceful".into(),
+            serde_json::from_value(json!({"world": true})).unwrap(),
+        );
+    })
+    .await;
+    let (a, wa, joined) = enter(&s, "dropper", "graceful").await;
+    let (_, mut wb, _) = enter(&s, "stayer", "graceful").await;
+    let world = joined["payload"]["world_id"].as_str().unwrap().to_owned();
+    drop(wa);
+    // Back on a new connection: the world re-binds it (keyframes) and its chat channels.
+    let mut wa = s.ws_as(&a).await;
+    let mut va = View::default();
+    until(&mut wa, &mut va, |v| {
+        v.position((0, 0), &a.player_id).is_some()
+    })
+    .await;
+    wb.send(json!({"type": "chat.send", "payload": {"channel_id": format!("world:{world}"), "content": "welcome back"}}))
+        .await;
+    let m = wa
+        .recv_type_within("chat.message", Duration::from_secs(5))
+        .await;
+    assert_eq!(m["payload"]["content"], "welcome back", "{m}");
 }

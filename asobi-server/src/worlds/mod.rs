@@ -79,24 +79,11 @@ impl WorldsShared {
         zone: Option<(i32, i32)>,
         on: bool,
     ) {
-        let Some(channels) = self.services.as_ref().map(|s| s.chat.1.clone()) else {
+        let Some((settings, channels)) = self.chat_settings(mode) else {
             return;
         };
-        let settings = match self.chat.read() {
-            Ok(c) => c.get(mode).cloned(),
-            Err(p) => p.into_inner().get(mode).cloned(),
-        };
-        let Some(settings) = settings else { return };
-        let mut ids = Vec::new();
-        if settings.world {
-            ids.push(format!("world:{world}"));
-        }
-        if let (true, Some((x, y))) = (settings.zone, zone) {
-            ids.push(format!("zone:{world}:{x},{y}"));
-        }
-        ids.extend(settings.global.iter().map(|g| format!("global:{g}")));
         let sessions = self.sessions.handles_of_player(player);
-        for id in ids {
+        for id in settings.channels(world, zone) {
             if on {
                 channels.join_player(&id, &sessions);
             } else {
@@ -107,7 +94,8 @@ impl WorldsShared {
         }
     }
 
-    /// Moves `player`'s automatic zone channel from one zone to another.
+    /// Moves `player`'s automatic zone and proximity channels from one zone to another:
+    /// out of those only the old zone gave, into those only the new one gives.
     pub(crate) fn world_chat_cross(
         &self,
         mode: &str,
@@ -116,21 +104,32 @@ impl WorldsShared {
         from: (i32, i32),
         to: (i32, i32),
     ) {
-        let zone = match self.chat.read() {
-            Ok(c) => c.get(mode).is_some_and(|w| w.zone),
-            Err(p) => p.into_inner().get(mode).is_some_and(|w| w.zone),
-        };
-        let Some(channels) = self.services.as_ref().map(|s| s.chat.1.clone()) else {
+        let Some((settings, channels)) = self.chat_settings(mode) else {
             return;
         };
-        if !zone {
-            return;
-        }
+        let before = settings.channels(world, Some(from));
+        let after = settings.channels(world, Some(to));
         let sessions = self.sessions.handles_of_player(player);
-        for h in &sessions {
-            channels.leave(&format!("zone:{world}:{},{}", from.0, from.1), h.id());
+        for id in before.iter().filter(|c| !after.contains(c)) {
+            for h in &sessions {
+                channels.leave(id, h.id());
+            }
         }
-        channels.join_player(&format!("zone:{world}:{},{}", to.0, to.1), &sessions);
+        for id in after.iter().filter(|c| !before.contains(c)) {
+            channels.join_player(id, &sessions);
+        }
+    }
+
+    fn chat_settings(
+        &self,
+        mode: &str,
+    ) -> Option<(crate::config::WorldChat, Arc<crate::chat::Channels>)> {
+        let channels = self.services.as_ref().map(|s| s.chat.1.clone())?;
+        let settings = match self.chat.read() {
+            Ok(c) => c.get(mode).cloned(),
+            Err(p) => p.into_inner().get(mode).cloned(),
+        }?;
+        Some((settings, channels))
     }
 }
 

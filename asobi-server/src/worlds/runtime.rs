@@ -869,6 +869,14 @@ impl WorldTask {
         slot.offline_since = None;
         slot.last_ack = None;
         let ring = slot.ring.clone();
+        // The new connection is put back in the world's automatic chat channels.
+        self.shared.world_chat(
+            &self.mode.descriptor.name,
+            &self.id,
+            player_id,
+            Some(slot.zone),
+            true,
+        );
         let mut frames = Vec::new();
         for z in ring {
             if self.zones.contains_key(&z) {
