@@ -26,6 +26,7 @@ pub mod chat;
 pub mod config;
 pub use asobi_services::db;
 pub mod economy_sync;
+pub mod erasure;
 pub mod error;
 pub mod forwarded;
 pub mod game;

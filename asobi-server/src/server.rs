@@ -214,10 +214,6 @@ pub async fn start_with_game(
         );
         background.push(watcher);
     }
-    background.push(accounts.clone().spawn_purge(
-        Duration::from_secs(config.purge_interval_secs),
-        i64::try_from(config.guest_purge_after_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
-    ));
     background.push(spawn_tournaments(
         tournaments.clone(),
         Duration::from_millis(config.tournament_tick_ms),
@@ -248,6 +244,17 @@ pub async fn start_with_game(
         Err(e) => tracing::error!(error = %e, "cannot restore persistent worlds"),
     }
     let state = AppState::new(config, db, services);
+    background.push(crate::erasure::spawn_purge(
+        state.clone(),
+        Duration::from_secs(state.config().purge_interval_secs),
+        i64::try_from(
+            state
+                .config()
+                .guest_purge_after_days
+                .saturating_mul(86_400_000),
+        )
+        .unwrap_or(i64::MAX),
+    ));
     let quic = if state.config().quic {
         let config = state.config();
         let identity = crate::gateway::tls::identity(config)?;

@@ -513,6 +513,24 @@ async fn expired_credentials_and_idle_guests_are_purged() {
         .await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
     let guest = crate::common::Account::from(&g.body);
+    // The guest owns an open group the kept player is in: erasing the guest hands it on.
+    let r = s
+        .post(
+            "/api/v1/groups",
+            json!({"name": "Idlers", "open": true}),
+            Some(&guest.access_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let group = r.body["id"].as_str().unwrap().to_owned();
+    let r = s
+        .post(
+            &format!("/api/v1/groups/{group}/join"),
+            json!({}),
+            Some(&kept.access_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // A used refresh token, kept until it expires for reuse detection.
     let used = kept.refresh_token.clone();
     let r = s
@@ -524,14 +542,11 @@ async fn expired_credentials_and_idle_guests_are_purged() {
     let now = asobi_server::time::now_ms();
     let day = 86_400_000;
     // Nothing has expired yet: nothing goes.
-    let p = st.accounts().purge(now, 90 * day).await.unwrap();
+    let purge = |at| asobi_server::erasure::purge(st, at, 90 * day);
+    let p = purge(now).await.unwrap();
     assert_eq!(p, asobi_server::auth::Purged::default());
     // A hundred days on, every token has expired: tokens, families and the idle guest go.
-    let p = st
-        .accounts()
-        .purge(now + 100 * day, 90 * day)
-        .await
-        .unwrap();
+    let p = purge(now + 100 * day).await.unwrap();
     assert_eq!(p.access_tokens, 3, "{p:?}");
     assert_eq!(p.refresh_tokens, 3, "{p:?}");
     assert_eq!(p.families, 2, "{p:?}");
@@ -556,6 +571,11 @@ async fn expired_credentials_and_idle_guests_are_purged() {
         )
         .await;
     assert_eq!(r.code(), "player.not_found");
+    let r = s
+        .get(&format!("/api/v1/groups/{group}/members"), Some(&token))
+        .await;
+    assert_eq!(r.body["members"][0]["role"], "owner", "{}", r.body);
+    assert_eq!(r.body["members"][0]["player_id"], kept.player_id.as_str());
 }
 
 /// Issue 15 §15: behind a trusted load balancer each client has its own budget; a client

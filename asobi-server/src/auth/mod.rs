@@ -127,7 +127,30 @@ impl AuthError {
     }
 }
 
-/// What one [`Accounts::purge`] deleted.
+/// Who agreed to an [`Accounts::erase`].
+#[derive(Debug, Clone)]
+pub enum Consent {
+    /// The player, confirming with their password when the account has one.
+    Player {
+        /// The account's password (required when it has one).
+        password: Option<String>,
+    },
+    /// An operator (`DELETE /api/v1/ops/players/:id`).
+    Operator,
+    /// The idle-guest purge, only while the guest is still idle as of `created_before`.
+    IdleGuest {
+        /// Guests created at or after this (ms) are not idle yet.
+        created_before: i64,
+    },
+}
+
+/// The condition an idle guest meets (`players` row; `$1` the creation cut-off): no
+/// password, an unclaimed guest identity older than the cut-off, no token family left.
+const IDLE_GUEST: &str = "password_hash IS NULL \
+     AND id IN (SELECT player_id FROM guest_identities WHERE claimed = 0 AND inserted_at < $1) \
+     AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.player_id = players.id)";
+
+/// What one purge deleted ([`Accounts::purge_credentials`], [`crate::erasure::purge`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     /// Expired access tokens.
@@ -628,44 +651,69 @@ impl Accounts {
         Ok(player)
     }
 
-    /// Deletes a player and everything they own. `password` must be given (and right) when
-    /// the account has one. Fails with `CredentialsChanged` if the password changed meanwhile.
-    pub async fn erase(&self, player_id: &str, password: Option<String>) -> Result<(), AuthError> {
+    /// Deletes a player's row and with it everything the database ties to it (foreign keys),
+    /// if `consent` still holds when the row goes: `Ok(false)` when an idle guest is no
+    /// longer idle. What is keyed by free-form ids is [`crate::erasure`]'s to delete.
+    pub async fn erase(&self, player_id: &str, consent: &Consent) -> Result<bool, AuthError> {
         let row = sqlx::query("SELECT password_hash FROM players WHERE id = $1")
             .bind(player_id)
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(AuthError::PlayerNotFound)?;
         let stored: Option<String> = row.try_get("password_hash")?;
-        if let Some(stored) = &stored {
-            let Some(password) = password else {
-                return Err(AuthError::ConfirmationFailed);
-            };
-            if !self
-                .verify_password(password, stored.as_str().into())
-                .await?
-            {
-                return Err(AuthError::ConfirmationFailed);
-            }
-        }
-        let deleted =
-            sqlx::query("DELETE FROM players WHERE id = $1 AND COALESCE(password_hash, '') = $2")
+        let deleted = match consent {
+            Consent::Player { password } => {
+                if let Some(stored) = &stored {
+                    let Some(password) = password else {
+                        return Err(AuthError::ConfirmationFailed);
+                    };
+                    if !self
+                        .verify_password(password.clone(), stored.as_str().into())
+                        .await?
+                    {
+                        return Err(AuthError::ConfirmationFailed);
+                    }
+                }
+                let deleted = sqlx::query(
+                    "DELETE FROM players WHERE id = $1 AND COALESCE(password_hash, '') = $2",
+                )
                 .bind(player_id)
                 .bind(stored.unwrap_or_default())
                 .execute(self.db.pool())
                 .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(AuthError::CredentialsChanged);
-        }
-        Ok(())
+                if deleted.rows_affected() == 0 {
+                    return Err(AuthError::CredentialsChanged);
+                }
+                true
+            }
+            Consent::Operator => {
+                sqlx::query("DELETE FROM players WHERE id = $1")
+                    .bind(player_id)
+                    .execute(self.db.pool())
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            Consent::IdleGuest { created_before } => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM players WHERE {IDLE_GUEST} AND id = $2"
+                )))
+                .bind(created_before)
+                .bind(player_id)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected()
+                    > 0
+            }
+        };
+        Ok(deleted)
     }
 
-    /// Deletes what has served its time (a scheduled job, [`Accounts::spawn_purge`]):
+    /// Deletes expired credentials (a scheduled job, [`crate::erasure::spawn_purge`]):
     /// expired access tokens; expired refresh tokens, used or not (a used one is kept until
-    /// then, because presenting it again must revoke its family); families left with no
-    /// token; and unclaimed guest accounts older than `guest_ttl_ms` that hold no family,
-    /// that is nobody has signed in as them within a refresh token's lifetime.
-    pub async fn purge(&self, now: i64, guest_ttl_ms: i64) -> Result<Purged, AuthError> {
+    /// then, because presenting it again must revoke its family); and families left with no
+    /// token. The count of guests is left at 0: erasing them is [`crate::erasure::purge`]'s.
+    pub async fn purge_credentials(&self, now: i64) -> Result<Purged, AuthError> {
         let pool = self.db.pool();
         let access_tokens = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
             .bind(now)
@@ -685,41 +733,32 @@ impl Accounts {
         .execute(pool)
         .await?
         .rows_affected();
-        let guests = sqlx::query(
-            "DELETE FROM players WHERE password_hash IS NULL \
-             AND id IN (SELECT player_id FROM guest_identities WHERE claimed = 0 AND inserted_at < $1) \
-             AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.player_id = players.id)",
-        )
-        .bind(now.saturating_sub(guest_ttl_ms))
-        .execute(pool)
-        .await?
-        .rows_affected();
         Ok(Purged {
             access_tokens,
             refresh_tokens,
             families,
-            guests,
+            guests: 0,
         })
     }
 
-    /// Runs [`purge`](Self::purge) every `every` until the task is aborted.
-    pub fn spawn_purge(
-        self,
-        every: std::time::Duration,
-        guest_ttl_ms: i64,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                match self.purge(now_ms(), guest_ttl_ms).await {
-                    Ok(p) if p == Purged::default() => {}
-                    Ok(p) => tracing::info!(?p, "expired credentials and idle guests purged"),
-                    Err(e) => tracing::error!(error = %e, "purge failed"),
-                }
-            }
-        })
+    /// Up to `limit` unclaimed guest accounts created before `created_before` that hold no
+    /// token family, that is nobody has signed in as them within a refresh token's lifetime.
+    pub async fn idle_guests(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, AuthError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM players WHERE {IDLE_GUEST} ORDER BY id LIMIT $2"
+        )))
+        .bind(created_before)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Whether the player has a password (erase needs it confirmed).

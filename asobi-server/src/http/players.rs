@@ -6,9 +6,8 @@ use axum::extract::{Path, State};
 use serde_json::{Map, Value, json};
 
 use super::extract::{Authed, JsonBody};
-use crate::auth::PlayerUpdate;
+use crate::auth::{Consent, PlayerUpdate};
 use crate::error::ApiError;
-use crate::session::CloseReason;
 use crate::state::AppState;
 
 /// Largest encoded `metadata` object.
@@ -90,22 +89,6 @@ pub async fn erase(
     if password.is_none() && app.accounts().has_password(&me.player_id).await? {
         return Err(ApiError::missing("password"));
     }
-    // What the player belongs to, read before the rows go (foreign keys remove memberships).
-    let party = app.parties().mine(&me.player_id).await.ok().map(|p| p.id);
-    let groups = app.social().groups_of(&me.player_id).await?;
-    app.accounts().erase(&me.player_id, password).await?;
-    // Saves, storage, friendships and memberships go with the player (foreign keys); board
-    // entries and messages are keyed by free-form ids (bots score and talk too), so they are
-    // deleted here; a party or group the player held is handed on.
-    app.leaderboards().forget_player(&me.player_id).await?;
-    app.chat().forget_player(&me.player_id).await?;
-    app.social().after_erase(&groups).await?;
-    if let Some(party) = party {
-        let change = app.parties().after_erase(&me.player_id, &party).await?;
-        crate::parties::tell_change(&app, &party, &change, "left").await;
-    }
-    app.sessions()
-        .close_player(&me.player_id, CloseReason::REVOKED);
-    tracing::info!(player = %me.player_id, "player erased");
+    crate::erasure::erase(&app, &me.player_id, &Consent::Player { password }).await?;
     Ok(Json(json!({"deleted": true})))
 }
