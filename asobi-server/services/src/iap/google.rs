@@ -210,10 +210,7 @@ impl GoogleVerifier {
         if config.package_name.is_empty() {
             return Err(IapConfigError::EmptyPackageName);
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = crate::outbound::client(REQUEST_TIMEOUT)
             .map_err(|e| IapConfigError::HttpClient(e.to_string()))?;
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {
@@ -368,7 +365,7 @@ impl GoogleVerifier {
                 )));
             }
         }
-        let body = read_bounded(response)
+        let body = crate::outbound::read_bounded(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| VerifyError::StoreUnavailable(format!("Play Developer API: {e}")))?;
         serde_json::from_slice(&body)
@@ -417,7 +414,7 @@ impl GoogleVerifier {
                 status.as_u16()
             )));
         }
-        let body = read_bounded(response)
+        let body = crate::outbound::read_bounded(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| VerifyError::StoreUnavailable(format!("token endpoint: {e}")))?;
         let answer: TokenAnswer = serde_json::from_slice(&body)
@@ -489,27 +486,10 @@ fn check_segment(what: &str, value: &str, max: usize) -> Result<(), VerifyError>
 }
 
 fn http_url(what: &'static str, value: &str) -> Result<Url, IapConfigError> {
-    let bad = || IapConfigError::BadUrl {
+    crate::outbound::http_url(value).ok_or_else(|| IapConfigError::BadUrl {
         what,
         url: value.to_owned(),
-    };
-    let url = Url::parse(value).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(bad());
-    }
-    Ok(url)
-}
-
-/// The body, refused past [`MAX_ANSWER_BYTES`].
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(format!("answer over {MAX_ANSWER_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    })
 }
 
 #[cfg(test)]
