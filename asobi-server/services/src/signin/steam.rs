@@ -88,7 +88,7 @@ impl SteamProvider {
     pub async fn verify(&self, ticket: &str) -> Result<Verified, (Reason, String)> {
         if ticket.is_empty()
             || ticket.len() > MAX_TICKET_HEX
-            || ticket.len() % 2 != 0
+            || !ticket.len().is_multiple_of(2)
             || !ticket.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Err((
