@@ -284,6 +284,11 @@ pub struct Config {
     /// Chat channels a world mode's players are put in and taken out of as they join,
     /// cross zones and leave (`[world_chat.<mode>]`, `worlds.md` §12; operator config only).
     pub world_chat: std::collections::BTreeMap<String, WorldChat>,
+    /// Sign-in providers for `POST /auth/oauth` and `/auth/link` (`[auth_providers.<name>]`):
+    /// `google`, `apple`, `microsoft`, `discord` need `client_ids`; `steam` needs `app_id`
+    /// and `web_api_key`; any other name is an OIDC issuer (`issuer` or `discovery_url`) or,
+    /// with `kind = "custom"`, the game's own sign-in hook.
+    pub auth_providers: std::collections::BTreeMap<String, asobi_services::signin::ProviderConfig>,
 }
 
 /// One world mode's automatic chat channels.
@@ -427,6 +432,7 @@ impl Default for Config {
             iap: IapConfig::default(),
             chat_global_channels: Vec::new(),
             world_chat: Default::default(),
+            auth_providers: Default::default(),
         }
     }
 }
@@ -462,7 +468,10 @@ impl Default for Config {
         chat_global_channels = [\"lobby\", …]  the global:<name> chat channels\n  \
         [world_chat.<mode>] world = BOOL, zone = BOOL, proximity = 0..2, global = [\"name\", …]  channels a world's players are kept in\n  \
         [iap] apple_root = PEM, apple_bundle_id, apple_environments = [\"Production\"], google_service_account = JSON, google_package_name,\n    \
-        google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n\n\
+        google_api_base; [iap.products.\"<product id>\"] currencies = {…}, items = {…}\n  \
+        [auth_providers.<name>] client_ids = [\"…\"] (google, apple, microsoft, discord; any other name\n    \
+        with issuer = URL or discovery_url = URL), app_id + web_api_key (steam), kind = \"custom\" (a game hook),\n    \
+        enabled, leeway_secs [60], key_refresh_min_secs [60], key_max_age_secs [3600], api_url, discovery_url\n\n\
         The original Asobi's deployment settings are accepted: ASOBI_PORT, ASOBI_DB_HOST, \
         ASOBI_DB_PORT, ASOBI_DB_NAME, ASOBI_DB_USER, ASOBI_DB_PASSWORD, ASOBI_CORS_ORIGINS, \
         and the game at /app/game. ASOBI_HTTP_ADDR and ASOBI_DATABASE_URL win when both are set.\n\

@@ -52,4 +52,6 @@ pub use asobi_services::time;
 pub mod worlds;
 
 pub use config::Config;
-pub use server::{RunningServer, StartError, start, start_with_game, start_with_modes};
+pub use server::{
+    Game, RunningServer, StartError, start, start_game, start_with_game, start_with_modes,
+};

@@ -2,6 +2,7 @@
 //! shutdown drain in order — `/ready` goes 503, the listener stops accepting, open sessions are
 //! closed with 1001, and the process waits for them at most `shutdown_drain_ms`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use asobi_services::economy::Economy;
 use asobi_services::leaderboards::{LeaderboardSettings, Leaderboards};
 use asobi_services::notifications::Notifications;
 use asobi_services::saves::Saves;
+use asobi_services::signin::{Providers, SignInHook};
 use asobi_services::social::Social;
 use asobi_services::storage::Storage;
 use asobi_services::tournaments::Tournaments;
@@ -102,13 +104,52 @@ pub async fn start_with_game(
     modes: Vec<MatchMode>,
     world_modes: Vec<crate::worlds::WorldMode>,
 ) -> Result<RunningServer, StartError> {
+    start_game(
+        config,
+        Game {
+            modes,
+            world_modes,
+            ..Game::default()
+        },
+    )
+    .await
+}
+
+/// What a Rust game brings to a server besides its configuration.
+#[derive(Default)]
+pub struct Game {
+    /// Match modes.
+    pub modes: Vec<MatchMode>,
+    /// World modes.
+    pub world_modes: Vec<crate::worlds::WorldMode>,
+    /// The game's own sign-in, by provider name (`POST /auth/oauth` with that provider).
+    pub sign_in: HashMap<String, Arc<dyn SignInHook>>,
+}
+
+impl Game {
+    /// Adds a sign-in hook answering for `provider`.
+    pub fn sign_in(mut self, provider: &str, hook: impl SignInHook) -> Self {
+        self.sign_in.insert(provider.to_owned(), Arc::new(hook));
+        self
+    }
+}
+
+/// Like [`start`], with a Rust game's modes and sign-in hooks.
+pub async fn start_game(config: Config, game: Game) -> Result<RunningServer, StartError> {
+    let Game {
+        modes,
+        world_modes,
+        sign_in,
+    } = game;
     config
         .validate()
         .map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
+    let providers = Providers::new(&config.auth_providers, sign_in)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let db = Db::connect(&config.database_url, config.database_max_connections).await?;
     db.migrate().await?;
     let limiter = Arc::new(RateLimiter::new(config.rate_limits.clone()));
-    let accounts = Accounts::new(db.clone(), &config, limiter.clone())?;
+    let accounts = Accounts::new(db.clone(), &config, limiter.clone())?.with_providers(providers);
     let addr = config.http_addr;
     let listener = TcpListener::bind(addr)
         .await

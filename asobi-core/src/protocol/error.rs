@@ -154,6 +154,7 @@ error_codes! {
     PartyAlreadyInParty = "party.already_in_party", 409;
     PartyNotLeader = "party.not_leader", 403;
     PartyNotInvited = "party.not_invited", 403;
+    AccountBanned = "account.banned", 403;
     OpsInvalidBoardId = "ops.invalid_board_id", 400;
     OpsConfirmationMismatch = "ops.confirmation_mismatch", 400;
     OpsInvalidId = "ops.invalid_id", 400;
@@ -446,11 +447,11 @@ mod tests {
 
     #[test]
     fn the_closed_set_has_127_unique_codes() {
-        // The contract's 127, and our own `party.` domain (parties are ours, as an
-        // extension's codes would be: `rest.md` §3).
+        // The contract's 127, and our own `party.` and `account.` domains (parties and bans
+        // are ours, as an extension's codes would be: `rest.md` §3).
         let contract = ErrorCode::ALL
             .iter()
-            .filter(|c| !c.as_str().starts_with("party."))
+            .filter(|c| !c.as_str().starts_with("party.") && !c.as_str().starts_with("account."))
             .count();
         assert_eq!(contract, 127);
         let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();

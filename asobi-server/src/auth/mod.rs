@@ -87,6 +87,38 @@ pub enum AuthError {
     /// Password changed while erasing.
     #[error("credentials changed")]
     CredentialsChanged,
+    /// No such sign-in provider, or it is disabled.
+    #[error("unsupported provider")]
+    UnsupportedProvider,
+    /// The provider refused the token.
+    #[error("provider rejected the token: {}", reason.as_str())]
+    ProviderRejected {
+        /// Why (`details.reason`).
+        reason: asobi_services::signin::Reason,
+    },
+    /// That provider identity signs in to another player.
+    #[error("provider identity already linked")]
+    ProviderAlreadyLinked,
+    /// A concurrent first sign-in is creating this player.
+    #[error("already registering")]
+    AlreadyRegistering,
+    /// The player has no identity of that provider.
+    #[error("identity not found")]
+    IdentityNotFound,
+    /// Unlinking would leave no way to sign in.
+    #[error("last sign-in method")]
+    LastAuthMethod,
+    /// Only an unclaimed guest can be upgraded.
+    #[error("not an unclaimed guest")]
+    GuestNotUnclaimed,
+    /// The player is banned.
+    #[error("banned")]
+    Banned {
+        /// Until when (ms), `None` for ever.
+        until: Option<i64>,
+        /// The operator's reason, if given.
+        reason: Option<String>,
+    },
     /// Storage failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -122,7 +154,53 @@ impl AuthError {
             E::PlayerNotFound => C::PlayerNotFound,
             E::ConfirmationFailed => C::PlayerConfirmationFailed,
             E::CredentialsChanged => C::PlayerCredentialsChanged,
+            E::UnsupportedProvider => C::AuthUnsupportedProvider,
+            E::ProviderRejected { .. } => C::AuthProviderRejected,
+            E::ProviderAlreadyLinked => C::AuthProviderAlreadyLinked,
+            E::AlreadyRegistering => C::AuthAlreadyRegistering,
+            E::IdentityNotFound => C::AuthIdentityNotFound,
+            E::LastAuthMethod => C::AuthLastAuthMethod,
+            E::GuestNotUnclaimed => C::GuestNotUnclaimed,
+            E::Banned { .. } => C::AccountBanned,
             E::Db(_) | E::Secret(_) | E::Task(_) => C::Internal,
+        }
+    }
+
+    /// The `details` of the answer.
+    pub fn details(&self) -> Map<String, Value> {
+        let mut d = Map::new();
+        match self {
+            AuthError::ProviderRejected { reason } => {
+                d.insert("reason".into(), reason.as_str().into());
+            }
+            AuthError::Banned { until, reason } => {
+                d.insert("until".into(), until.map(iso8601).into());
+                d.insert("reason".into(), reason.clone().into());
+            }
+            _ => {}
+        }
+        d
+    }
+}
+
+impl From<asobi_services::signin::SignInError> for AuthError {
+    fn from(e: asobi_services::signin::SignInError) -> Self {
+        use asobi_services::signin::SignInError as S;
+        match e {
+            S::UnsupportedProvider(_) => AuthError::UnsupportedProvider,
+            S::Rejected {
+                provider,
+                reason,
+                detail,
+            } => {
+                tracing::info!(
+                    provider,
+                    reason = reason.as_str(),
+                    detail,
+                    "sign-in token refused"
+                );
+                AuthError::ProviderRejected { reason }
+            }
         }
     }
 }
@@ -145,10 +223,12 @@ pub enum Consent {
 }
 
 /// The condition an idle guest meets (`players` row; `$1` the creation cut-off): no
-/// password, an unclaimed guest identity older than the cut-off, no token family left.
+/// password, an unclaimed guest identity older than the cut-off, no token family left and
+/// no provider identity linked.
 const IDLE_GUEST: &str = "password_hash IS NULL \
      AND id IN (SELECT player_id FROM guest_identities WHERE claimed = 0 AND inserted_at < $1) \
-     AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.player_id = players.id)";
+     AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.player_id = players.id) \
+     AND NOT EXISTS (SELECT 1 FROM player_identities i WHERE i.player_id = players.id)";
 
 /// What one purge deleted ([`Accounts::purge_credentials`], [`crate::erasure::purge`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -216,6 +296,9 @@ macro_rules! player_columns {
         "id, username, display_name, avatar_url, metadata, inserted_at, updated_at"
     };
 }
+
+pub mod bans;
+pub mod identities;
 
 /// A freshly issued access/refresh pair.
 #[derive(Debug, Clone)]
@@ -285,6 +368,7 @@ pub struct Accounts {
     registration: Registration,
     guest: Option<GuestSettings>,
     limiter: Arc<RateLimiter>,
+    providers: asobi_services::signin::Providers,
 }
 
 #[derive(Clone)]
@@ -316,7 +400,19 @@ impl Accounts {
             registration: config.registration,
             guest,
             limiter,
+            providers: Default::default(),
         })
+    }
+
+    /// The sign-in providers `POST /auth/oauth` and `/auth/link` accept.
+    pub fn with_providers(mut self, providers: asobi_services::signin::Providers) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    /// The sign-in providers.
+    pub fn providers(&self) -> &asobi_services::signin::Providers {
+        &self.providers
     }
 
     /// Runs `f` with the hasher on a blocking thread once a hashing slot is free (FIFO).
@@ -778,6 +874,7 @@ impl Accounts {
         player: Player,
         created: bool,
     ) -> Result<SignIn, AuthError> {
+        Self::refuse_banned(&mut tx, &player.id).await?;
         let tokens = self.issue(&mut tx, &player.id, None).await?;
         tx.commit().await?;
         Ok(SignIn {

@@ -1,12 +1,13 @@
-//! `/api/v1/auth/*` (`rest.md` §5.1): register, login, refresh, logout, guest.
+//! `/api/v1/auth/*` (`rest.md` §5.1–5.2): register, login, refresh, logout, guest, provider
+//! sign-in, guest upgrade, link and unlink.
 
 use asobi_core::protocol::ErrorCode;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::extract::JsonBody;
+use super::extract::{Authed, JsonBody};
 use super::middleware::bearer;
 use crate::auth::{AuthError, validate_registration};
 use crate::error::ApiError;
@@ -21,7 +22,10 @@ impl From<AuthError> for ApiError {
         match e.code() {
             ErrorCode::Internal => ApiError::internal(e),
             ErrorCode::GuestRateLimited => ApiError::rate_limited(ErrorCode::GuestRateLimited, 5),
-            code => ApiError::new(code),
+            code => e
+                .details()
+                .into_iter()
+                .fold(ApiError::new(code), |api, (k, v)| api.detail(&k, v)),
         }
     }
 }
@@ -111,4 +115,77 @@ pub async fn guest(State(app): State<AppState>, body: JsonBody) -> Result<Json<V
         out["created"] = json!(true);
     }
     Ok(Json(out))
+}
+
+/// `POST /auth/oauth`: `provider`, `token` (an OIDC ID token, a Steam ticket, or the game's
+/// own), and our optional `nonce`, which the ID token must then carry.
+pub async fn oauth(State(app): State<AppState>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let provider = body.string("provider")?;
+    let token = body.string("token")?;
+    let nonce = body.opt_string("nonce");
+    let signed_in = app
+        .accounts()
+        .oauth(&provider, &token, nonce.as_deref())
+        .await?;
+    let mut out = signed_in.to_json();
+    if signed_in.created {
+        out["created"] = json!(true);
+    }
+    Ok(Json(out))
+}
+
+/// `POST /auth/guest/upgrade`: the caller, an unclaimed guest, becomes a password account;
+/// every earlier token is revoked and its sockets closed.
+pub async fn guest_upgrade(
+    State(app): State<AppState>,
+    Authed(me): Authed,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let username = body.string("username")?;
+    let password = body.string("password")?;
+    validate_registration(&username, &password, None)
+        .map_err(|fields| ApiError::validation("fields", fields))?;
+    let (signed_in, revoked) = app
+        .accounts()
+        .upgrade_guest(&me.player_id, &username, password)
+        .await?;
+    for family in &revoked {
+        app.sessions().close_family(family, CloseReason::REVOKED);
+    }
+    let mut out = signed_in.to_json();
+    out["upgraded"] = json!(true);
+    Ok(Json(out))
+}
+
+/// `POST /auth/link`: links a provider identity to the caller.
+pub async fn link(
+    State(app): State<AppState>,
+    Authed(me): Authed,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let provider = body.string("provider")?;
+    let token = body.string("token")?;
+    let nonce = body.opt_string("nonce");
+    let uid = app
+        .accounts()
+        .link_token(&me.player_id, &provider, &token, nonce.as_deref())
+        .await?;
+    Ok(Json(
+        json!({"provider": provider, "provider_uid": uid, "linked": true}),
+    ))
+}
+
+/// `DELETE /auth/unlink?provider=<name>`: unlinks the caller's identity of that provider,
+/// unless it is their last way to sign in.
+pub async fn unlink(
+    State(app): State<AppState>,
+    Authed(me): Authed,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = q
+        .get("provider")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::missing("provider"))?;
+    app.accounts().unlink(&me.player_id, provider).await?;
+    Ok(Json(json!({"success": true})))
 }
