@@ -135,10 +135,34 @@ impl TestServer {
         world_modes: Vec<asobi_server::worlds::WorldMode>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        let game = asobi_server::Game {
+            modes,
+            world_modes,
+            ..Default::default()
+        };
+        TestServer::start_on_game(database_url, game, adjust).await
+    }
+
+    /// A server with a Rust game (modes and sign-in hooks) on a fresh database.
+    pub async fn start_game(
+        game: asobi_server::Game,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let (database_url, temp_dir) = fresh_database().await;
+        let mut server = TestServer::start_on_game(database_url, game, adjust).await;
+        server.temp_dir = temp_dir;
+        server
+    }
+
+    async fn start_on_game(
+        database_url: String,
+        game: asobi_server::Game,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let temp_dir = None;
         let mut config = test_config(database_url.clone());
         adjust(&mut config);
-        let server = asobi_server::start_with_game(config, modes, world_modes)
+        let server = asobi_server::start_game(config, game)
             .await
             .expect("server starts");
         let addr = server.addr();

@@ -15,6 +15,7 @@ mod matches;
 mod matchmaker;
 mod modes;
 mod native;
+mod oauth;
 mod objects;
 mod players;
 mod prediction;
