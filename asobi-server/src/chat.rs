@@ -178,7 +178,7 @@ pub async fn authorize(app: &AppState, player: &str, channel: &str) -> Result<()
             .split_once(':')
             .is_some_and(|(world, _)| in_world(app, player, world)),
         "room" => {
-            canonical_uuid(rest)
+            asobi_services::is_canonical_id(rest)
                 && app
                     .social()
                     .is_member(rest, player)
@@ -196,15 +196,6 @@ pub async fn authorize(app: &AppState, player: &str, channel: &str) -> Result<()
 
 fn in_world(app: &AppState, player: &str, world: &str) -> bool {
     app.worlds().current(player).is_some_and(|w| w.id == world)
-}
-
-/// A lowercase hyphenated UUID, as group ids are.
-fn canonical_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
-        })
 }
 
 /// Stores a message on `channel` and delivers `chat.message` to its joined connections.
@@ -232,16 +223,4 @@ pub fn publish(channels: &Channels, m: &Message) {
         None,
     );
     channels.publish(&m.channel_id, &frame);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn group_ids_must_be_canonical_uuids() {
-        assert!(canonical_uuid("0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b"));
-        assert!(!canonical_uuid("0198F3A2-7C41-7D10-9A2B-5F0C1E2D3A4B"));
-        assert!(!canonical_uuid("0198f3a27c417d109a2b5f0c1e2d3a4b"));
-    }
 }

@@ -28,6 +28,7 @@ pub use asobi_services::db;
 pub mod economy_sync;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod forwarded;
 pub mod game;
 pub mod gateway;

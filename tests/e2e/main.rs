@@ -17,6 +17,7 @@ mod modes;
 mod native;
 mod oauth;
 mod objects;
+mod ops_players;
 mod players;
 mod prediction;
 mod saves;

@@ -288,6 +288,12 @@ impl Chat {
     }
 }
 
+/// A player's messages sent, and direct messages received, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[crate::export::PlayerData {
+    section: "messages",
+    sql: "SELECT id, channel_id, sender_id, content, sent_at FROM chat_messages WHERE sender_id = $1 OR channel_id LIKE 'dm:' || $1 || ':%' OR channel_id LIKE 'dm:%:' || $1 ORDER BY sent_at, id",
+}];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod db;
 pub mod economy;
 pub mod error;
+pub mod export;
 pub mod iap;
 pub mod leaderboards;
 pub mod notifications;
@@ -40,4 +41,28 @@ pub use error::Coded;
 /// A new row id: UUIDv7, lowercase and hyphenated (`rest.md` §2.3).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Whether `s` is an id as [`new_id`] writes them: a lowercase hyphenated UUID.
+pub fn is_canonical_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_canonical_uuids() {
+        assert!(super::is_canonical_id(&super::new_id()));
+        assert!(super::is_canonical_id(
+            "0198f3a2-7c41-7d10-9a2b-5f0c1e2d3a4b"
+        ));
+        assert!(!super::is_canonical_id(
+            "0198F3A2-7C41-7D10-9A2B-5F0C1E2D3A4B"
+        ));
+        assert!(!super::is_canonical_id("0198f3a27c417d109a2b5f0c1e2d3a4b"));
+    }
 }

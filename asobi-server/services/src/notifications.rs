@@ -287,3 +287,9 @@ impl Notifications {
         }
     }
 }
+
+/// A player's notifications, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[crate::export::PlayerData {
+    section: "notifications",
+    sql: "SELECT id, type, subject, content AS content_json, read, sent_at FROM notifications WHERE player_id = $1 ORDER BY sent_at, id",
+}];

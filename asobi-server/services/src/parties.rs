@@ -536,3 +536,15 @@ impl Parties {
         Ok(view)
     }
 }
+
+/// A player's party membership and invites, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[
+    crate::export::PlayerData {
+        section: "party_members",
+        sql: "SELECT party_id, ready, joined_at FROM party_members WHERE player_id = $1",
+    },
+    crate::export::PlayerData {
+        section: "party_invites",
+        sql: "SELECT party_id, invited_by, status, inserted_at FROM party_invites WHERE player_id = $1 ORDER BY inserted_at",
+    },
+];

@@ -316,3 +316,9 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Save, sqlx::Error> {
         updated_at: row.try_get(5)?,
     })
 }
+
+/// A player's cloud saves, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[crate::export::PlayerData {
+    section: "saves",
+    sql: "SELECT slot, data AS data_json, version, inserted_at, updated_at FROM saves WHERE player_id = $1 ORDER BY slot",
+}];

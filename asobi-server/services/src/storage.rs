@@ -536,6 +536,12 @@ fn decode(row: &AnyRow) -> Result<Object, sqlx::Error> {
     })
 }
 
+/// A player's storage objects, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[crate::export::PlayerData {
+    section: "storage",
+    sql: "SELECT collection, key, value AS value_json, version, read_perm, write_perm, inserted_at, updated_at FROM storage_objects WHERE player_id = $1 ORDER BY collection, key",
+}];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -855,6 +855,18 @@ impl Tournaments {
     }
 }
 
+/// A player's tournament entries and payouts, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[
+    crate::export::PlayerData {
+        section: "tournament_entries",
+        sql: "SELECT tournament_id, joined_at FROM tournament_entries WHERE player_id = $1 ORDER BY joined_at",
+    },
+    crate::export::PlayerData {
+        section: "tournament_payouts",
+        sql: "SELECT tournament_id, rank, score, rewards AS rewards_json, paid_at, failure FROM tournament_payouts WHERE player_id = $1 ORDER BY tournament_id",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -981,3 +981,23 @@ pub fn validate_registration(
         Err(fields)
     }
 }
+
+/// A player's the account, its sign-in methods and sign-ins (never a secret), for the export ([`crate::export`]).
+pub const EXPORT: &[asobi_services::export::PlayerData] = &[
+    asobi_services::export::PlayerData {
+        section: "account",
+        sql: "SELECT id, username, display_name, avatar_url, metadata AS metadata_json, CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS has_password, banned_until, ban_reason, inserted_at, updated_at FROM players WHERE id = $1",
+    },
+    asobi_services::export::PlayerData {
+        section: "identities",
+        sql: "SELECT provider, provider_uid, inserted_at FROM player_identities WHERE player_id = $1 ORDER BY inserted_at, provider",
+    },
+    asobi_services::export::PlayerData {
+        section: "guest_devices",
+        sql: "SELECT device_id, claimed, revoked, inserted_at FROM guest_identities WHERE player_id = $1 ORDER BY inserted_at",
+    },
+    asobi_services::export::PlayerData {
+        section: "sign_ins",
+        sql: "SELECT id, inserted_at FROM token_families WHERE player_id = $1 ORDER BY inserted_at",
+    },
+];

@@ -122,6 +122,13 @@ pub fn router(state: AppState) -> Router {
             "/ops/economy/listings/{id}",
             get(ops::economy::listing).put(ops::economy::put_listing),
         )
+        .route("/ops/players/{id}", get(ops::players::one))
+        .route("/ops/players/{id}/export", get(ops::players::export))
+        .route("/ops/players/{id}/erase", post(ops::players::erase))
+        .route(
+            "/ops/players/{id}/ban",
+            post(ops::players::ban).delete(ops::players::unban),
+        )
         .route("/health", get(health::health))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -159,3 +159,15 @@ pub async fn stats(db: &Db, player_id: &str) -> Result<(i64, i64, i64), sqlx::Er
         None => Ok((0, 0, 0)),
     }
 }
+
+/// A player's match history and stats, for the export ([`crate::export`]).
+pub const EXPORT: &[asobi_services::export::PlayerData] = &[
+    asobi_services::export::PlayerData {
+        section: "matches",
+        sql: "SELECT p.match_id, r.mode, r.status, p.outcome, r.started_at, r.finished_at FROM match_players p JOIN match_records r ON r.id = p.match_id WHERE p.player_id = $1 ORDER BY r.inserted_at, r.id",
+    },
+    asobi_services::export::PlayerData {
+        section: "stats",
+        sql: "SELECT games_played, wins, losses, updated_at FROM player_stats WHERE player_id = $1",
+    },
+];

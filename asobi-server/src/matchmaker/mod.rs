@@ -707,3 +707,9 @@ fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
 }
+
+/// A player's matchmaker tickets, for the export ([`crate::export`]).
+pub const EXPORT: &[asobi_services::export::PlayerData] = &[asobi_services::export::PlayerData {
+    section: "matchmaker_tickets",
+    sql: "SELECT id, mode, properties AS properties_json, party_id, submitted_at FROM matchmaker_tickets WHERE player_id = $1 ORDER BY submitted_at",
+}];

@@ -31,6 +31,11 @@ impl CloseReason {
         code: 1008,
         reason: "session_revoked",
     };
+    /// 1008: the player was banned.
+    pub const BANNED: CloseReason = CloseReason {
+        code: 1008,
+        reason: "banned",
+    };
     /// 1013: the client stopped reading and its queue overflowed.
     pub const SLOW_CONSUMER: CloseReason = CloseReason {
         code: 1013,

@@ -691,6 +691,26 @@ async fn remember<T: Serialize>(
     Ok(())
 }
 
+/// A player's wallets, ledger, items and claimed store transactions, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[
+    crate::export::PlayerData {
+        section: "wallets",
+        sql: "SELECT currency, balance, inserted_at, updated_at FROM wallets WHERE player_id = $1 ORDER BY currency",
+    },
+    crate::export::PlayerData {
+        section: "wallet_transactions",
+        sql: "SELECT t.id, w.currency, t.amount, t.balance_after, t.reason, t.reference_type, t.reference_id, t.metadata AS metadata_json, t.inserted_at FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id WHERE w.player_id = $1 ORDER BY t.inserted_at, t.id",
+    },
+    crate::export::PlayerData {
+        section: "inventory",
+        sql: "SELECT id, item_def_id, quantity, metadata AS metadata_json, acquired_at, updated_at FROM player_items WHERE player_id = $1 ORDER BY acquired_at, id",
+    },
+    crate::export::PlayerData {
+        section: "store_transactions",
+        sql: "SELECT store, transaction_id, product_id, receipt, inserted_at FROM iap_transactions WHERE player_id = $1 ORDER BY inserted_at, transaction_id",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

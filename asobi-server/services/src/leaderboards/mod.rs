@@ -766,3 +766,9 @@ fn upsert_sql(config: &BoardConfig, backend: Backend) -> String {
          RETURNING score, sub_score, revision, updated_at"
     )
 }
+
+/// A player's board entries, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[crate::export::PlayerData {
+    section: "leaderboard_entries",
+    sql: "SELECT board_id, period, score, sub_score, updated_at FROM leaderboard_entries WHERE player_id = $1 ORDER BY board_id, period",
+}];

@@ -136,3 +136,15 @@ impl Social {
         Social { db, clock }
     }
 }
+
+/// A player's friendships (either side) and group memberships, for the export ([`crate::export`]).
+pub const EXPORT: &[crate::export::PlayerData] = &[
+    crate::export::PlayerData {
+        section: "friendships",
+        sql: "SELECT player_id, friend_id, status, inserted_at, updated_at FROM friendships WHERE player_id = $1 OR friend_id = $1 ORDER BY inserted_at, id",
+    },
+    crate::export::PlayerData {
+        section: "groups",
+        sql: "SELECT m.group_id, g.name, m.role, m.joined_at FROM social_group_members m JOIN social_groups g ON g.id = m.group_id WHERE m.player_id = $1 ORDER BY m.joined_at",
+    },
+];

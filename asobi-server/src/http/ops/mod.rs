@@ -1,11 +1,13 @@
 //! The ops plane (`rest.md` §5.15), `/api/v1/ops/*`: operator credentials and the list
 //! envelope every ops listing shares. Routes: [`economy`] (item definitions and store
-//! listings); the rest of the plane (players, matches, …) builds on the same two pieces.
+//! listings) and [`players`] (look-up, export, erase, ban); the rest of the plane (player
+//! lists, matches, …) builds on the same two pieces.
 //!
 //! Credentials: the static `ops_secret` as a bearer. Player tokens are refused, and every
 //! failure (none configured, absent, wrong) is 403 `forbidden`.
 
 pub mod economy;
+pub mod players;
 
 use std::collections::HashMap;
 
