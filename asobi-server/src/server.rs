@@ -139,11 +139,19 @@ pub async fn start_game(config: Config, game: Game) -> Result<RunningServer, Sta
     let Game {
         modes,
         world_modes,
-        sign_in,
+        mut sign_in,
     } = game;
     config
         .validate()
         .map_err(|e| StartError::Accounts(AuthError::Task(e.to_string())))?;
+    // A Lua game's `auth.lua` hooks; a Rust hook of the same name wins.
+    if let Some(dir) = &config.game_dir {
+        let scripted = crate::lua::sign_in::load(dir, lua_settings(&config).memory_limit)
+            .map_err(StartError::Config)?;
+        for (name, hook) in scripted {
+            sign_in.entry(name).or_insert(hook);
+        }
+    }
     let providers = Providers::new(&config.auth_providers, sign_in)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let db = Db::connect(&config.database_url, config.database_max_connections).await?;

@@ -1289,3 +1289,66 @@ async fn match_phases_run_in_order_and_finish_the_match() {
         "{finished}"
     );
 }
+
+/// Issue 19 §3: a Lua game verifies its own tokens in `auth.lua`.
+#[tokio::test]
+async fn a_lua_sign_in_hook_accepts_and_refuses_tokens() {
+    let dir = game_copy();
+    std::fs::write(
+        dir.join("auth.lua"),
+        r#"
+return {
+  studio = function(token)
+    local id = string.match(token, "^studio:(%w+)$")
+    if not id then return nil, "not a studio token" end
+    return { id = id, display_name = "Player " .. id }
+  end,
+  spinner = function(token)
+    while true do end
+  end,
+}
+"#,
+    )
+    .unwrap();
+    let s = lua_server(&dir).await;
+    let oauth = |provider: &str, token: &str| {
+        s.post(
+            "/api/v1/auth/oauth",
+            json!({"provider": provider, "token": token}),
+            None,
+        )
+    };
+    let r = oauth("studio", "studio:bob").await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["created"], true);
+    assert!(
+        r.body["username"]
+            .as_str()
+            .unwrap()
+            .starts_with("studio_bob_")
+    );
+    let again = oauth("studio", "studio:bob").await;
+    assert_eq!(again.body["player_id"], r.body["player_id"]);
+    let me = s
+        .get(
+            &format!("/api/v1/players/{}", r.body["player_id"].as_str().unwrap()),
+            again.body["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(me.body["display_name"], "Player bob");
+    // Refused by the script, and a script that never returns is cut off by its budget.
+    for (provider, token) in [("studio", "someone else"), ("spinner", "x")] {
+        let r = oauth(provider, token).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (reqwest::StatusCode::UNAUTHORIZED, "auth.provider_rejected"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["details"]["reason"], "denied");
+    }
+    assert_eq!(
+        oauth("studio", "studio:eve").await.status,
+        reqwest::StatusCode::OK
+    );
+}

@@ -11,6 +11,7 @@ pub mod patterns;
 pub mod reload;
 pub mod sandbox;
 mod services;
+pub mod sign_in;
 pub mod spawner;
 pub mod strlib;
 pub mod world_mode;
