@@ -191,6 +191,11 @@ fn configure(c: &mut Config, p: &Providers, steam: &str) {
     corp.issuer = Some(p.corp.issuer.clone());
     corp.discovery_url = None;
     c.auth_providers.insert("corp".into(), corp);
+    // Pinned to an issuer the discovery document does not name: never trusted.
+    let mut pinned = p.corp.config("game");
+    pinned.issuer = Some(p.corp.base.clone());
+    pinned.discovery_url = None;
+    c.auth_providers.insert("pinned".into(), pinned);
     c.auth_providers.insert(
         "steam".into(),
         ProviderConfig {
@@ -243,26 +248,26 @@ async fn each_provider_signs_in_and_creates_the_player_once() {
         .claims("web.apps.googleusercontent.com", "1234567890");
     google["name"] = json!("Gail Google");
     let cases = [
-        ("google", p.google.sign(&google), "google_12345678_"),
+        ("google", p.google.sign(&google), "google_34567890_"),
         (
             "apple",
             p.apple
                 .sign(&p.apple.claims("com.studio.game", "001234.abcdef.0042")),
-            "apple_001234ab_",
+            "apple_cdef0042_",
         ),
         ("microsoft", p.microsoft.sign(&ms), "microsoft_msuser1_"),
         (
             "discord",
             p.discord
                 .sign(&p.discord.claims("discord-client", "80351110224678912")),
-            "discord_80351110_",
+            "discord_24678912_",
         ),
         (
             "corp",
             p.corp.sign(&p.corp.claims("game", "e-7")),
             "corp_e7_",
         ),
-        ("steam", "deadbeef".to_owned(), "steam_76561197_"),
+        ("steam", "deadbeef".to_owned(), "steam_60287930_"),
         ("studio", "studio:alice".to_owned(), "studio_alice_"),
     ];
     for (provider, token, prefix) in cases {
@@ -336,6 +341,11 @@ async fn bad_tokens_are_refused_with_the_reason() {
         ("steam", "0bad".to_owned(), "denied"),
         ("steam", "xyz".to_owned(), "malformed"),
         ("studio", "someone else's".to_owned(), "denied"),
+        (
+            "pinned",
+            p.corp.sign(&p.corp.claims("game", "c")),
+            "provider_unavailable",
+        ),
     ];
     for (provider, token, reason) in cases {
         let r = oauth(&s, provider, &token).await;

@@ -78,12 +78,14 @@ impl Accounts {
             return Err(AuthError::RegistrationClosed);
         }
         let now = now_ms();
-        let stem: String = verified
+        // The uid's last 8 letters and digits: its first ones are shared by whole ranges of
+        // users (every SteamID64 starts 7656119…).
+        let alnum: Vec<char> = verified
             .uid
             .chars()
             .filter(char::is_ascii_alphanumeric)
-            .take(8)
             .collect();
+        let stem: String = alnum[alnum.len().saturating_sub(8)..].iter().collect();
         for _ in 0..USERNAME_ATTEMPTS {
             let mut suffix = [0u8; 2];
             secrets::random_bytes(&mut suffix)?;
@@ -152,7 +154,7 @@ impl Accounts {
                 Err(e) => Err(e.into()),
             };
         }
-        Err(AuthError::AlreadyRegistering)
+        Err(AuthError::RegistrationFailed)
     }
 
     /// The player an identity signs in to.
@@ -217,22 +219,37 @@ impl Accounts {
     /// (a password, another identity, or an unclaimed guest device).
     pub async fn unlink(&self, player: &str, provider: &str) -> Result<(), AuthError> {
         let mut tx = self.db.serialized(&format!("sign-in:{player}")).await?;
+        let linked: Vec<String> =
+            sqlx::query("SELECT provider FROM player_identities WHERE player_id = $1")
+                .bind(player)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("provider"))
+                .collect::<Result<_, _>>()?;
+        if !linked.iter().any(|p| p == provider) {
+            return Err(AuthError::IdentityNotFound);
+        }
         let row = sqlx::query(
             "SELECT \
-               (SELECT COUNT(*) FROM player_identities WHERE player_id = $1 AND provider = $2) AS this, \
-               (SELECT COUNT(*) FROM player_identities WHERE player_id = $1) AS identities, \
                (SELECT COUNT(*) FROM players WHERE id = $1 AND password_hash IS NOT NULL) AS password, \
                (SELECT COUNT(*) FROM guest_identities WHERE player_id = $1 AND claimed = 0 AND revoked = 0) AS devices",
         )
         .bind(player)
-        .bind(provider)
         .fetch_one(&mut *tx)
         .await?;
-        let count = |k: &str| row.try_get::<i64, _>(k);
-        if count("this")? == 0 {
-            return Err(AuthError::IdentityNotFound);
-        }
-        if count("identities")? + count("password")? + count("devices")? <= 1 {
+        // Only methods that sign in today count: identities of enabled providers, devices
+        // while guest sign-in is on.
+        let identities = linked
+            .iter()
+            .filter(|p| *p != provider && self.providers.has(p))
+            .count() as i64;
+        let devices = if self.guest.is_some() {
+            row.try_get::<i64, _>("devices")?
+        } else {
+            0
+        };
+        if identities + row.try_get::<i64, _>("password")? + devices == 0 {
             return Err(AuthError::LastAuthMethod);
         }
         sqlx::query("DELETE FROM player_identities WHERE player_id = $1 AND provider = $2")

@@ -111,6 +111,9 @@ pub enum AuthError {
     /// Only an unclaimed guest can be upgraded.
     #[error("not an unclaimed guest")]
     GuestNotUnclaimed,
+    /// No free username could be made for a new provider player.
+    #[error("registration failed")]
+    RegistrationFailed,
     /// The player is banned.
     #[error("banned")]
     Banned {
@@ -162,6 +165,7 @@ impl AuthError {
             E::LastAuthMethod => C::AuthLastAuthMethod,
             E::GuestNotUnclaimed => C::GuestNotUnclaimed,
             E::Banned { .. } => C::AccountBanned,
+            E::RegistrationFailed => C::AuthRegistrationFailed,
             E::Db(_) | E::Secret(_) | E::Task(_) => C::Internal,
         }
     }
@@ -647,7 +651,19 @@ impl Accounts {
                 .player(&player_id)
                 .await?
                 .ok_or(AuthError::PlayerNotFound)?;
-            let tx = self.db.pool().begin().await?;
+            let mut tx = self.db.pool().begin().await?;
+            // Again, after touching the player's row (which an upgrade holds until it
+            // commits): a sign-in racing an upgrade must not outlive it with a new token.
+            Self::refuse_banned(&mut tx, &player_id).await?;
+            let still = sqlx::query(
+                "SELECT 1 AS one FROM guest_identities WHERE device_id = $1 AND claimed = 0 AND revoked = 0",
+            )
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if still.is_none() {
+                return Err(AuthError::GuestAlreadyUpgraded);
+            }
             return self.complete(tx, player, false).await;
         }
         if self.registration == Registration::Closed {

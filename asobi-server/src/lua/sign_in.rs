@@ -29,8 +29,14 @@ const BUDGET: Duration = Duration::from_millis(250);
 /// The global the returned table is kept in.
 const HOOKS: &str = "_ASOBI_SIGN_IN";
 
+/// How long a verification waits for the script's turn before it is refused: calls run
+/// one at a time, and a flood must not tie up the blocking threads password hashing uses.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
 struct LuaSignIn {
     sandbox: Arc<Mutex<Sandbox>>,
+    /// The script's turn, taken before a blocking thread is.
+    turn: Arc<tokio::sync::Mutex<()>>,
     provider: String,
 }
 
@@ -75,11 +81,13 @@ pub fn load(
         .raw_set(HOOKS, table)
         .map_err(|e| format!("auth.lua: {e}"))?;
     let sandbox = Arc::new(Mutex::new(sandbox));
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
     Ok(names
         .into_iter()
         .map(|provider| {
             let hook: Arc<dyn SignInHook> = Arc::new(LuaSignIn {
                 sandbox: sandbox.clone(),
+                turn: turn.clone(),
                 provider: provider.clone(),
             });
             (provider, hook)
@@ -93,7 +101,12 @@ impl SignInHook for LuaSignIn {
         let provider = self.provider.clone();
         let token = token.to_owned();
         Box::pin(async move {
+            let Ok(turn) = tokio::time::timeout(QUEUE_WAIT, self.turn.clone().lock_owned()).await
+            else {
+                return Err("the sign-in script is busy".to_owned());
+            };
             tokio::task::spawn_blocking(move || {
+                let _turn = turn;
                 let sandbox = sandbox.lock().unwrap_or_else(|p| p.into_inner());
                 call(&sandbox, &provider, &token)
             })

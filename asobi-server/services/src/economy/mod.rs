@@ -707,7 +707,11 @@ pub const EXPORT: &[crate::export::PlayerData] = &[
     },
     crate::export::PlayerData {
         section: "store_transactions",
-        sql: "SELECT store, transaction_id, product_id, receipt, inserted_at FROM iap_transactions WHERE player_id = $1 ORDER BY inserted_at, transaction_id",
+        sql: "SELECT store, transaction_id, product_id, inserted_at FROM iap_transactions WHERE player_id = $1 ORDER BY inserted_at, transaction_id",
+    },
+    crate::export::PlayerData {
+        section: "economy_requests",
+        sql: "SELECT idempotency_key, operation, result AS result_json, inserted_at FROM economy_requests WHERE player_id = $1 ORDER BY inserted_at",
     },
 ];
 

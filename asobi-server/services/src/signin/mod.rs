@@ -235,7 +235,10 @@ impl Providers {
                 match kind {
                     ProviderKind::Oidc => {
                         let mut config = config.clone();
-                        if let Some((issuer, aliases)) = well_known_issuer(name) {
+                        // The real issuer, unless the operator points discovery elsewhere.
+                        if let (Some((issuer, aliases)), None) =
+                            (well_known_issuer(name), &config.discovery_url)
+                        {
                             config.issuer.get_or_insert_with(|| issuer.to_owned());
                             if config.issuer.as_deref() == Some(issuer) {
                                 config
@@ -261,6 +264,12 @@ impl Providers {
             }
         }
         for (name, hook) in hooks {
+            if !valid_name(&name) {
+                return Err(ProviderConfigError {
+                    name,
+                    why: "sign-in hook names are 1–16 characters of a-z, 0-9, '-'".into(),
+                });
+            }
             if !configs.contains_key(&name) {
                 map.insert(name, Provider::Custom(hook));
             }

@@ -23,10 +23,15 @@ use crate::outbound;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest discovery document or key set read.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// After a failed fetch, none is tried again for at least this long (or the refresh
+/// interval, when longer): an issuer that is down costs one attempt per interval.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// An issuer and its cached keys.
 pub struct OidcProvider {
     discovery: Url,
+    /// The configured issuer, which the discovery document must name.
+    pinned: Option<String>,
     audiences: Vec<String>,
     aliases: Vec<String>,
     leeway: i64,
@@ -34,7 +39,8 @@ pub struct OidcProvider {
     max_age: Duration,
     http: reqwest::Client,
     cache: RwLock<Option<Arc<KeySet>>>,
-    fetching: tokio::sync::Mutex<()>,
+    /// Held while fetching; holds when the last fetch failed.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
 }
 
@@ -72,6 +78,7 @@ impl OidcProvider {
         }
         Ok(OidcProvider {
             discovery,
+            pinned: config.issuer.clone(),
             audiences: config.client_ids.clone(),
             aliases: config.issuer_aliases.clone(),
             leeway: i64::try_from(config.leeway_secs).unwrap_or(i64::MAX),
@@ -79,7 +86,7 @@ impl OidcProvider {
             max_age: Duration::from_secs(config.key_max_age_secs),
             http: outbound::client(REQUEST_TIMEOUT).map_err(|e| e.to_string())?,
             cache: RwLock::new(None),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
         })
     }
@@ -202,7 +209,7 @@ impl OidcProvider {
         if !stale(&current) {
             return current.ok_or((Reason::ProviderUnavailable, String::new()));
         }
-        let _one_at_a_time = self.fetching.lock().await;
+        let mut failed_at = self.fetching.lock().await;
         // Someone else may have fetched while we waited.
         let current = self.current();
         if let Some(s) = &current
@@ -210,15 +217,23 @@ impl OidcProvider {
         {
             return Ok(s.clone());
         }
+        let unavailable = |why: String| current.clone().ok_or((Reason::ProviderUnavailable, why));
+        if let Some(t) = *failed_at
+            && (t >= asked_at || t.elapsed() < self.refresh_min.max(RETRY_AFTER_FAILURE))
+        {
+            return unavailable("the provider's keys could not be fetched".into());
+        }
         match self.fetch().await {
             Ok(set) => {
+                *failed_at = None;
                 let set = Arc::new(set);
                 *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
                 Ok(set)
             }
             Err(why) => {
+                *failed_at = Some(Instant::now());
                 tracing::warn!(discovery = %self.discovery, error = %why, "cannot fetch the provider's keys");
-                current.ok_or((Reason::ProviderUnavailable, why))
+                unavailable(why)
             }
         }
     }
@@ -231,6 +246,15 @@ impl OidcProvider {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let discovery: Discovery = serde_json::from_slice(&self.get(self.discovery.clone()).await?)
             .map_err(|e| format!("discovery document: {e}"))?;
+        if let Some(pinned) = &self.pinned
+            && discovery.issuer.trim_end_matches('/') != pinned.trim_end_matches('/')
+            && !discovery.issuer.contains("{tenantid}")
+        {
+            return Err(format!(
+                "the discovery document names issuer {:?}, not the configured {pinned:?}",
+                discovery.issuer
+            ));
+        }
         let jwks = outbound::http_url(&discovery.jwks_uri)
             .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", discovery.jwks_uri))?;
         let keys = super::jwt::parse_key_set(&self.get(jwks).await?)?;
