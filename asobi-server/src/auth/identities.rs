@@ -7,7 +7,7 @@ use asobi_services::signin::Verified;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{Accounts, AuthError, Player, SignIn, conflict_or, new_id, secrets};
+use super::{Accounts, AuthError, Player, SignIn, conflict_or, secrets};
 use crate::config::Registration;
 use crate::time::{iso8601, now_ms};
 
@@ -102,15 +102,7 @@ impl Accounts {
                 .chars()
                 .take(64)
                 .collect();
-            let player = Player {
-                id: new_id(),
-                username,
-                display_name,
-                avatar_url: None,
-                metadata: json!({}),
-                inserted_at: now,
-                updated_at: now,
-            };
+            let player = Player::new(username, display_name, now);
             let mut tx = self.db.pool().begin().await?;
             let inserted = sqlx::query(
                 "INSERT INTO players (id, username, display_name, metadata, inserted_at, updated_at) \

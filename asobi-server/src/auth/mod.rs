@@ -267,6 +267,19 @@ pub struct Player {
 }
 
 impl Player {
+    /// A new player row (a fresh id, no avatar, empty metadata) created at `now`.
+    pub fn new(username: String, display_name: String, now: i64) -> Player {
+        Player {
+            id: new_id(),
+            username,
+            display_name,
+            avatar_url: None,
+            metadata: json!({}),
+            inserted_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The REST projection (`rest.md` §5.3).
     pub fn to_json(&self) -> Value {
         json!({
@@ -465,15 +478,11 @@ impl Accounts {
         }
         let hash = self.hash_password(password).await?;
         let now = now_ms();
-        let player = Player {
-            id: new_id(),
-            username: username.to_owned(),
-            display_name: display_name.unwrap_or_else(|| username.to_owned()),
-            avatar_url: None,
-            metadata: json!({}),
-            inserted_at: now,
-            updated_at: now,
-        };
+        let player = Player::new(
+            username.to_owned(),
+            display_name.unwrap_or_else(|| username.to_owned()),
+            now,
+        );
         let mut tx = self.db.pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO players (id, username, display_name, metadata, password_hash, inserted_at, updated_at) \
@@ -684,19 +693,8 @@ impl Accounts {
         secrets::random_bytes(&mut salt_bytes)?;
         let salt = secrets::hex(&salt_bytes);
         let now = now_ms();
-        let player = Player {
-            id: new_id(),
-            username: format!("guest_{}", &secrets::hex(&salt_bytes[..8])),
-            display_name: String::new(),
-            avatar_url: None,
-            metadata: json!({}),
-            inserted_at: now,
-            updated_at: now,
-        };
-        let player = Player {
-            display_name: player.username.clone(),
-            ..player
-        };
+        let username = format!("guest_{}", &secrets::hex(&salt_bytes[..8]));
+        let player = Player::new(username.clone(), username, now);
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO players (id, username, display_name, metadata, inserted_at, updated_at) \
