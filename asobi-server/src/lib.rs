@@ -8,7 +8,10 @@
 //!
 //! - [`config`]: `asobi.toml` < `ASOBI_*` env < flags;
 //! - [`db`]: the pool and the embedded migrations;
-//! - [`auth`]: players, credentials, token families;
+//! - [`auth`]: players, credentials, token families, provider identities, bans (tokens from
+//!   providers are verified by `asobi_services::signin`);
+//! - [`erasure`] and [`export`]: the one erase and the one export of a player, across every
+//!   service;
 //! - [`game`]: the Rust game-mode API (start there to write a mode);
 //! - [`matches`]: live matches as bevy Apps on the simulation runtime, and their records;
 //! - [`matchmaker`]: database-backed tickets, strategies, and starting matched groups;
@@ -18,7 +21,8 @@
 //! - [`gateway`]: transports (WebSocket today) feeding [`session`]s;
 //! - [`server`]: start, serve, drain and stop.
 //!
-//! Embed a node with [`server::start`]; `tests/` does exactly that on ephemeral ports.
+//! Embed a node with [`server::start`], or [`server::start_game`] with a Rust [`Game`] (modes
+//! and sign-in hooks); `tests/` does exactly that on ephemeral ports.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
