@@ -1,7 +1,7 @@
 //! Everything we hold about a player, as one JSON document (`GET /api/v1/ops/players/:id/export`):
 //! every module that owns tables declares the queries reading a player's rows of them (an
 //! `EXPORT` constant beside its code), and [`asobi_services::export`] renders them. A module
-//! that adds player tables adds its constant to [`PARTS`].
+//! that adds player tables adds its constant to `PARTS` here.
 
 use asobi_services::export::PlayerData;
 use serde_json::{Value, json};
