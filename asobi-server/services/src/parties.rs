@@ -154,6 +154,31 @@ pub struct Parties {
     social: Social,
 }
 
+/// After a member's row is gone: with no `heir` left, deletes the party; otherwise hands
+/// the lead to `heir` if the departed member `led`. The party as it now stands.
+async fn settle(
+    conn: &mut AnyConnection,
+    party: &str,
+    led: bool,
+    heir: Option<&PartyMember>,
+) -> Result<Option<PartyView>, PartyError> {
+    let Some(heir) = heir else {
+        sqlx::query("DELETE FROM parties WHERE id = $1")
+            .bind(party)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(None);
+    };
+    if led {
+        sqlx::query("UPDATE parties SET leader_id = $1 WHERE id = $2")
+            .bind(&heir.player_id)
+            .bind(party)
+            .execute(&mut *conn)
+            .await?;
+    }
+    view_in(conn, party).await
+}
+
 async fn view_in(conn: &mut AnyConnection, id: &str) -> Result<Option<PartyView>, PartyError> {
     let Some(p) = sqlx::query("SELECT id, leader_id, max_size FROM parties WHERE id = $1")
         .bind(id)
@@ -430,32 +455,10 @@ impl Parties {
             .bind(target)
             .execute(&mut *tx)
             .await?;
-        let rest: Vec<&PartyMember> = view
-            .members
-            .iter()
-            .filter(|m| m.player_id != target)
-            .collect();
-        let change = if rest.is_empty() {
-            sqlx::query("DELETE FROM parties WHERE id = $1")
-                .bind(party)
-                .execute(&mut *tx)
-                .await?;
-            Change {
-                party: None,
-                gone: vec![target.to_owned()],
-            }
-        } else {
-            if view.leader_id == target {
-                sqlx::query("UPDATE parties SET leader_id = $1 WHERE id = $2")
-                    .bind(&rest[0].player_id)
-                    .bind(party)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Change {
-                party: view_in(&mut tx, party).await?,
-                gone: vec![target.to_owned()],
-            }
+        let heir = view.members.iter().find(|m| m.player_id != target);
+        let change = Change {
+            party: settle(&mut tx, party, view.leader_id == target, heir).await?,
+            gone: vec![target.to_owned()],
         };
         tx.commit().await?;
         Ok(change)
@@ -490,30 +493,16 @@ impl Parties {
                 gone: Vec::new(),
             });
         };
-        let change = match view.members.first() {
-            None => {
-                sqlx::query("DELETE FROM parties WHERE id = $1")
-                    .bind(party)
-                    .execute(&mut *tx)
-                    .await?;
-                Change {
-                    party: None,
-                    gone: Vec::new(),
-                }
-            }
-            Some(heir) => {
-                if view.leader_id == player {
-                    sqlx::query("UPDATE parties SET leader_id = $1 WHERE id = $2")
-                        .bind(&heir.player_id)
-                        .bind(party)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Change {
-                    party: view_in(&mut tx, party).await?,
-                    gone: Vec::new(),
-                }
-            }
+        // The erased player's member row is already gone: whoever is first is the heir.
+        let change = Change {
+            party: settle(
+                &mut tx,
+                party,
+                view.leader_id == player,
+                view.members.first(),
+            )
+            .await?,
+            gone: Vec::new(),
         };
         tx.commit().await?;
         Ok(change)

@@ -314,14 +314,6 @@ impl Providers {
         }
         Ok(verified)
     }
-
-    /// How many times provider `name` fetched its keys (OIDC only; for tests and figures).
-    pub fn key_fetches(&self, name: &str) -> Option<u64> {
-        match self.map.get(name)? {
-            Provider::Oidc(p) => Some(p.key_fetches()),
-            _ => None,
-        }
-    }
 }
 
 /// Provider names: what usernames are built from (`<provider>_<uid>_<hex>`).

@@ -7,7 +7,6 @@
 //! made-up key ids costs one fetch. One fetch runs at a time; if it fails, the keys in hand
 //! stay in use.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,7 +40,6 @@ pub struct OidcProvider {
     cache: RwLock<Option<Arc<KeySet>>>,
     /// Held while fetching; holds when the last fetch failed.
     fetching: tokio::sync::Mutex<Option<Instant>>,
-    fetches: AtomicU64,
 }
 
 struct KeySet {
@@ -87,13 +85,7 @@ impl OidcProvider {
             http: outbound::client(REQUEST_TIMEOUT).map_err(|e| e.to_string())?,
             cache: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
-            fetches: AtomicU64::new(0),
         })
-    }
-
-    /// How many times the keys were fetched.
-    pub fn key_fetches(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
     }
 
     /// Verifies an ID token.
@@ -243,7 +235,6 @@ impl OidcProvider {
     }
 
     async fn fetch(&self) -> Result<KeySet, String> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
         let discovery: Discovery = serde_json::from_slice(&self.get(self.discovery.clone()).await?)
             .map_err(|e| format!("discovery document: {e}"))?;
         if let Some(pinned) = &self.pinned

@@ -6,7 +6,8 @@
 
 use asobi_core::protocol::ErrorCode;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use serde_json::{Value, json};
 
 use super::Operator;
@@ -20,11 +21,21 @@ use crate::state::AppState;
 /// The longest ban reason kept.
 const MAX_REASON_BYTES: usize = 512;
 
-fn checked(id: &str) -> Result<(), ApiError> {
-    if asobi_services::is_canonical_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::OpsInvalidId).detail("id", id))
+/// The player id of the path, checked: `ops.invalid_id` unless it is an id as we write them.
+pub struct PlayerId(String);
+
+impl FromRequestParts<AppState> for PlayerId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, app)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::OpsInvalidId))?;
+        if asobi_services::is_canonical_id(&id) {
+            Ok(PlayerId(id))
+        } else {
+            Err(ApiError::new(ErrorCode::OpsInvalidId).detail("id", id))
+        }
     }
 }
 
@@ -40,9 +51,8 @@ fn ops_error(e: AuthError) -> ApiError {
 pub async fn one(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    PlayerId(id): PlayerId,
 ) -> Result<Json<Value>, ApiError> {
-    checked(&id)?;
     let accounts = app.accounts();
     let player = accounts
         .player(&id)
@@ -71,9 +81,8 @@ pub async fn one(
 pub async fn export(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    PlayerId(id): PlayerId,
 ) -> Result<Json<Value>, ApiError> {
-    checked(&id)?;
     match crate::export::export(&app, &id).await {
         Ok(doc) => Ok(Json(json!({ "data": doc }))),
         Err(ExportError::NotFound) => Err(ApiError::new(ErrorCode::OpsNotFound)),
@@ -88,10 +97,9 @@ pub async fn export(
 pub async fn erase(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    PlayerId(id): PlayerId,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    checked(&id)?;
     let player = app
         .accounts()
         .player(&id)
@@ -123,10 +131,9 @@ pub async fn erase(
 pub async fn ban(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    PlayerId(id): PlayerId,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    checked(&id)?;
     let mut errors = serde_json::Map::new();
     let reason = match body.0.get("reason") {
         None | Some(Value::Null) => None,
@@ -174,9 +181,8 @@ pub async fn ban(
 pub async fn unban(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    PlayerId(id): PlayerId,
 ) -> Result<Json<Value>, ApiError> {
-    checked(&id)?;
     app.accounts().unban(&id).await.map_err(ops_error)?;
     tracing::warn!(player = %id, "player unbanned");
     Ok(Json(json!({"data": {"id": id, "banned": false}})))
